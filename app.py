@@ -1,0 +1,14 @@
+"""Fine-tuning dashboard: `streamlit run app.py`.
+
+This file only sets up the page and the navigation; each page lives in pages/.
+"""
+
+import streamlit as st
+
+st.set_page_config(page_title="Fine-tune a text classifier", page_icon="🧪", layout="wide")
+
+navigation = st.navigation([
+    st.Page("pages/new_run.py", title="New run", icon="🚀", default=True),
+    st.Page("pages/live_run.py", title="Live run", icon="📈", url_path="live"),
+])
+navigation.run()

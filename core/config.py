@@ -1,0 +1,317 @@
+"""The run configuration: typed sections with defaults, help text and validation.
+
+One source of truth: the New run form builds its widgets and tooltips from the
+field metadata here, `python -m core.train` validates CONFIG.json with the same
+code, and the README's config table is generated from it (`python -m core.config`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import UserError
+
+BUILTIN_DATASETS = ("tweet-sentiment", "bbc-news")
+BUILTIN_MODELS = ("minilm-l6", "tiny-random")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+MEMORY_PRESETS = ("standard", "low", "very_low")
+STRATEGIES = ("no", "steps", "epoch")
+BEST_METRICS = ("f1", "accuracy", "precision", "recall", "loss")
+# What people type for a choice that has another name here.
+CHOICE_ALIASES = {"gpu": "cuda", "cuda:0": "cuda", "apple": "mps", "low_memory": "low", "very-low": "very_low",
+                  "very low": "very_low", "none": "no", "epochs": "epoch", "step": "steps"}
+
+
+def _f(default: Any, help: str, label: str, **rules: Any) -> Any:
+    """A dataclass field carrying its form label, help text and validation rules."""
+    return field(default=default, metadata={"help": help, "label": label, **rules})
+
+
+@dataclass
+class DataConfig:
+    source: str = _f("builtin", "Where the data comes from. Built-in data sets ship with the app and work offline.",
+                     "Data source", choices=("builtin",))
+    name: str = _f("tweet-sentiment", "Built-in data set: tweet-sentiment (38k tweets; negative / neutral / "
+                   "positive) or bbc-news (2,225 BBC articles; 5 topics).", "Data set", choices=BUILTIN_DATASETS)
+    train_size: int = _f(2000, "Training examples to use, sampled stratified by label with the seed below. "
+                         "Smaller is faster; start small to check the pipeline.", "Train subset size", min=1)
+    eval_size: int = _f(500, "Evaluation examples, sampled stratified and disjoint from the training subset.",
+                        "Eval subset size", min=1)
+    max_length: int = _f(128, "Texts longer than this many tokens are truncated. Batches are padded only to their "
+                         "longest text, so a generous value costs little on short texts.", "Max sequence length",
+                         min=8, max=512)
+    seed: int = _f(42, "Seed for the subset sampling, so the same settings pick the same examples.", "Data seed", min=0)
+
+
+@dataclass
+class ModelConfig:
+    source: str = _f("builtin", "Where the model comes from. Built-in models ship with the app and work offline.",
+                     "Model source", choices=("builtin",))
+    name: str = _f("minilm-l6", "minilm-l6: pretrained MiniLM-L6 encoder (22M parameters), good accuracy and fast on "
+                   "CPU. tiny-random: a tiny randomly initialised BERT for smoke tests; it learns little.",
+                   "Model", choices=BUILTIN_MODELS)
+    hidden_dropout_prob: float | None = _f(None, "Dropout on hidden layers. Raise it (e.g. 0.2) if the run "
+                                           "overfits. Empty keeps the model's own value (0.1 for BERT-like models).",
+                                           "Hidden dropout", min=0.0, max=0.9, optional=True)
+    attention_probs_dropout_prob: float | None = _f(None, "Dropout on attention weights; raise with hidden dropout "
+                                                    "against overfitting. Empty keeps the model's own value.",
+                                                    "Attention dropout", min=0.0, max=0.9, optional=True)
+
+
+@dataclass
+class HardwareConfig:
+    device: str = _f("auto", "auto picks CUDA if present, else Apple MPS, else CPU. cpu is the most reliable; "
+                     "mps enables CPU fallback for unsupported operations.", "Device", choices=DEVICES)
+    memory_preset: str = _f("standard", "standard: your batch size as set. low: batch 4 with gradient accumulation "
+                            "that keeps your effective batch size. very_low: low plus gradient checkpointing "
+                            "(recomputes activations: less memory, slower).", "Memory preset",
+                            choices=MEMORY_PRESETS)
+
+
+@dataclass
+class TrainingConfig:
+    """Keys are named exactly as `transformers.TrainingArguments` parameters (plus early stopping)."""
+
+    num_train_epochs: float = _f(3.0, "Full passes over the training subset.", "Epochs", min=0.01, max=1000)
+    learning_rate: float = _f(1e-4, "Peak learning rate. 2e-5 to 1e-4 suits fine-tuning; 1e-3 and above usually "
+                              "diverges.", "Learning rate", min=1e-9, max=1.0)
+    per_device_train_batch_size: int = _f(16, "Training examples per step on each device. Halve it if you run out "
+                                          "of memory.", "Train batch size", min=1, max=4096)
+    per_device_eval_batch_size: int = _f(64, "Examples per evaluation batch. No gradients are kept, so it can be "
+                                         "larger than the training batch.", "Eval batch size", min=1, max=4096)
+    gradient_accumulation_steps: int = _f(1, "Add up gradients over this many batches before each update: the "
+                                          "effective batch is batch size x this, with the memory of one batch.",
+                                          "Gradient accumulation", min=1, max=1024)
+    weight_decay: float = _f(0.01, "L2-style regularisation on the weights; raise to 0.05 against overfitting.",
+                             "Weight decay", min=0.0, max=1.0)
+    warmup_ratio: float = _f(0.1, "Share of the steps over which the learning rate ramps up from 0.",
+                             "Warmup ratio", min=0.0, max=0.99)
+    eval_strategy: str = _f("epoch", "When to evaluate: no (only at the end), steps (every eval_steps) or epoch "
+                            "(after each pass, the usual choice).", "Eval strategy", choices=STRATEGIES)
+    eval_steps: int | None = _f(None, "With eval strategy 'steps': evaluate every this many optimizer steps.",
+                                "Eval every N steps", min=1, optional=True)
+    load_best_model_at_end: bool = _f(True, "Keep the checkpoint with the best eval metric, not the last one. "
+                                      "Checkpoints are saved on the eval schedule.", "Load best model at end")
+    metric_for_best_model: str = _f("f1", "Eval metric that picks the best checkpoint and drives early stopping.",
+                                    "Metric for best model", choices=BEST_METRICS)
+    early_stopping_patience: int = _f(0, "Stop after this many evaluations without improvement of the best-model "
+                                      "metric. 0 turns early stopping off.", "Early stopping patience", min=0,
+                                      max=1000)
+    save_total_limit: int = _f(2, "Keep at most this many checkpoints on disk (the best one is always kept).",
+                               "Checkpoints kept", min=1, max=100)
+    logging_steps: int = _f(10, "Record training loss, learning rate and gradient norm every this many steps.",
+                            "Log every N steps", min=1, max=100000)
+    seed: int = _f(42, "Seed for weight initialisation of the new head and for shuffling.", "Training seed", min=0)
+    extra: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "Any other TrainingArguments parameter of the installed transformers, passed through as given.",
+        "label": "Other TrainingArguments"})
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    name: str = ""
+    # Notes about the config that did not stop it (a renamed argument, say); filled by from_dict.
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        extra = out["training"].pop("extra")
+        out["training"].update(extra)
+        out.pop("notes")
+        return out
+
+    def effective_batch_size(self) -> int:
+        t = self.training
+        return t.per_device_train_batch_size * t.gradient_accumulation_steps
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> "RunConfig":
+        """Validate a plain dict (parsed CONFIG.json or the form's values); raise UserError on the first problem."""
+        if not isinstance(raw, dict):
+            raise UserError("the config must be a JSON object with sections data, model, hardware and training.")
+        sections = {"data": DataConfig, "model": ModelConfig, "hardware": HardwareConfig, "training": TrainingConfig}
+        _reject_unknown(raw, list(sections) + ["name"], where="")
+        notes: list[str] = []
+        built = {}
+        for section, klass in sections.items():
+            values = raw.get(section, {})
+            if not isinstance(values, dict):
+                raise UserError(f"must be an object of settings, got {type(values).__name__}; "
+                                f"write it as \"{section}\": {{...}}.", field=section)
+            built[section] = _build_section(section, klass, values, notes)
+        name = raw.get("name", "")
+        if not isinstance(name, str):
+            raise UserError("must be text.", field="name")
+        config = cls(**built, name=name, notes=notes)
+        _check_cross_field_rules(config)
+        return config
+
+
+def _reject_unknown(values: dict, known: list[str], where: str) -> None:
+    for key in values:
+        if key not in known:
+            hint = difflib.get_close_matches(str(key), known, n=1, cutoff=0.5)
+            suggestion = f"did you mean '{hint[0]}'?" if hint else f"valid keys are: {', '.join(known)}."
+            raise UserError(f"unknown key '{key}'; {suggestion}", field=f"{where}{key}", code="UNKNOWN_KEY")
+
+
+def _build_section(section: str, klass: type, values: dict, notes: list[str]) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(klass)}
+    if section == "training":
+        values = _split_training_extras(values, fields, notes)
+    else:
+        _reject_unknown(values, list(fields), where=f"{section}.")
+    kwargs = {}
+    for name, value in values.items():
+        kwargs[name] = value if name == "extra" else _coerce(f"{section}.{name}", fields[name], value)
+    return klass(**kwargs)
+
+
+def _split_training_extras(values: dict, fields: dict, notes: list[str]) -> dict:
+    """Known keys stay; renamed ones are mapped; other real TrainingArguments keys go to `extra`."""
+    from core import compat
+
+    own = {k: v for k, v in values.items() if k in fields and k != "extra"}
+    extra = dict(values.get("extra", {}) or {})
+    for key, value in values.items():
+        if key in fields:
+            continue
+        canonical = compat.canonical_name(key)
+        if canonical in fields:
+            notes.append(compat.rename_note(key, canonical))
+            own[canonical] = compat.canonical_value(key, value)
+        elif compat.is_training_argument(key):
+            extra[key] = value
+        else:
+            known = [k for k in fields if k != "extra"] + compat.training_argument_names()
+            _reject_unknown({key: value}, known, where="training.")
+    if extra:
+        own["extra"] = extra
+    return own
+
+
+def _coerce(path: str, f: dataclasses.Field, value: Any) -> Any:
+    meta = f.metadata
+    if value is None or value == "":
+        if meta.get("optional"):
+            return None
+        raise UserError(f"is required; set it (default {f.default!r}).", field=path)
+    kind = _field_kind(f)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise UserError(f"must be true or false, got {value!r}.", field=path)
+    elif kind is int:
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+            raise UserError(f"must be a whole number, got {value!r}.", field=path)
+        value = int(value)
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"must be a number, got {value!r}.", field=path)
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise UserError(f"must be a finite number, got {value!r}.", field=path)
+    elif kind is str and not isinstance(value, str):
+        raise UserError(f"must be text, got {value!r}.", field=path)
+    _check_rules(path, meta, value)
+    return value
+
+
+def _field_kind(f: dataclasses.Field) -> type:
+    text = str(f.type)
+    for kind in (bool, int, float, str):
+        if text.startswith(kind.__name__):
+            return kind
+    return object
+
+
+def _check_rules(path: str, meta: Any, value: Any) -> None:
+    choices = meta.get("choices")
+    if choices and value not in choices:
+        hint = _closest_choice(str(value), choices)
+        tip = f" (did you mean '{hint[0]}'?)" if hint and hint[0] in choices else ""
+        raise UserError(f"'{value}' is not a valid choice; choose one of: {', '.join(choices)}{tip}.", field=path)
+    low, high = meta.get("min"), meta.get("max")
+    if low is not None and value < low:
+        raise UserError(f"must be at least {low}, got {value}; raise it.", field=path)
+    if high is not None and value > high:
+        raise UserError(f"must be at most {high}, got {value}; lower it.", field=path)
+
+
+def _closest_choice(value: str, choices: tuple) -> list[str]:
+    if value.lower() in CHOICE_ALIASES:
+        return [CHOICE_ALIASES[value.lower()]]
+    prefixed = [c for c in choices if len(value) >= 4 and c.startswith(value.lower()[:4])]
+    return prefixed[:1] or difflib.get_close_matches(value.lower(), choices, n=1, cutoff=0.6)
+
+
+def _check_cross_field_rules(config: RunConfig) -> None:
+    t = config.training
+    if t.eval_strategy == "steps" and not t.eval_steps:
+        raise UserError("is needed when eval strategy is 'steps'; set how many steps between evaluations.",
+                        field="training.eval_steps")
+    if t.load_best_model_at_end and t.eval_strategy == "no":
+        raise UserError("needs evaluations to pick the best model; set eval strategy to 'epoch' or 'steps', "
+                        "or turn load best model at end off.", field="training.load_best_model_at_end")
+    if t.early_stopping_patience and not t.load_best_model_at_end:
+        raise UserError("needs 'load best model at end' on, so the run keeps the best model it stopped after; "
+                        "turn it on or set patience to 0.", field="training.early_stopping_patience")
+    save_strategy = t.extra.get("save_strategy")
+    if t.load_best_model_at_end and save_strategy not in (None, t.eval_strategy):
+        raise UserError(f"is '{save_strategy}' but load best model at end needs checkpoints on the eval schedule "
+                        f"('{t.eval_strategy}'); remove save_strategy or make them match.",
+                        field="training.save_strategy")
+
+
+def load_config_file(path: str | Path) -> RunConfig:
+    """Read and validate CONFIG.json; every problem becomes one UserError sentence."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"file '{path}' does not exist; check the path.", field="--config") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read '{path}' ({exc.__class__.__name__}); pass a UTF-8 JSON file.",
+                        field="--config") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"'{path}' is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+                        "fix the JSON syntax.", field="--config") from None
+    return RunConfig.from_dict(raw)
+
+
+def field_help(section: str, name: str) -> dict[str, Any]:
+    """Label, help text and rules of one config field, for the form."""
+    klass = {"data": DataConfig, "model": ModelConfig, "hardware": HardwareConfig, "training": TrainingConfig}[section]
+    for f in dataclasses.fields(klass):
+        if f.name == name:
+            return {"default": f.default, **f.metadata}
+    raise KeyError(f"{section}.{name}")
+
+
+def markdown_table() -> str:
+    """The README's config reference, generated from the dataclasses above."""
+    rows = ["| key | default | meaning |", "| --- | --- | --- |"]
+    for section, klass in (("data", DataConfig), ("model", ModelConfig), ("hardware", HardwareConfig),
+                           ("training", TrainingConfig)):
+        for f in dataclasses.fields(klass):
+            if f.name == "extra":
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else "{}"
+            choices = f.metadata.get("choices")
+            text = f.metadata["help"] + (f" One of: {', '.join(choices)}." if choices else "")
+            rows.append(f"| `{section}.{f.name}` | `{json.dumps(default)}` | {text} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -1,0 +1,30 @@
+"""Evaluation metrics: accuracy and weighted F1 / precision / recall, plus the end-of-run report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+
+def compute_metrics(eval_pred) -> dict[str, float]:
+    """Called by the Trainer at each evaluation with (logits, labels)."""
+    logits, labels = eval_pred
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    predictions = np.argmax(logits, axis=-1)
+    precision, recall, f1, _ = precision_recall_fscore_support(labels, predictions, average="weighted",
+                                                               zero_division=0)
+    return {"accuracy": float(accuracy_score(labels, predictions)), "f1": float(f1),
+            "precision": float(precision), "recall": float(recall)}
+
+
+def classification_report(labels, predictions, label_names: list[str]) -> dict[str, Any]:
+    """Per-class precision / recall / F1 / support and the confusion matrix (rows: true, columns: predicted)."""
+    ids = list(range(len(label_names)))
+    precision, recall, f1, support = precision_recall_fscore_support(labels, predictions, labels=ids,
+                                                                     zero_division=0)
+    per_class = [{"label": name, "precision": float(precision[i]), "recall": float(recall[i]),
+                  "f1": float(f1[i]), "support": int(support[i])} for i, name in enumerate(label_names)]
+    matrix = confusion_matrix(labels, predictions, labels=ids)
+    return {"per_class": per_class, "confusion_matrix": matrix.tolist(), "label_names": label_names}

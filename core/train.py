@@ -1,0 +1,231 @@
+"""Train one classifier with no UI: `python -m core.train --config CONFIG.json --run-dir RUN_DIR`.
+
+The dashboard starts this as a child process; it can also be run by hand. It reads the
+config, trains with the HuggingFace Trainer, and writes everything to RUN_DIR (see core/runs.py).
+Exit codes: 0 finished (completed or stopped), 1 training failed, 2 bad config or data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from core import runs
+from core.config import RunConfig, load_config_file
+from core.errors import UserError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not usage plus a traceback-like dump
+        print(f"error: {message}; see 'python -m core.train --help'.", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = _ArgumentParser(prog="python -m core.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="run configuration (JSON; see README)")
+    parser.add_argument("--run-dir", required=True, help="folder for this run's files; created if missing")
+    parser.add_argument("--cache-dir", default=None,
+                        help="tokenized-data cache (default: $DASHBOARD_CACHE_DIR or RUN_DIR/../.cache/tokenized)")
+    return parser.parse_args(argv)
+
+
+def _claim_run_dir(run_dir: Path) -> None:
+    """Refuse a folder that already holds a run other than the one the dashboard queued for us."""
+    state = runs.read_status(run_dir).get("state")
+    if state not in (None, "queued"):
+        raise UserError(f"'{run_dir}' already holds a {state} run; pass a new folder so it is not overwritten.",
+                        field="--run-dir", code="RUN_DIR_IN_USE")
+
+
+def _install_stop_signals(stop) -> None:
+    def handler(signum, frame):
+        if stop.requested.is_set():  # a second Ctrl-C or SIGTERM: stop now
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+        say("Stop requested: finishing the current step, then saving the best model so far.")
+        stop.requested.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _cache_dir(arg: str | None, run_dir: Path) -> Path:
+    if arg:
+        return Path(arg)
+    if os.environ.get("DASHBOARD_CACHE_DIR"):
+        return Path(os.environ["DASHBOARD_CACHE_DIR"])
+    return run_dir.resolve().parent / ".cache" / "tokenized"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    run_dir = Path(args.run_dir)
+    try:
+        config = load_config_file(args.config)
+        _claim_run_dir(run_dir)
+    except UserError as exc:
+        if runs.read_status(run_dir).get("state") == "queued":
+            runs.update_status(run_dir, state="failed", ended_at=runs.now_iso(),
+                               error={"code": exc.code, "message": exc.sentence})
+        print(f"error: {exc.sentence}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return run(config, run_dir, _cache_dir(args.cache_dir, run_dir))
+
+
+def run(config: RunConfig, run_dir: Path, cache_dir: Path) -> int:
+    """Train, recording every outcome in status.json; returns the process exit code."""
+    import psutil
+
+    from core.callbacks import StopOnRequest
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runs.write_json_atomic(run_dir / "config.json", config.to_dict())
+    me = psutil.Process()
+    status = runs.read_status(run_dir)
+    runs.update_status(run_dir, state="running", pid=me.pid, pid_create_time=me.create_time(),
+                       created_at=status.get("created_at", time.time()), started_at=runs.now_iso(),
+                       phase="loading data")
+    stop = StopOnRequest(run_dir)
+    _install_stop_signals(stop)
+    try:
+        state = train(config, run_dir, cache_dir, stop)
+    except UserError as exc:
+        return _fail(run_dir, exc.code, exc.sentence, EXIT_BAD_INPUT)
+    except Exception as exc:  # noqa: BLE001 - every failure must reach status.json
+        from core.diagnostics import classify_exception
+
+        traceback.print_exc()
+        code, message = classify_exception(exc)
+        return _fail(run_dir, code, message, EXIT_FAILED)
+    runs.update_status(run_dir, state=state, phase="done", ended_at=runs.now_iso())
+    say(f"Run {state}. Model saved to {run_dir / 'model'}.")
+    return EXIT_OK
+
+
+def _fail(run_dir: Path, code: str, message: str, exit_code: int) -> int:
+    runs.update_status(run_dir, state="failed", phase="done", ended_at=runs.now_iso(),
+                       error={"code": code, "message": message})
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return exit_code
+
+
+def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop) -> str:
+    """The seed document's pattern: tokenize once, Trainer with compute_metrics, then the final report."""
+    from core import data, models, presets
+
+    _quiet_progress_bars()
+    device = presets.resolve_device(config.hardware.device)
+    if device == "mps":
+        os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
+    say(f"Device: {device}. Loading data set '{config.data.name}'.")
+    splits = data.make_splits(data.load_frame(config.data), config.data)
+    summary = splits.summary()
+    runs.write_json_atomic(run_dir / "dataset.json", summary)
+    say(f"{summary['train_size']} training and {summary['eval_size']} eval examples, "
+        f"{summary['num_labels']} classes: {', '.join(summary['label_names'])}.")
+
+    tokenizer = models.load_tokenizer(config.model)
+    runs.update_status(run_dir, phase="tokenizing")
+    started = time.time()
+    tokenized, hit = data.tokenize_splits(splits, tokenizer, config.data.max_length, cache_dir,
+                                          data.cache_key(config.data, tokenizer))
+    say(("Reused tokenized cache" if hit else "Tokenized") + f" in {time.time() - started:.1f} s.")
+    runs.update_status(run_dir, phase="loading model", tokenize_cache="hit" if hit else "miss", device=device)
+    model = models.load_model(config.model, splits.label_names, config.training.seed)
+    trainer = build_trainer(config, run_dir, device, model, tokenizer, tokenized, stop)
+    runs.update_status(run_dir, phase="training")
+    trainer.train()
+    state = "stopped" if stop.stop_requested() else "completed"
+    runs.update_status(run_dir, phase="saving")
+    _save_and_report(trainer, tokenizer, tokenized["eval"], splits.label_names, run_dir)
+    return state
+
+
+def _quiet_progress_bars() -> None:
+    """Progress bars are noise in train.log; the dashboard shows progress from status.json."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def training_arguments(config: RunConfig, run_dir: Path, device: str):
+    """The TrainingArguments for a config, through the version-compatibility layer."""
+    from core import compat, presets
+
+    t = config.training
+    plan = presets.batch_plan(config)
+    # Checkpoints follow the eval schedule, which load_best_model_at_end requires.
+    schedule = t.eval_strategy if t.eval_strategy != "no" else "epoch"
+    arguments = {
+        "num_train_epochs": t.num_train_epochs, "learning_rate": t.learning_rate,
+        "per_device_train_batch_size": plan.per_device_train_batch_size,
+        "per_device_eval_batch_size": plan.per_device_eval_batch_size,
+        "gradient_accumulation_steps": plan.gradient_accumulation_steps,
+        "gradient_checkpointing": plan.gradient_checkpointing,
+        "weight_decay": t.weight_decay, "warmup_ratio": t.warmup_ratio,
+        "eval_strategy": t.eval_strategy, "save_strategy": schedule,
+        "load_best_model_at_end": t.load_best_model_at_end,
+        "metric_for_best_model": t.metric_for_best_model, "greater_is_better": t.metric_for_best_model != "loss",
+        "save_total_limit": t.save_total_limit, "logging_steps": t.logging_steps, "logging_first_step": True,
+        "seed": t.seed, "report_to": "none", "disable_tqdm": True, "use_cpu": device == "cpu",
+        "dataloader_num_workers": 0,
+    }
+    if t.eval_strategy == "steps":
+        arguments.update(eval_steps=t.eval_steps, save_steps=t.eval_steps)
+    arguments.update({k: v for k, v in t.extra.items() if k != "gradient_checkpointing"})
+    return compat.build_training_arguments(str(run_dir / "checkpoints"), **arguments)
+
+
+def build_trainer(config: RunConfig, run_dir: Path, device: str, model, tokenizer, tokenized, stop):
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
+
+    from core import compat
+    from core.callbacks import MetricsRecorder
+    from core.metrics import compute_metrics
+
+    callbacks = [MetricsRecorder(run_dir), stop]
+    if config.training.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))
+    return Trainer(model=model, args=training_arguments(config, run_dir, device),
+                   train_dataset=tokenized["train"], eval_dataset=tokenized["eval"],
+                   data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
+                   callbacks=callbacks, **compat.trainer_tokenizer_kwargs(tokenizer))
+
+
+def _save_and_report(trainer, tokenizer, eval_dataset, label_names: list[str], run_dir: Path) -> None:
+    """Save the (best) model, then evaluate it once more for the per-class report and confusion matrix."""
+    import numpy as np
+
+    from core.metrics import classification_report, compute_metrics
+
+    model_dir = run_dir / "model"
+    trainer.save_model(str(model_dir))
+    tokenizer.save_pretrained(str(model_dir))
+    say("Evaluating the saved model for the final report.")
+    output = trainer.predict(eval_dataset, metric_key_prefix="final")
+    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    predictions = np.argmax(logits, axis=-1)
+    metrics = compute_metrics((logits, output.label_ids))
+    metrics["loss"] = float(output.metrics.get("final_loss", float("nan")))
+    runs.write_json_atomic(run_dir / "results.json", {
+        "final_metrics": metrics, **classification_report(output.label_ids, predictions, label_names),
+        "model_dir": str(model_dir.resolve()), "best_checkpoint": trainer.state.best_model_checkpoint,
+        "best_metric": trainer.state.best_metric, "global_step": trainer.state.global_step})
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""Live run: progress, charts and warnings of one run, refreshed from its folder every 2 seconds."""
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from core import charts, diagnostics, launcher, progress, runs
+from pages._state import runs_dir, select_run
+
+STATE_COLOURS = {"queued": "gray", "running": "blue", "completed": "green", "stopped": "orange", "failed": "red"}
+POLL_SECONDS = 2
+
+
+def pick_run() -> runs.RunSummary | None:
+    all_runs = runs.list_runs(runs_dir())
+    if not all_runs:
+        st.info("No runs yet. Start one on the New run page.")
+        st.page_link("pages/new_run.py", label="New run", icon="🚀")
+        return None
+    ids = [run.run_id for run in all_runs]
+    wanted = st.query_params.get("run") or st.session_state.get("run_id")
+    index = ids.index(wanted) if wanted in ids else 0
+    chosen = st.selectbox("Run", ids, index=index, format_func=lambda i: all_runs[ids.index(i)].label,
+                          key="run_picker")
+    if chosen != wanted:
+        select_run(chosen)
+    return all_runs[ids.index(chosen)]
+
+
+def header(run: runs.RunSummary) -> None:
+    cfg = run.config
+    title_col, button_col = st.columns([5, 1])
+    with title_col:
+        st.markdown(f"### {cfg.get('name') or run.run_id}")
+        st.badge(run.state, color=STATE_COLOURS.get(run.state, "gray"))
+        t = cfg.get("training", {})
+        st.caption(f"{cfg.get('model', {}).get('name')} on {cfg.get('data', {}).get('name')} "
+                   f"({cfg.get('data', {}).get('train_size')} train / {cfg.get('data', {}).get('eval_size')} eval) · "
+                   f"{t.get('num_train_epochs')} epochs · lr {t.get('learning_rate')} · "
+                   f"device {run.status.get('device') or cfg.get('hardware', {}).get('device')} · "
+                   f"preset {cfg.get('hardware', {}).get('memory_preset')} · folder `{run.path}`")
+    with button_col:
+        if run.state in runs.ACTIVE_STATES:
+            stopping = (run.path / runs.STOP_MARKER).exists()
+            label = "Force stop" if stopping else "Stop"
+            if st.button(label, key="stop", type="secondary", icon="⏹️",
+                         help="Stop after the current step and save the best model so far. "
+                              "Press again to kill the process at once."):
+                outcome = launcher.request_stop(run.path)
+                st.toast({"requested": "Stopping after the current step…", "killed": "Training process killed.",
+                          "not running": "The run had already ended."}[outcome])
+                time.sleep(0.3)
+                st.rerun()
+
+
+def show_progress(status: dict) -> None:
+    p = progress.progress_of(status)
+    phase = status.get("phase", "starting")
+    if p is None or p.max_steps == 0:
+        st.progress(0.0, text=f"{phase.capitalize()}…" if status.get("state") in runs.ACTIVE_STATES else phase)
+        return
+    text = (f"Step {p.step} / {p.max_steps} · epoch {p.epoch:.2f} / {p.num_train_epochs:g} · "
+            f"elapsed {progress.format_duration(p.elapsed_s)}")
+    if status.get("state") == "running":
+        text += f" · ETA {progress.format_duration(p.eta_s)}" + (f" · {phase}" if phase != "training" else "")
+    st.progress(p.fraction, text=text)
+
+
+def show_findings(findings: list) -> None:
+    for finding in findings:
+        box = st.error if finding.severity == "error" else st.warning
+        box(f"**{finding.title}.** {finding.evidence}\n\n**Fix:** {finding.fix}", icon="🩺")
+
+
+def show_charts(records: list[dict], config: dict, findings: list) -> None:
+    best = progress.best_eval(records, config.get("training", {}).get("metric_for_best_model", "f1"))
+    left, right = st.columns(2)
+    left.plotly_chart(charts.loss_figure(records, best, findings), key="loss_chart")
+    right.plotly_chart(charts.eval_metrics_figure(records, best), key="metrics_chart")
+    left.plotly_chart(charts.learning_rate_figure(records), key="lr_chart")
+    if best:
+        metric = config.get("training", {}).get("metric_for_best_model", "f1")
+        right.success(f"Best evaluation so far: step {best['step']} (epoch {best.get('epoch', 0):.2f}), "
+                      f"{metric} {diagnostics.as_float(best.get('eval_' + metric)):.3f}.", icon="🏅")
+
+
+def show_results(run: runs.RunSummary) -> None:
+    results = runs.read_json(run.path / "results.json")
+    if not results:
+        return
+    st.subheader("Final evaluation of the saved model")
+    final = results["final_metrics"]
+    cols = st.columns(5)
+    for col, metric in zip(cols, ("accuracy", "f1", "precision", "recall", "loss")):
+        value = final.get(metric)
+        col.metric(metric.capitalize(), "–" if value is None else
+                   (f"{value:.1%}" if metric != "loss" else f"{value:.3f}"))
+    dataset = runs.read_json(run.path / "dataset.json", {}) or {}
+    if dataset.get("majority_rate"):
+        st.caption(f"Always answering the largest class would score {dataset['majority_rate']:.1%} accuracy.")
+    table_col, matrix_col = st.columns(2)
+    frame = pd.DataFrame(results["per_class"]).set_index("label")
+    table_col.dataframe(frame.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1": "{:.3f}"}),
+                        key="per_class_table")
+    matrix_col.plotly_chart(charts.confusion_figure(results), key="confusion_chart")
+    st.success(f"Model saved to `{results['model_dir']}` (load it with "
+               "`AutoModelForSequenceClassification.from_pretrained`).", icon="💾")
+
+
+def show_failure(status: dict) -> None:
+    error = status.get("error") or {}
+    if status.get("state") == "failed" or error:
+        st.error(f"**{error.get('code', 'FAILED')}**: {error.get('message', 'The run failed.')}", icon="🛑")
+
+
+def live_view(run: runs.RunSummary, was_active: bool) -> None:
+    status = runs.reconcile(run.path)
+    if was_active and status.get("state") not in runs.ACTIVE_STATES:
+        st.rerun()  # the run just ended: redraw the whole page (no Stop button, results, no polling)
+    records = runs.read_metrics(run.path)
+    dataset = runs.read_json(run.path / "dataset.json", {}) or {}
+    findings = diagnostics.live_findings(records, dataset, status, run.config)
+    show_progress(status)
+    show_failure(status)
+    show_findings(findings)
+    show_charts(records, run.config, findings)
+    with st.expander("Training log (last lines)"):
+        st.code(runs.read_log_tail(run.path) or "(empty)", language=None)
+
+
+st.title("Live run")
+launcher.reap_children()
+selected = pick_run()
+if selected is not None:
+    header(selected)
+    active = selected.state in runs.ACTIVE_STATES
+    st.fragment(live_view, run_every=POLL_SECONDS if active else None)(selected, active)
+    if not active:
+        show_results(selected)

@@ -1,0 +1,90 @@
+"""The two live warnings, on made-up curves: they fire on real problems and stay silent on noise."""
+
+import math
+import random
+
+from core.diagnostics import (classify_exception, eval_loss_rising_while_train_falls, live_findings,
+                              loss_at_chance_and_accuracy_at_majority)
+
+
+def curve(train_losses, eval_losses, eval_every, accuracies=None):
+    records = [{"type": "train", "step": (i + 1) * 10, "loss": loss} for i, loss in enumerate(train_losses)]
+    for j, loss in enumerate(eval_losses):
+        record = {"type": "eval", "step": (j + 1) * eval_every, "epoch": j + 1, "eval_loss": loss}
+        if accuracies:
+            record["eval_accuracy"] = accuracies[j]
+        records.append(record)
+    return sorted(records, key=lambda r: (r["step"], r["type"] == "eval"))
+
+
+def test_overfitting_from_the_seed_document_is_flagged_at_its_onset():
+    # Issue 7 of the seed: train 0.45 → 0.20 → 0.08 while eval 0.48 → 0.55 → 0.72.
+    records = curve([0.6, 0.45, 0.3, 0.2, 0.12, 0.08], [0.48, 0.55, 0.72], eval_every=20)
+    finding = eval_loss_rising_while_train_falls(records)
+    assert finding is not None and finding.code == "OVERFITTING"
+    assert finding.step == 40  # the first evaluation above the best one
+    assert "0.480" in finding.evidence and "0.720" in finding.evidence
+    assert finding.config_change["training.early_stopping_patience"] == 2
+
+
+def test_a_single_epoch_blip_is_not_overfitting():
+    records = curve([0.6, 0.5, 0.4, 0.35, 0.3, 0.28], [0.50, 0.53, 0.45], eval_every=20)
+    assert eval_loss_rising_while_train_falls(records) is None
+
+
+def test_rise_within_one_percent_is_noise():
+    records = curve([0.6, 0.5, 0.4, 0.35, 0.3, 0.28], [0.500, 0.503, 0.504], eval_every=20)
+    assert eval_loss_rising_while_train_falls(records) is None
+
+
+def test_eval_and_train_rising_together_is_not_overfitting():
+    records = curve([0.4, 0.45, 0.5, 0.6, 0.7, 0.8], [0.40, 0.50, 0.60], eval_every=20)
+    assert eval_loss_rising_while_train_falls(records) is None
+
+
+def test_noisy_healthy_curves_stay_silent():
+    rng = random.Random(0)
+    for _ in range(200):
+        trains = [1.1 * math.exp(-i / 15) + rng.gauss(0, 0.03) + 0.2 for i in range(60)]
+        evals = [1.0 * math.exp(-j / 2) + 0.3 + rng.gauss(0, 0.003) for j in range(6)]
+        records = curve(trains, evals, eval_every=100, accuracies=[0.6 + 0.05 * j for j in range(6)])
+        assert live_findings(records, {"num_labels": 3, "majority_rate": 0.42},
+                             {"progress": {"max_steps": 600}}, {"training": {"learning_rate": 5e-5}}) == []
+
+
+def stuck_records(loss=1.0986, accuracy=0.425, steps=10):
+    records = [{"type": "train", "step": s * 10, "loss": loss} for s in range(1, steps + 1)]
+    records.append({"type": "eval", "step": steps * 10, "eval_loss": loss, "eval_accuracy": accuracy})
+    return records
+
+
+def test_stuck_at_chance_is_flagged_with_the_learning_rate_fix():
+    finding = loss_at_chance_and_accuracy_at_majority(stuck_records(), 3, 0.424, max_steps=375,
+                                                      learning_rate=1e-2)
+    assert finding is not None and finding.code == "STUCK_AT_CHANCE"
+    assert "ln(3)" in finding.evidence
+    assert finding.config_change == {"training.learning_rate": 5e-5}
+
+
+def test_stuck_is_not_judged_before_ten_percent_of_the_steps():
+    assert loss_at_chance_and_accuracy_at_majority(stuck_records(steps=3), 3, 0.424, max_steps=375) is None
+
+
+def test_learning_model_is_not_stuck():
+    assert loss_at_chance_and_accuracy_at_majority(stuck_records(loss=0.8, accuracy=0.62), 3, 0.424, 375) is None
+    # Loss near chance but accuracy well above majority: still learning.
+    assert loss_at_chance_and_accuracy_at_majority(stuck_records(accuracy=0.55), 3, 0.424, 375) is None
+
+
+def test_binary_stuck_from_the_seed_document():
+    # Seed issue 5: loss 0.69 and accuracy 0.50 every epoch on a balanced binary task.
+    finding = loss_at_chance_and_accuracy_at_majority(stuck_records(loss=0.69, accuracy=0.50), 2, 0.5, 300)
+    assert finding is not None
+
+
+def test_exceptions_are_classified():
+    assert classify_exception(RuntimeError("CUDA out of memory. Tried to allocate"))[0] == "OUT_OF_MEMORY"
+    assert classify_exception(RuntimeError("MPS backend out of memory (MPS allocated"))[0] == "OUT_OF_MEMORY"
+    assert classify_exception(OSError(28, "No space left on device"))[0] == "DISK_SPACE"
+    assert classify_exception(ImportError("requires accelerate>=0.21.0"))[0] == "DEPENDENCY_ERROR"
+    assert classify_exception(ValueError("boom"))[0] == "TRAINING_ERROR"

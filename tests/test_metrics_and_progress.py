@@ -1,0 +1,43 @@
+import numpy as np
+
+from core.metrics import classification_report, compute_metrics
+from core.progress import best_eval, format_duration, progress_of
+
+
+def test_compute_metrics_matches_hand_counts():
+    logits = np.array([[2.0, 0.1, 0.0], [0.1, 3.0, 0.0], [0.0, 0.2, 1.0], [1.0, 0.0, 0.0]])
+    labels = np.array([0, 1, 2, 1])
+    metrics = compute_metrics((logits, labels))
+    assert metrics["accuracy"] == 0.75
+    assert set(metrics) == {"accuracy", "f1", "precision", "recall"}
+    assert 0 < metrics["f1"] < 1
+
+
+def test_metrics_do_not_warn_when_a_class_is_never_predicted():
+    logits = np.array([[1.0, 0.0], [1.0, 0.0]])
+    metrics = compute_metrics((logits, np.array([0, 1])))
+    assert metrics["precision"] == 0.25
+
+
+def test_report_has_every_label_and_the_confusion_matrix():
+    report = classification_report(np.array([0, 1, 2, 2]), np.array([0, 2, 2, 2]), ["neg", "neu", "pos"])
+    assert [row["label"] for row in report["per_class"]] == ["neg", "neu", "pos"]
+    assert report["per_class"][1]["recall"] == 0.0 and report["per_class"][2]["support"] == 2
+    assert report["confusion_matrix"] == [[1, 0, 0], [0, 0, 1], [0, 0, 2]]
+
+
+def test_best_eval_highest_metric_or_lowest_loss():
+    records = [{"type": "eval", "step": 10, "eval_loss": 0.5, "eval_f1": 0.7},
+               {"type": "eval", "step": 20, "eval_loss": 0.4, "eval_f1": 0.8},
+               {"type": "eval", "step": 30, "eval_loss": 0.45, "eval_f1": 0.8}]
+    assert best_eval(records, "f1")["step"] == 20
+    assert best_eval(records, "loss")["step"] == 20
+    assert best_eval([], "f1") is None
+
+
+def test_eta_uses_the_pace_so_far():
+    status = {"state": "running", "progress": {"step": 100, "max_steps": 400, "epoch": 1.0, "num_train_epochs": 4,
+                                               "train_started_at": 1000.0, "at": 1050.0}}
+    p = progress_of(status, now=1050.0)
+    assert p.fraction == 0.25 and p.eta_s == 150.0 and p.elapsed_s == 50.0
+    assert format_duration(p.eta_s) == "2m 30s"
