@@ -5,10 +5,10 @@ This file only sets up the page and the navigation; each page lives in pages/.
 
 import streamlit as st
 
-st.set_page_config(page_title="Fine-tune a text classifier", page_icon="🧪", layout="wide")
+st.set_page_config(page_title="Fine-tune a text classifier", page_icon=":material/model_training:", layout="wide")
 
 navigation = st.navigation([
-    st.Page("pages/new_run.py", title="New run", icon="🚀", default=True),
-    st.Page("pages/live_run.py", title="Live run", icon="📈", url_path="live"),
+    st.Page("pages/new_run.py", title="New run", icon=":material/rocket_launch:", default=True),
+    st.Page("pages/live_run.py", title="Live run", icon=":material/monitoring:", url_path="live"),
 ])
 navigation.run()

@@ -10,11 +10,13 @@ METRIC_COLOURS = {"accuracy": "#2563eb", "f1": "#16a34a", "precision": "#d97706"
 TRAIN_COLOUR, EVAL_COLOUR, BEST_COLOUR = "#64748b", "#dc2626", "#16a34a"
 
 
-def _layout(fig: go.Figure, title: str, y_title: str, x_title: str = "step") -> go.Figure:
+def _layout(fig: go.Figure, title: str, y_title: str, max_steps: int | None = None) -> go.Figure:
     fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=15)), height=320,
                       margin=dict(l=10, r=10, t=48, b=10), hovermode="x unified",
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
-                      xaxis_title=x_title, yaxis_title=y_title, template="plotly_white")
+                      xaxis_title="step", yaxis_title=y_title, template="plotly_white")
+    if max_steps:  # the whole run's width, so the curve shows how far along it is
+        fig.update_xaxes(range=[0, max_steps * 1.02])
     return fig
 
 
@@ -33,7 +35,8 @@ def _mark_findings(fig: go.Figure, findings: list[Finding]) -> None:
                           annotation_position="bottom right", annotation_font_color="#b45309")
 
 
-def loss_figure(records: list[dict], best: dict | None = None, findings: list[Finding] = ()) -> go.Figure:
+def loss_figure(records: list[dict], best: dict | None = None, findings: list[Finding] = (),
+                max_steps: int | None = None) -> go.Figure:
     """Training loss per logging step and eval loss per evaluation, on one chart."""
     trains, evals = train_points(records), eval_points(records)
     fig = go.Figure()
@@ -45,29 +48,31 @@ def loss_figure(records: list[dict], best: dict | None = None, findings: list[Fi
                              line=dict(color=EVAL_COLOUR, width=2), marker=dict(size=8)))
     _mark_best(fig, best)
     _mark_findings(fig, list(findings))
-    return _layout(fig, "Loss", "loss")
+    return _layout(fig, "Loss", "loss", max_steps)
 
 
-def eval_metrics_figure(records: list[dict], best: dict | None = None) -> go.Figure:
+def eval_metrics_figure(records: list[dict], best: dict | None = None, max_steps: int | None = None) -> go.Figure:
     """Eval accuracy, F1, precision and recall per evaluation (weighted averages)."""
     evals = eval_points(records)
     fig = go.Figure()
     for metric, colour in METRIC_COLOURS.items():
         fig.add_trace(go.Scatter(name=metric, x=[r["step"] for r in evals],
                                  y=[as_float(r.get(f"eval_{metric}")) for r in evals], mode="lines+markers",
-                                 line=dict(color=colour, width=2), marker=dict(size=7)))
+                                 line=dict(color=colour, width=2, dash="dot" if metric == "recall" else "solid"),
+                                 marker=dict(size=7)))
     _mark_best(fig, best)
-    fig = _layout(fig, "Eval metrics", "score")
+    # Weighted recall equals accuracy by definition; the dotted line keeps both visible.
+    fig = _layout(fig, "Eval metrics", "score", max_steps)
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
     return fig
 
 
-def learning_rate_figure(records: list[dict]) -> go.Figure:
+def learning_rate_figure(records: list[dict], max_steps: int | None = None) -> go.Figure:
     trains = [r for r in train_points(records) if "learning_rate" in r]
     fig = go.Figure(go.Scatter(name="learning rate", x=[r["step"] for r in trains],
                                y=[as_float(r["learning_rate"]) for r in trains], mode="lines",
                                line=dict(color="#0891b2", width=1.8)))
-    fig = _layout(fig, "Learning rate", "learning rate")
+    fig = _layout(fig, "Learning rate", "learning rate", max_steps)
     fig.update_yaxes(exponentformat="e")
     return fig
 

@@ -45,8 +45,11 @@ def start_run(config: RunConfig, runs_dir: Path) -> Path:
                                                      "updated_at": time.time()})
     command = [sys.executable, "-m", "core.train", "--config", str(config_path), "--run-dir", str(run_dir),
                "--cache-dir", str(runs_dir / ".cache" / "tokenized")]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false",
+    env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false",
            "HF_HUB_DISABLE_TELEMETRY": "1"}
+    # OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning, so the browser and the
+    # dashboard sharing a 2-core laptop do not slow training down (2.4x faster next to a busy core,
+    # no loss on an idle machine: bench/RESULTS.md).
     with open(run_dir / "train.log", "ab") as log:
         # NOTE: never shell=True; the command is a list and the config travels as a file.
         child = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,

@@ -165,7 +165,7 @@ class RunSummary:
         name = self.config.get("name") or ""
         data = self.config.get("data", {}).get("name", "?")
         model = self.config.get("model", {}).get("name", "?")
-        return f"{self.run_id} · {name + ' · ' if name else ''}{model} on {data} · {self.state}"
+        return f"{self.run_id} · {name + ' · ' if name else ''}{model} on {data}"
 
 
 def list_runs(runs_dir: Path) -> list[RunSummary]:

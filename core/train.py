@@ -177,6 +177,7 @@ def training_arguments(config: RunConfig, run_dir: Path, device: str):
         "gradient_accumulation_steps": plan.gradient_accumulation_steps,
         "gradient_checkpointing": plan.gradient_checkpointing,
         "weight_decay": t.weight_decay, "warmup_ratio": t.warmup_ratio,
+        "train_sampling_strategy": t.train_sampling_strategy,
         "eval_strategy": t.eval_strategy, "save_strategy": schedule,
         "load_best_model_at_end": t.load_best_model_at_end,
         "metric_for_best_model": t.metric_for_best_model, "greater_is_better": t.metric_for_best_model != "loss",

@@ -1,6 +1,6 @@
 """Live run: progress, charts and warnings of one run, refreshed from its folder every 2 seconds."""
 
-import time
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -16,7 +16,7 @@ def pick_run() -> runs.RunSummary | None:
     all_runs = runs.list_runs(runs_dir())
     if not all_runs:
         st.info("No runs yet. Start one on the New run page.")
-        st.page_link("pages/new_run.py", label="New run", icon="🚀")
+        st.page_link("pages/new_run.py", label="New run", icon=":material/rocket_launch:")
         return None
     ids = [run.run_id for run in all_runs]
     wanted = st.query_params.get("run") or st.session_state.get("run_id")
@@ -33,7 +33,8 @@ def header(run: runs.RunSummary) -> None:
     title_col, button_col = st.columns([5, 1])
     with title_col:
         st.markdown(f"### {cfg.get('name') or run.run_id}")
-        st.badge(run.state, color=STATE_COLOURS.get(run.state, "gray"))
+        with st.container(key="run_state"):
+            st.badge(run.state, color=STATE_COLOURS.get(run.state, "gray"))
         t = cfg.get("training", {})
         st.caption(f"{cfg.get('model', {}).get('name')} on {cfg.get('data', {}).get('name')} "
                    f"({cfg.get('data', {}).get('train_size')} train / {cfg.get('data', {}).get('eval_size')} eval) · "
@@ -44,14 +45,13 @@ def header(run: runs.RunSummary) -> None:
         if run.state in runs.ACTIVE_STATES:
             stopping = (run.path / runs.STOP_MARKER).exists()
             label = "Force stop" if stopping else "Stop"
-            if st.button(label, key="stop", type="secondary", icon="⏹️",
+            if st.button(label, key="stop", type="secondary", icon=":material/stop_circle:",
                          help="Stop after the current step and save the best model so far. "
                               "Press again to kill the process at once."):
                 outcome = launcher.request_stop(run.path)
                 st.toast({"requested": "Stopping after the current step…", "killed": "Training process killed.",
                           "not running": "The run had already ended."}[outcome])
-                time.sleep(0.3)
-                st.rerun()
+                st.rerun(scope="fragment")
 
 
 def show_progress(status: dict) -> None:
@@ -70,19 +70,19 @@ def show_progress(status: dict) -> None:
 def show_findings(findings: list) -> None:
     for finding in findings:
         box = st.error if finding.severity == "error" else st.warning
-        box(f"**{finding.title}.** {finding.evidence}\n\n**Fix:** {finding.fix}", icon="🩺")
+        box(f"**{finding.title}.** {finding.evidence}\n\n**Fix:** {finding.fix}", icon=":material/stethoscope:")
 
 
-def show_charts(records: list[dict], config: dict, findings: list) -> None:
+def show_charts(records: list[dict], config: dict, findings: list, max_steps: int | None) -> None:
     best = progress.best_eval(records, config.get("training", {}).get("metric_for_best_model", "f1"))
     left, right = st.columns(2)
-    left.plotly_chart(charts.loss_figure(records, best, findings), key="loss_chart")
-    right.plotly_chart(charts.eval_metrics_figure(records, best), key="metrics_chart")
-    left.plotly_chart(charts.learning_rate_figure(records), key="lr_chart")
+    left.plotly_chart(charts.loss_figure(records, best, findings, max_steps), key="loss_chart")
+    right.plotly_chart(charts.eval_metrics_figure(records, best, max_steps), key="metrics_chart")
+    left.plotly_chart(charts.learning_rate_figure(records, max_steps), key="lr_chart")
     if best:
         metric = config.get("training", {}).get("metric_for_best_model", "f1")
         right.success(f"Best evaluation so far: step {best['step']} (epoch {best.get('epoch', 0):.2f}), "
-                      f"{metric} {diagnostics.as_float(best.get('eval_' + metric)):.3f}.", icon="🏅")
+                      f"{metric} {diagnostics.as_float(best.get('eval_' + metric)):.3f}.", icon=":material/trophy:")
 
 
 def show_results(run: runs.RunSummary) -> None:
@@ -105,36 +105,36 @@ def show_results(run: runs.RunSummary) -> None:
                         key="per_class_table")
     matrix_col.plotly_chart(charts.confusion_figure(results), key="confusion_chart")
     st.success(f"Model saved to `{results['model_dir']}` (load it with "
-               "`AutoModelForSequenceClassification.from_pretrained`).", icon="💾")
+               "`AutoModelForSequenceClassification.from_pretrained`).", icon=":material/save:")
 
 
 def show_failure(status: dict) -> None:
     error = status.get("error") or {}
     if status.get("state") == "failed" or error:
-        st.error(f"**{error.get('code', 'FAILED')}**: {error.get('message', 'The run failed.')}", icon="🛑")
+        st.error(f"**{error.get('code', 'FAILED')}**: {error.get('message', 'The run failed.')}", icon=":material/cancel:")
 
 
-def live_view(run: runs.RunSummary, was_active: bool) -> None:
-    status = runs.reconcile(run.path)
-    if was_active and status.get("state") not in runs.ACTIVE_STATES:
-        st.rerun()  # the run just ended: redraw the whole page (no Stop button, results, no polling)
+@st.fragment(run_every=POLL_SECONDS)
+def live_view(run_id: str, run_path: str, config: dict) -> None:
+    """Everything about the run, redrawn from its folder every few seconds (also after it ended, cheaply)."""
+    launcher.reap_children()
+    status = runs.reconcile(run_path)
+    run = runs.RunSummary(run_id, Path(run_path), status, config)
+    header(run)
     records = runs.read_metrics(run.path)
     dataset = runs.read_json(run.path / "dataset.json", {}) or {}
-    findings = diagnostics.live_findings(records, dataset, status, run.config)
+    findings = diagnostics.live_findings(records, dataset, status, config)
     show_progress(status)
     show_failure(status)
     show_findings(findings)
-    show_charts(records, run.config, findings)
+    show_charts(records, config, findings, (status.get("progress") or {}).get("max_steps"))
+    if status.get("state") not in runs.ACTIVE_STATES:
+        show_results(run)
     with st.expander("Training log (last lines)"):
         st.code(runs.read_log_tail(run.path) or "(empty)", language=None)
 
 
 st.title("Live run")
-launcher.reap_children()
 selected = pick_run()
 if selected is not None:
-    header(selected)
-    active = selected.state in runs.ACTIVE_STATES
-    st.fragment(live_view, run_every=POLL_SECONDS if active else None)(selected, active)
-    if not active:
-        show_results(selected)
+    live_view(selected.run_id, str(selected.path), selected.config)

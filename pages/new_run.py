@@ -15,7 +15,7 @@ SECTIONS = {
     "training": ["num_train_epochs", "learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size",
                  "gradient_accumulation_steps", "weight_decay", "warmup_ratio", "eval_strategy", "eval_steps",
                  "load_best_model_at_end", "metric_for_best_model", "early_stopping_patience", "save_total_limit",
-                 "logging_steps", "seed"],
+                 "logging_steps", "seed", "train_sampling_strategy"],
 }
 
 
@@ -102,6 +102,8 @@ with st.container(border=True):
         field_widget("training", "save_total_limit")
     with row[2]:
         field_widget("training", "seed")
+    with row[3]:
+        field_widget("training", "train_sampling_strategy")
 
 keep_values(SECTIONS)
 values = form_values(SECTIONS)
@@ -122,16 +124,16 @@ else:
     plan = presets.batch_plan(config)
     st.info(f"Effective batch size: {plan.per_device_train_batch_size} per step × "
             f"{plan.gradient_accumulation_steps} accumulation = **{plan.effective_batch_size}**"
-            + (" · gradient checkpointing on" if plan.gradient_checkpointing else ""), icon="🧮")
+            + (" · gradient checkpointing on" if plan.gradient_checkpointing else ""), icon=":material/calculate:")
 
 if problem:
-    st.error(problem, icon="⚠️")
+    st.error(problem, icon=":material/error:")
 
 if st.button("Start", type="primary", key="start", disabled=config is None):
     try:
         run_dir = launcher.start_run(config, runs_dir())
     except UserError as exc:
-        st.error(exc.sentence, icon="⚠️")
+        st.error(exc.sentence, icon=":material/error:")
     else:
         select_run(run_dir.name)
         st.switch_page("pages/live_run.py", query_params={"run": run_dir.name})

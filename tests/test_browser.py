@@ -1,0 +1,152 @@
+"""A person's flow in real Chromium: fill the form with a tiny run, Start, watch it chart live, see it finish.
+
+Uses Debian's chromium (/usr/bin/chromium) through Playwright; `streamlit run app.py` on localhost.
+Screenshots land in $SCREENSHOT_DIR when it is set.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+# CI sets REQUIRE_BROWSER=1: there a missing chromium is a failure, not a skip.
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("REQUIRE_BROWSER"),
+                                reason="Debian chromium is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    runs_dir = tmp_path_factory.mktemp("browser-runs")
+    port = free_port()
+    env = {**os.environ, "DASHBOARD_RUNS_DIR": str(runs_dir), "HF_HUB_OFFLINE": "1"}
+    log = open(runs_dir.parent / "streamlit.log", "wb")
+    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                                "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail("streamlit did not start")
+    yield url, runs_dir
+    process.terminate()
+    process.wait(timeout=20)
+    stop_leftover_runs(runs_dir)
+
+
+def stop_leftover_runs(runs_dir: Path) -> None:
+    """Training children outlive the dashboard by design; a failed test must not leave one running."""
+    from core import launcher, runs
+
+    for run in runs.list_runs(runs_dir):
+        if run.state in runs.ACTIVE_STATES:
+            launcher.request_stop(run.path)
+            launcher.request_stop(run.path)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+                  "--no-first-run", "--disable-component-update", "--disable-sync"])
+        yield chromium
+        chromium.close()
+
+
+def shot(page, name: str) -> None:
+    folder = os.environ.get("SCREENSHOT_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def choose(page, key: str, option: str) -> None:
+    page.locator(f".st-key-{key}").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def type_number(page, key: str, value) -> None:
+    box = page.locator(f".st-key-{key} input")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def eval_points_on_loss_chart(page) -> int:
+    return page.evaluate("""() => {
+        const plot = document.querySelector('.st-key-loss_chart .js-plotly-plot');
+        if (!plot || !plot.data) return 0;
+        const trace = plot.data.find(t => t.name === 'eval loss');
+        return trace ? trace.x.length : 0;
+    }""")
+
+
+def test_tiny_run_from_the_form_charts_live_and_finishes(server, browser):
+    url, runs_dir = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.locator(".st-key-start button").wait_for(timeout=60000)  # the whole form has rendered
+    shot(page, "new_run_defaults")
+    choose(page, "form-model-name", "tiny-random")
+    choose(page, "form-hardware-device", "cpu")
+    type_number(page, "form-data-train_size", 200)
+    type_number(page, "form-data-eval_size", 60)
+    type_number(page, "form-training-num_train_epochs", 25)
+    type_number(page, "form-training-learning_rate", 0.001)
+    type_number(page, "form-training-logging_steps", 5)
+    page.locator(".st-key-form-name input").fill("browser smoke")
+    page.locator(".st-key-form-name input").press("Enter")
+    page.wait_for_timeout(500)
+    page.locator(".st-key-start button").click()
+
+    page.get_by_role("heading", name="Live run").wait_for(timeout=30000)
+    assert "/live" in page.url and "run=" in page.url
+    # The first eval point shows up while the run is still going (the Stop button is there).
+    page.wait_for_function("""() => {
+        const plot = document.querySelector('.st-key-loss_chart .js-plotly-plot');
+        const t = plot && plot.data && plot.data.find(t => t.name === 'eval loss');
+        return t && t.x.length >= 1;
+    }""", timeout=120000)
+    live = "running" in page.locator(".st-key-run_state").inner_text()
+    shot(page, "live_run_training")
+    assert live, "the run had finished before its first evaluation was charted"
+
+    page.get_by_text("Final evaluation of the saved model").wait_for(timeout=180000)
+    assert eval_points_on_loss_chart(page) >= 2
+    page.wait_for_function("() => !document.querySelector('.st-key-stop button:not([disabled])')"
+                           " || [...document.querySelectorAll('.st-key-stop button')].every(b => !b.offsetParent)",
+                           timeout=30000)
+    assert "completed" in page.locator(".st-key-run_state").inner_text()
+    assert page.locator(':text("Model saved to"):visible').count() == 1
+    shot(page, "live_run_finished")
+    run_dirs = [p for p in runs_dir.iterdir() if not p.name.startswith(".")]
+    assert len(run_dirs) == 1 and "browser-smoke" in run_dirs[0].name
+
+    # A reload finds the same run again from the URL.
+    page.reload()
+    page.get_by_text("Final evaluation of the saved model").wait_for(timeout=60000)
+    assert page.locator(".st-key-run_picker").inner_text().startswith("Run")
+    page.close()

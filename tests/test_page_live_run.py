@@ -1,0 +1,118 @@
+"""The Live run page on run folders written by hand: what a user sees for each state."""
+
+import json
+import os
+from unittest import mock
+
+import psutil
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import runs
+from tests.conftest import ROOT
+
+
+def make_run(runs_dir, run_id, state, records=(), results=None, error=None, pid=None, created_at=1.0):
+    run_dir = runs_dir / run_id
+    run_dir.mkdir()
+    config = {"name": "", "data": {"name": "tweet-sentiment", "train_size": 2000, "eval_size": 500},
+              "model": {"name": "minilm-l6"}, "hardware": {"device": "auto", "memory_preset": "standard"},
+              "training": {"num_train_epochs": 3, "learning_rate": 1e-4, "metric_for_best_model": "f1"}}
+    (run_dir / "config.json").write_text(json.dumps(config))
+    status = {"state": state, "created_at": created_at, "phase": "training",
+              "progress": {"step": 60, "max_steps": 120, "epoch": 1.5, "num_train_epochs": 3,
+                           "train_started_at": 100.0, "at": 160.0}}
+    if pid:
+        status.update(pid=pid, pid_create_time=psutil.Process(pid).create_time())
+    if error:
+        status["error"] = error
+    runs.write_json_atomic(run_dir / "status.json", status)
+    (run_dir / "dataset.json").write_text(json.dumps({"num_labels": 3, "majority_rate": 0.42,
+                                                      "label_names": ["negative", "neutral", "positive"]}))
+    for record in records:
+        runs.append_metrics(run_dir, record)
+    if results:
+        (run_dir / "results.json").write_text(json.dumps(results))
+    return run_dir
+
+
+def overfitting_curve():
+    trains = [{"type": "train", "step": s, "epoch": s / 40, "loss": loss, "learning_rate": 1e-4, "grad_norm": 1.0}
+              for s, loss in zip(range(10, 130, 10), [1.0, .8, .6, .5, .45, .4, .3, .25, .2, .12, .1, .08])]
+    evals = [{"type": "eval", "step": s, "epoch": s / 40, "eval_loss": loss, "eval_accuracy": acc, "eval_f1": acc,
+              "eval_precision": acc, "eval_recall": acc}
+             for s, loss, acc in ((40, 0.48, 0.85), (80, 0.55, 0.84), (120, 0.72, 0.82))]
+    return trains + evals
+
+
+RESULTS = {"final_metrics": {"accuracy": 0.85, "f1": 0.84, "precision": 0.86, "recall": 0.85, "loss": 0.48},
+           "per_class": [{"label": n, "precision": 0.8, "recall": 0.8, "f1": 0.8, "support": 10}
+                         for n in ("negative", "neutral", "positive")],
+           "confusion_matrix": [[8, 1, 1], [1, 8, 1], [1, 1, 8]],
+           "label_names": ["negative", "neutral", "positive"], "model_dir": "/tmp/x/model"}
+
+
+def open_live(run_id=None):
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    if run_id:
+        app.query_params["run"] = run_id
+    app.switch_page("pages/live_run.py")
+    return app.run()
+
+
+def all_text(app):
+    parts = [m.value for m in app.markdown] + [e.body for kind in ("warning", "error", "success", "info", "caption")
+                                              for e in getattr(app, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_no_runs_points_to_new_run(runs_dir):
+    app = open_live()
+    assert not app.exception
+    assert "No runs yet" in app.info[0].body
+
+
+def test_running_run_shows_progress_overfitting_warning_and_stop(runs_dir):
+    make_run(runs_dir, "20260101-000000", "running", overfitting_curve(), pid=os.getpid())
+    app = open_live()
+    assert not app.exception
+    text = all_text(app)
+    assert "The model is overfitting" in text and "**Fix:**" in text
+    assert "Best evaluation so far: step 40" in text
+    assert app.button(key="stop").label == "Stop"
+    with mock.patch("core.launcher.request_stop", return_value="requested") as stop:
+        app.button(key="stop").click().run()
+    assert stop.call_args.args[0].name == "20260101-000000"
+
+
+def test_completed_run_shows_final_report_and_no_stop_button(runs_dir):
+    make_run(runs_dir, "20260101-000000", "completed", overfitting_curve(), results=RESULTS)
+    app = open_live()
+    assert not app.exception
+    assert [m.value for m in app.metric][:2] == ["85.0%", "84.0%"]
+    assert "Model saved to `/tmp/x/model`" in all_text(app)
+    assert "Always answering the largest class would score 42.0%" in all_text(app)
+    assert not [b for b in app.button if b.key == "stop"]
+
+
+def test_failed_run_shows_the_error_sentence(runs_dir):
+    make_run(runs_dir, "20260101-000000", "failed",
+             error={"code": "OUT_OF_MEMORY", "message": "The device ran out of memory. Use the low preset."})
+    app = open_live()
+    assert "**OUT_OF_MEMORY**: The device ran out of memory." in app.error[0].body
+
+
+def test_dead_running_run_is_shown_failed_after_reload(runs_dir):
+    make_run(runs_dir, "20260101-000000", "running", pid=None)
+    status = runs.read_status(runs_dir / "20260101-000000")
+    status["pid"] = 2 ** 22 + 1  # no such process
+    runs.write_json_atomic(runs_dir / "20260101-000000" / "status.json", status)
+    app = open_live()
+    assert "KILLED" in app.error[0].body
+
+
+def test_the_run_in_the_url_is_the_one_shown(runs_dir):
+    make_run(runs_dir, "20260101-000000-old", "completed", results=RESULTS, created_at=1.0)
+    make_run(runs_dir, "20260102-000000-new", "failed", error={"code": "X", "message": "y"}, created_at=2.0)
+    assert open_live().selectbox(key="run_picker").value == "20260102-000000-new"
+    assert open_live("20260101-000000-old").selectbox(key="run_picker").value == "20260101-000000-old"

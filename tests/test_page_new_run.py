@@ -1,0 +1,83 @@
+"""The New run page, driven by Streamlit's AppTest; the launcher is mocked where a run would start."""
+
+from unittest import mock
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import RunConfig
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def app(runs_dir):
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+
+
+def widget(app, key):
+    return next(
+        w for kind in ("number_input", "selectbox", "checkbox", "text_input") for w in getattr(app, kind)
+        if w.key == key)
+
+
+def test_defaults_render_ready_to_start(app):
+    assert not app.exception
+    assert app.title[0].value == "New run"
+    assert widget(app, "form.data.name").value == "tweet-sentiment"
+    assert widget(app, "form.model.name").value == "minilm-l6"
+    assert widget(app, "form.data.train_size").value == 2000
+    assert "= **16**" in app.info[0].body
+    assert not app.button(key="start").disabled
+    assert not app.error
+
+
+def test_every_field_has_help_text(app):
+    for kind in ("number_input", "selectbox", "checkbox"):
+        for w in getattr(app, kind):
+            assert w.help, f"{w.label} has no help text"
+
+
+def test_low_memory_preset_keeps_the_effective_batch(app):
+    widget(app, "form.hardware.memory_preset").select("low").run()
+    assert "4 per step × 4 accumulation = **16**" in app.info[0].body
+    widget(app, "form.hardware.memory_preset").select("very_low").run()
+    assert "gradient checkpointing on" in app.info[0].body
+
+
+def test_start_launches_the_configured_run_and_opens_live_run(app, runs_dir, tmp_path):
+    widget(app, "form.model.name").select("tiny-random")
+    widget(app, "form.data.train_size").set_value(300)
+    widget(app, "form.training.num_train_epochs").set_value(1.0)
+    app.text_input(key="form.name").input("smoke")
+    fake_run = runs_dir / "20260101-000000-smoke"
+    with mock.patch("core.launcher.start_run", return_value=fake_run) as start:
+        app.button(key="start").click().run()
+    config, where = start.call_args.args
+    assert isinstance(config, RunConfig) and where == runs_dir
+    assert config.model.name == "tiny-random" and config.data.train_size == 300
+    assert config.training.num_train_epochs == 1.0 and config.name == "smoke"
+    assert app.title[0].value == "Live run"
+
+
+def test_steps_strategy_without_eval_steps_blocks_start_with_a_sentence(app):
+    widget(app, "form.training.eval_strategy").select("steps").run()
+    assert app.error[0].body.startswith("training.eval_steps: is needed when eval strategy is 'steps'")
+    assert app.button(key="start").disabled
+
+
+def test_no_evaluation_disables_best_model_choice(app):
+    widget(app, "form.training.eval_strategy").select("no").run()
+    assert widget(app, "form.training.load_best_model_at_end").disabled
+    assert not app.error and not app.button(key="start").disabled
+
+
+def test_missing_device_is_a_sentence_and_nothing_starts(app, runs_dir):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    widget(app, "form.hardware.device").select("cuda").run()
+    app.button(key="start").click().run()
+    assert "hardware.device: 'cuda' was requested but no CUDA GPU is visible" in app.error[0].body
+    assert list(runs_dir.iterdir()) == []
+    assert app.title[0].value == "New run"
