@@ -92,7 +92,7 @@ class TrainingConfig:
     warmup_ratio: float = _f(0.1, "Share of the steps over which the learning rate ramps up from 0.",
                              "Warmup ratio", min=0.0, max=0.99)
     train_sampling_strategy: str = _f("group_by_length", "group_by_length batches texts of similar length, so "
-                                      "little time goes into padding (1.45x faster on tweets on a 2-core CPU, "
+                                      "little time goes into padding (1.39x faster on tweets on a 2-core CPU, "
                                       "bench/RESULTS.md); random is the classic shuffle.", "Batching",
                                       choices=("group_by_length", "random"))
     eval_strategy: str = _f("epoch", "When to evaluate: no (only at the end), steps (every eval_steps) or epoch "

@@ -48,7 +48,7 @@ def start_run(config: RunConfig, runs_dir: Path) -> Path:
     env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false",
            "HF_HUB_DISABLE_TELEMETRY": "1"}
     # OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning, so the browser and the
-    # dashboard sharing a 2-core laptop do not slow training down (2.4x faster next to a busy core,
+    # dashboard sharing a 2-core laptop slow training down less (1.40x faster next to a busy core,
     # no loss on an idle machine: bench/RESULTS.md).
     with open(run_dir / "train.log", "ab") as log:
         # NOTE: never shell=True; the command is a list and the config travels as a file.

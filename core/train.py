@@ -97,6 +97,8 @@ def run(config: RunConfig, run_dir: Path, cache_dir: Path) -> int:
     runs.update_status(run_dir, state="running", pid=me.pid, pid_create_time=me.create_time(),
                        created_at=status.get("created_at", time.time()), started_at=runs.now_iso(),
                        phase="loading data")
+    for note in config.notes:
+        say(f"Note: {note}")
     stop = StopOnRequest(run_dir)
     _install_stop_signals(stop)
     try:

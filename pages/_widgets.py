@@ -37,6 +37,22 @@ def field_widget(section: str, name: str, **overrides: Any) -> Any:
                            **kwargs)
 
 
+def field_row(section: str, names: list[str], columns: int | None = None,
+              disabled: dict[str, bool] | None = None) -> None:
+    """Several fields side by side, one column each."""
+    for column, name in zip(st.columns(columns or len(names)), names):
+        with column:
+            field_widget(section, name, disabled=(disabled or {}).get(name, False))
+
+
+def current(section: str, name: str) -> Any:
+    """A field's value as the widget will return it in this run (the widget may not be drawn yet)."""
+    key = key_of(section, name)
+    if key in st.session_state:
+        return st.session_state[key]
+    return st.session_state.get(_kept(section, name), field_help(section, name)["default"])
+
+
 def _kept(section: str, name: str) -> str:
     return "kept." + key_of(section, name)
 

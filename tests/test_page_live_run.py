@@ -116,3 +116,33 @@ def test_the_run_in_the_url_is_the_one_shown(runs_dir):
     make_run(runs_dir, "20260102-000000-new", "failed", error={"code": "X", "message": "y"}, created_at=2.0)
     assert open_live().selectbox(key="run_picker").value == "20260102-000000-new"
     assert open_live("20260101-000000-old").selectbox(key="run_picker").value == "20260101-000000-old"
+
+
+def test_a_run_started_by_an_earlier_dashboard_process_is_found_and_charted(runs_dir):
+    """Restart the dashboard mid-run: the new process finds the child and keeps charting it."""
+    import subprocess
+    import sys
+    import time
+
+    from core import launcher
+
+    starter = ("import sys; sys.path.insert(0, '.'); from pathlib import Path; from core import launcher; "
+               "from core.config import RunConfig; from tests.conftest import tiny_config; "
+               f"print(launcher.start_run(RunConfig.from_dict(tiny_config(num_train_epochs=300)), Path({str(runs_dir)!r})))")
+    run_dir = runs.Path(subprocess.run([sys.executable, "-c", starter], cwd=ROOT, capture_output=True, text=True,
+                                       check=True).stdout.strip())
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(runs.read_metrics(run_dir)) < 3:
+            time.sleep(0.2)
+        app = open_live()
+        assert not app.exception
+        assert app.selectbox(key="run_picker").value == run_dir.name
+        assert "Step" in app.get("progress")[0].proto.text
+        assert app.button(key="stop").label == "Stop"
+        first_step = runs.read_status(run_dir)["progress"]["step"]
+        time.sleep(2)
+        assert runs.read_status(run_dir)["progress"]["step"] > first_step  # still training, still read
+    finally:
+        launcher.request_stop(run_dir)
+        launcher.request_stop(run_dir)
