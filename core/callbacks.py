@@ -25,21 +25,76 @@ def _clean(value):
     return value
 
 
+def memory_mb(device: str) -> float:
+    """Peak accelerator memory on CUDA, else the process's resident memory."""
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+class UpdateRatio:
+    """‖ΔW‖/‖W‖ of one optimizer update over the trainable weights: ~1e-3 is healthy fine-tuning,
+    above 1e-2 the learning rate is too high, below 1e-5 too low (or the weights are frozen)."""
+
+    def __init__(self):
+        self._before = None
+
+    def snapshot(self, model) -> None:
+        self._before = [p.detach().clone() for p in model.parameters() if p.requires_grad]
+
+    def measure(self, model) -> float | None:
+        if self._before is None:
+            return None
+        params = [p.detach() for p in model.parameters() if p.requires_grad]
+        delta = sum(float((p - b).float().pow(2).sum()) for p, b in zip(params, self._before))
+        norm = sum(float(b.float().pow(2).sum()) for b in self._before)
+        self._before = None
+        return math.sqrt(delta) / math.sqrt(norm) if norm > 0 else None
+
+
 class MetricsRecorder(TrainerCallback):
-    """Appends every log event to metrics.jsonl and keeps status.json's progress current."""
+    """Appends every log event to metrics.jsonl and keeps status.json's progress current.
+
+    Training lines also carry what the diagnostics need: the update ratio (measured on the
+    update just before each logging step), samples/s over the last logging window, and memory.
+    """
 
     PROGRESS_EVERY_S = 1.0
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, device: str = "cpu", effective_batch: int = 1):
         self.run_dir = Path(run_dir)
+        self.device = device
+        self.effective_batch = effective_batch
         self._last_progress = 0.0
         self._train_started = None
+        self._window = (0, time.time())  # (step, time) at the previous training line
+        self._ratio = UpdateRatio()
+        self._last_ratio = None
 
-    def on_train_begin(self, args, state, control, **kwargs):
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
         self._train_started = time.time()
+        self._window = (state.global_step, self._train_started)
+        if model is not None:
+            trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            total = sum(p.numel() for p in model.parameters())
+            runs.update_status(self.run_dir, model_facts={"trainable_parameters": trainable,
+                                                          "total_parameters": total})
         self._write_progress(state, force=True)
 
-    def on_step_end(self, args, state, control, **kwargs):
+    def on_step_begin(self, args, state, control, model=None, **kwargs):
+        # Only the update right before a logging step is measured: one weight copy per logging window.
+        if model is not None and (state.global_step + 1) % max(1, args.logging_steps) == 0:
+            self._ratio.snapshot(model)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if model is not None:
+            ratio = self._ratio.measure(model)
+            if ratio is not None:
+                self._last_ratio = ratio
         self._write_progress(state)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -50,9 +105,22 @@ class MetricsRecorder(TrainerCallback):
         elif any(key in logs for key in SUMMARY_KEYS):
             record = {"type": "summary", **base, **{k: _clean(v) for k, v in logs.items() if k in SUMMARY_KEYS}}
         else:
-            record = {"type": "train", **base, **{k: _clean(logs[k]) for k in TRAIN_KEYS if k in logs}}
+            record = {"type": "train", **base, **{k: _clean(logs[k]) for k in TRAIN_KEYS if k in logs},
+                      **self._train_extras(state)}
         runs.append_metrics(self.run_dir, record)
         self._write_progress(state, force=True)
+
+    def _train_extras(self, state) -> dict:
+        step0, time0 = self._window
+        now = time.time()
+        self._window = (state.global_step, now)
+        extras = {"memory_mb": round(memory_mb(self.device), 1)}
+        if state.global_step > step0 and now > time0:
+            extras["samples_per_second"] = round((state.global_step - step0) * self.effective_batch / (now - time0), 3)
+        if self._last_ratio is not None:
+            extras["update_ratio"] = _clean(self._last_ratio)
+            self._last_ratio = None
+        return extras
 
     def _write_progress(self, state, force: bool = False) -> None:
         now = time.time()

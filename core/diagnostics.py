@@ -18,8 +18,19 @@ OVERFIT_PATIENCE = 2
 STUCK_LOSS_TOLERANCE = 0.05
 # ...and accuracy within 2 points of always answering the most frequent class.
 STUCK_ACCURACY_POINTS = 0.02
-# Judge only after this share of the planned steps, so the warm-up is not mistaken for being stuck.
+# Judge only after this share of the planned steps, and at least STUCK_MIN_STEPS (capped at half a
+# short run), so the warm-up is not mistaken for being stuck.
 STUCK_MIN_PROGRESS = 0.10
+STUCK_MIN_STEPS = 50
+# More than this share of eval predictions in one class means the model answers one class for everything.
+ONE_CLASS_SHARE = 0.95
+# Update ratio ‖ΔW‖/‖W‖ bounds (Karpathy's ~1e-3 rule of thumb, widened by a decade either side).
+UPDATE_RATIO_HIGH = 1e-2
+UPDATE_RATIO_LOW = 1e-5
+# A gradient norm below this on every recent step means nothing reaches the weights.
+FROZEN_GRAD_NORM = 1e-8
+# Diverging: the smoothed training loss is back above this multiple of its lowest point, and above chance.
+DIVERGE_FACTOR = 2.0
 
 
 @dataclass
@@ -86,30 +97,75 @@ def eval_loss_rising_while_train_falls(records: list[dict]) -> Finding | None:
         step=evals[onset]["step"])
 
 
+def _smoothed(values: list[float], window: int = 5) -> list[float]:
+    return [sum(values[max(0, i - window + 1):i + 1]) / len(values[max(0, i - window + 1):i + 1])
+            for i in range(len(values))]
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] if ordered else math.nan
+
+
+def _enough_steps(step: int, max_steps: int) -> bool:
+    needed = max(STUCK_MIN_PROGRESS * max_steps, min(STUCK_MIN_STEPS, 0.5 * max_steps))
+    return step >= needed
+
+
 def loss_at_chance_and_accuracy_at_majority(records: list[dict], num_labels: int, majority_rate: float,
-                                            max_steps: int, learning_rate: float | None = None) -> Finding | None:
-    """Stuck: after 10% of the steps, loss ≈ ln(K) and accuracy ≈ the majority-class rate."""
+                                            max_steps: int, learning_rate: float | None = None,
+                                            trainable_parameters: int | None = None) -> Finding | None:
+    """Stuck: loss ≈ ln(K) and accuracy ≈ the majority rate (or one class predicted for nearly all),
+    told apart by cause: frozen weights, learning rate too high or too low."""
     trains, evals = train_points(records), eval_points(records)
     if num_labels < 2 or not trains or not evals or not max_steps:
         return None
     step = trains[-1]["step"]
-    if step < STUCK_MIN_PROGRESS * max_steps:
+    if not _enough_steps(step, max_steps):
         return None
     chance_loss = math.log(num_labels)
-    recent = [as_float(r["loss"]) for r in trains[-5:]]
-    smoothed = sum(recent) / len(recent)
+    smoothed = _smoothed([as_float(r["loss"]) for r in trains])[-1]
     accuracy = as_float(evals[-1].get("eval_accuracy"))
-    if abs(smoothed - chance_loss) > STUCK_LOSS_TOLERANCE * chance_loss:
+    top_share = as_float(evals[-1].get("eval_top_class_share"))
+    at_chance = (abs(smoothed - chance_loss) <= STUCK_LOSS_TOLERANCE * chance_loss
+                 and not math.isnan(accuracy) and abs(accuracy - majority_rate) <= STUCK_ACCURACY_POINTS)
+    if not (at_chance or top_share > ONE_CLASS_SHARE):
         return None
-    if math.isnan(accuracy) or abs(accuracy - majority_rate) > STUCK_ACCURACY_POINTS:
-        return None
+    evidence = (f"After {step} of {max_steps} steps the training loss is {smoothed:.3f} (a uniform guess over "
+                f"{num_labels} classes scores ln({num_labels}) = {chance_loss:.3f}), eval accuracy is {accuracy:.1%} "
+                f"(always answering the largest class: {majority_rate:.1%})")
+    if top_share == top_share:
+        evidence += f", and {top_share:.0%} of eval predictions are one class"
+    code, cause, fix, change = _stuck_cause(trains, learning_rate, trainable_parameters)
+    return Finding(code=code, severity="warning", title=f"The model is not learning{cause}", evidence=evidence + ".",
+                   fix=fix, config_change=change, step=step)
+
+
+def _stuck_cause(trains: list[dict], learning_rate: float | None,
+                 trainable_parameters: int | None) -> tuple[str, str, str, dict]:
+    recent = trains[-5:]
+    norms = [as_float(r.get("grad_norm")) for r in recent if "grad_norm" in r]
+    ratios = [as_float(r["update_ratio"]) for r in trains if "update_ratio" in r][-5:]
+    if trainable_parameters == 0 or (norms and max(norms) < FROZEN_GRAD_NORM):
+        return ("FROZEN_WEIGHTS", ": its weights are frozen",
+                f"No weight can change ({trainable_parameters if trainable_parameters is not None else 'no'} "
+                "trainable parameters, gradient norm about 0): make the encoder and head trainable "
+                "(requires_grad=True) and restart.", {})
+    lr = f"{learning_rate:g}" if learning_rate else "the learning rate"
+    if ratios and _median(ratios) > UPDATE_RATIO_HIGH:
+        return ("LR_TOO_HIGH", ": the learning rate is too high",
+                f"Each update changes the weights by {_median(ratios):.1e} of their size (healthy is about 1e-3): "
+                f"lower the learning rate from {lr} to 5e-5.", {"training.learning_rate": 5e-5})
+    if ratios and _median(ratios) < UPDATE_RATIO_LOW:
+        return ("LR_TOO_LOW", ": the learning rate is too low",
+                f"Each update changes the weights by only {_median(ratios):.1e} of their size (healthy is about "
+                f"1e-3): raise the learning rate from {lr} to 5e-5.", {"training.learning_rate": 5e-5})
+    if ratios:  # updates of a healthy size: the learning rate is not the cause
+        return ("STUCK_AT_CHANCE", "",
+                "Updates are of a healthy size, so check that the label column matches the texts; if it does, "
+                "train longer (more epochs or data) or use a pretrained model rather than a random one.", {})
     fix, change = _stuck_fix(learning_rate)
-    return Finding(
-        code="STUCK_AT_CHANCE", severity="warning", title="The model is not learning",
-        evidence=(f"After {step} of {max_steps} steps the training loss is {smoothed:.3f}, about ln({num_labels}) = "
-                  f"{chance_loss:.3f} (a uniform guess), and eval accuracy is {accuracy:.1%}, the share of the "
-                  f"largest class ({majority_rate:.1%})."),
-        fix=fix, config_change=change, step=step)
+    return "STUCK_AT_CHANCE", "", fix, change
 
 
 def _stuck_fix(learning_rate: float | None) -> tuple[str, dict[str, Any]]:
@@ -123,15 +179,77 @@ def _stuck_fix(learning_rate: float | None) -> tuple[str, dict[str, Any]]:
             "if both are right, train longer or try learning rate 5e-5.", {})
 
 
+def first_non_finite_loss(records: list[dict]) -> Finding | None:
+    """LOSS_NAN at the first logging step whose loss or gradient norm is NaN or infinite."""
+    for record in train_points(records):
+        values = {key: as_float(record.get(key)) for key in ("loss", "grad_norm") if key in record}
+        bad = {key: value for key, value in values.items() if not math.isfinite(value)}
+        if bad:
+            lr = as_float(record.get("learning_rate"))
+            what = " and ".join(f"{key.replace('_', ' ')} is {value}" for key, value in bad.items())
+            change = {"training.learning_rate": float(f"{lr / 10:.1g}")} if lr == lr and lr > 0 else {}
+            return Finding(code="LOSS_NAN", severity="error", title="The loss became NaN",
+                           evidence=f"At step {record['step']} the {what}; the weights are now unusable.",
+                           fix=("Restart with a 10x lower learning rate; if it uses fp16, switch to bf16 or fp32, "
+                                "and keep gradient clipping (max_grad_norm 1.0) on."),
+                           config_change=change, step=record["step"])
+    return None
+
+
+def loss_diverging(records: list[dict], num_labels: int) -> Finding | None:
+    """DIVERGING: the smoothed training loss climbed back to 2x its lowest point and above chance."""
+    trains = train_points(records)
+    losses = [as_float(r["loss"]) for r in trains]
+    if len(losses) < 10 or not all(math.isfinite(x) for x in losses):
+        return None
+    smoothed = _smoothed(losses)
+    lowest = min(smoothed[:-1])
+    chance = math.log(num_labels) if num_labels >= 2 else 0.0
+    if smoothed[-1] < DIVERGE_FACTOR * lowest or smoothed[-1] <= chance:
+        return None
+    onset = next(i for i, v in enumerate(smoothed) if i > smoothed.index(lowest) and v >= DIVERGE_FACTOR * lowest)
+    lr = as_float(trains[onset].get("learning_rate"))
+    return Finding(code="DIVERGING", severity="error", title="Training is diverging",
+                   evidence=(f"The training loss fell to {lowest:.3f} and climbed back to {smoothed[-1]:.3f}, "
+                             f"above a uniform guess ({chance:.3f})."),
+                   fix="The learning rate is too high for this model: stop and restart with a 10x lower one.",
+                   config_change={"training.learning_rate": float(f"{lr / 10:.1g}")} if lr == lr and lr > 0 else {},
+                   step=trains[onset]["step"])
+
+
+def train_learns_but_eval_stays_at_majority(records: list[dict], num_labels: int,
+                                            majority_rate: float) -> Finding | None:
+    """LABEL_NOISE: training loss falls well below chance but eval accuracy stays at the majority rate."""
+    trains, evals = train_points(records), eval_points(records)
+    if num_labels < 2 or len(evals) < 2 or len(trains) < 5:
+        return None
+    chance = math.log(num_labels)
+    smoothed = _smoothed([as_float(r["loss"]) for r in trains])[-1]
+    accuracies = [as_float(e.get("eval_accuracy")) for e in evals[-2:]]
+    if smoothed > 0.6 * chance or any(a != a or a > majority_rate + STUCK_ACCURACY_POINTS for a in accuracies):
+        return None
+    return Finding(code="LABEL_NOISE", severity="warning", title="The model memorises labels that do not generalise",
+                   evidence=(f"Training loss fell to {smoothed:.3f} (chance is {chance:.3f}) but eval accuracy stayed "
+                             f"at {accuracies[-1]:.1%}, the largest class's share ({majority_rate:.1%})."),
+                   fix=("The labels probably do not match the texts (shuffled rows, wrong label column, or a "
+                        "different label order in train and eval): check a few rows against their labels."),
+                   step=evals[-1]["step"])
+
+
 def live_findings(records: list[dict], dataset: dict, status: dict, config: dict) -> list[Finding]:
-    """The warnings shown while a run trains, newest first."""
+    """The findings shown while a run trains (and after), newest first."""
     progress = status.get("progress") or {}
+    facts = status.get("model_facts") or {}
     training = config.get("training", {})
-    found = [
+    num_labels = int(dataset.get("num_labels", 0) or 0)
+    majority = float(dataset.get("majority_rate", 0.0) or 0.0)
+    nan = first_non_finite_loss(records)
+    found = [nan] if nan else [
+        loss_diverging(records, num_labels),
         eval_loss_rising_while_train_falls(records),
-        loss_at_chance_and_accuracy_at_majority(
-            records, int(dataset.get("num_labels", 0) or 0), float(dataset.get("majority_rate", 0.0) or 0.0),
-            int(progress.get("max_steps", 0) or 0), training.get("learning_rate")),
+        loss_at_chance_and_accuracy_at_majority(records, num_labels, majority, int(progress.get("max_steps", 0) or 0),
+                                                training.get("learning_rate"), facts.get("trainable_parameters")),
+        train_learns_but_eval_stays_at_majority(records, num_labels, majority),
     ]
     return sorted((f for f in found if f), key=lambda f: f.step or 0, reverse=True)
 

@@ -200,7 +200,10 @@ def build_trainer(config: RunConfig, run_dir: Path, device: str, model, tokenize
     from core.callbacks import MetricsRecorder
     from core.metrics import compute_metrics
 
-    callbacks = [MetricsRecorder(run_dir), stop]
+    from core.presets import batch_plan
+
+    recorder = MetricsRecorder(run_dir, device, batch_plan(config).effective_batch_size)
+    callbacks = [recorder, stop]
     if config.training.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))
     return Trainer(model=model, args=training_arguments(config, run_dir, device),

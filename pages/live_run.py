@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import charts, diagnostics, launcher, progress, runs
+from core import charts, diagnostics, launcher, postmortem, progress, runs
 from pages._state import runs_dir, select_run
 
 STATE_COLOURS = {"queued": "gray", "running": "blue", "completed": "green", "stopped": "orange", "failed": "red"}
@@ -108,10 +108,16 @@ def show_results(run: runs.RunSummary) -> None:
                "`AutoModelForSequenceClassification.from_pretrained`).", icon=":material/save:")
 
 
-def show_failure(status: dict) -> None:
-    error = status.get("error") or {}
-    if status.get("state") == "failed" or error:
-        st.error(f"**{error.get('code', 'FAILED')}**: {error.get('message', 'The run failed.')}", icon=":material/cancel:")
+def show_failure(run: runs.RunSummary) -> None:
+    """Why the run died, with the fix; the raw error code and message stay visible underneath."""
+    error = run.status.get("error") or {}
+    if run.status.get("state") != "failed" and not error:
+        return
+    finding = postmortem.explain_failure(run.status, runs.read_log_tail(run.path, max_bytes=20000), config=run.config)
+    message = f"**{error.get('code', 'FAILED')}**: {error.get('message', 'The run failed.')}"
+    if finding:
+        message = f"**{finding.title}.** {finding.evidence}\n\n**Fix:** {finding.fix}\n\n{message}"
+    st.error(message, icon=":material/cancel:")
 
 
 @st.fragment(run_every=POLL_SECONDS)
@@ -125,7 +131,7 @@ def live_view(run_id: str, run_path: str, config: dict) -> None:
     dataset = runs.read_json(run.path / "dataset.json", {}) or {}
     findings = diagnostics.live_findings(records, dataset, status, config)
     show_progress(status)
-    show_failure(status)
+    show_failure(run)
     show_findings(findings)
     show_charts(records, config, findings, (status.get("progress") or {}).get("max_steps"))
     if status.get("state") not in runs.ACTIVE_STATES:

@@ -3,16 +3,18 @@
 import math
 import random
 
+from core import diagnostics
 from core.diagnostics import (classify_exception, eval_loss_rising_while_train_falls, live_findings,
                               loss_at_chance_and_accuracy_at_majority)
 
 
 def curve(train_losses, eval_losses, eval_every, accuracies=None):
-    records = [{"type": "train", "step": (i + 1) * 10, "loss": loss} for i, loss in enumerate(train_losses)]
+    records = [{"type": "train", "step": (i + 1) * 10, "loss": loss, "grad_norm": 2.0 + loss, "update_ratio": 1e-3,
+                "learning_rate": 5e-5} for i, loss in enumerate(train_losses)]
     for j, loss in enumerate(eval_losses):
         record = {"type": "eval", "step": (j + 1) * eval_every, "epoch": j + 1, "eval_loss": loss}
         if accuracies:
-            record["eval_accuracy"] = accuracies[j]
+            record.update(eval_accuracy=accuracies[j], eval_top_class_share=0.5)
         records.append(record)
     return sorted(records, key=lambda r: (r["step"], r["type"] == "eval"))
 
@@ -88,3 +90,53 @@ def test_exceptions_are_classified():
     assert classify_exception(OSError(28, "No space left on device"))[0] == "DISK_SPACE"
     assert classify_exception(ImportError("requires accelerate>=0.21.0"))[0] == "DEPENDENCY_ERROR"
     assert classify_exception(ValueError("boom"))[0] == "TRAINING_ERROR"
+
+
+def test_nan_loss_is_flagged_at_the_first_logging_step_it_appears():
+    records = [{"type": "train", "step": s, "loss": 0.9, "grad_norm": 1.0, "learning_rate": 1e-3} for s in (10, 20)]
+    records += [{"type": "train", "step": 30, "loss": "nan", "grad_norm": "inf", "learning_rate": 1e-3},
+                {"type": "train", "step": 40, "loss": "nan", "grad_norm": "nan", "learning_rate": 1e-3}]
+    findings = live_findings(records, {"num_labels": 3, "majority_rate": 0.4}, {}, {})
+    assert [f.code for f in findings] == ["LOSS_NAN"]
+    assert findings[0].step == 30 and findings[0].config_change == {"training.learning_rate": 1e-4}
+
+
+def test_diverging_loss_is_flagged_where_it_turned():
+    losses = [1.1, 0.9, 0.7, 0.5, 0.4, 0.35, 0.4, 0.6, 0.9, 1.3, 1.6, 1.9, 2.2, 2.4]
+    records = [{"type": "train", "step": (i + 1) * 10, "loss": x, "learning_rate": 1e-3} for i, x in enumerate(losses)]
+    finding = diagnostics.loss_diverging(records, 3)
+    assert finding is not None and finding.code == "DIVERGING" and finding.severity == "error"
+    assert finding.config_change == {"training.learning_rate": 1e-4}
+
+
+def stuck_with(**train_extra):
+    records = [{"type": "train", "step": s * 10, "loss": 1.0986, **train_extra} for s in range(1, 11)]
+    records.append({"type": "eval", "step": 100, "eval_loss": 1.0986, "eval_accuracy": 0.425,
+                    "eval_top_class_share": 1.0})
+    return records
+
+
+def test_stuck_causes_are_told_apart():
+    def code(records, **kwargs):
+        return loss_at_chance_and_accuracy_at_majority(records, 3, 0.424, 375, 5e-5, **kwargs).code
+
+    assert code(stuck_with(grad_norm=0.0)) == "FROZEN_WEIGHTS"
+    assert code(stuck_with(grad_norm=1.0), trainable_parameters=0) == "FROZEN_WEIGHTS"
+    assert code(stuck_with(grad_norm=5.0, update_ratio=0.05)) == "LR_TOO_HIGH"
+    assert code(stuck_with(grad_norm=0.01, update_ratio=1e-7)) == "LR_TOO_LOW"
+    assert code(stuck_with(grad_norm=1.0, update_ratio=1e-3)) == "STUCK_AT_CHANCE"
+
+
+def test_one_class_for_every_prediction_is_stuck_even_off_chance_loss():
+    records = [{"type": "train", "step": s * 10, "loss": 0.95} for s in range(1, 11)]
+    records.append({"type": "eval", "step": 100, "eval_loss": 0.95, "eval_accuracy": 0.5, "eval_top_class_share": 0.99})
+    assert loss_at_chance_and_accuracy_at_majority(records, 3, 0.42, 375) is not None
+
+
+def test_memorising_noise_is_label_noise():
+    records = [{"type": "train", "step": s * 10, "loss": 1.1 - 0.09 * s} for s in range(1, 12)]
+    records += [{"type": "eval", "step": 60, "eval_loss": 1.2, "eval_accuracy": 0.41},
+                {"type": "eval", "step": 110, "eval_loss": 1.4, "eval_accuracy": 0.40}]
+    codes = [f.code for f in live_findings(records, {"num_labels": 3, "majority_rate": 0.42},
+                                           {"progress": {"max_steps": 120}}, {})]
+    assert "LABEL_NOISE" in codes

@@ -1,0 +1,57 @@
+"""`python -m core.diagnose RUN_DIR [--json]` on run folders written by hand."""
+
+import json
+import subprocess
+import sys
+
+from core import runs
+from tests.conftest import ROOT
+
+
+def diagnose(*args):
+    return subprocess.run([sys.executable, "-m", "core.diagnose", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+
+
+def stuck_run(tmp_path):
+    run_dir = tmp_path / "stuck"
+    run_dir.mkdir()
+    runs.write_json_atomic(run_dir / "status.json", {"state": "completed", "progress": {"max_steps": 200}})
+    (run_dir / "config.json").write_text(json.dumps({"training": {"learning_rate": 1e-2}}))
+    (run_dir / "dataset.json").write_text(json.dumps({"num_labels": 3, "majority_rate": 0.42}))
+    for step in range(10, 210, 10):
+        runs.append_metrics(run_dir, {"type": "train", "step": step, "loss": 1.099, "grad_norm": 3.0,
+                                      "update_ratio": 0.04, "learning_rate": 1e-2})
+    runs.append_metrics(run_dir, {"type": "eval", "step": 200, "eval_loss": 1.1, "eval_accuracy": 0.42,
+                                  "eval_top_class_share": 1.0})
+    return run_dir
+
+
+def test_json_lists_findings_with_every_field(tmp_path):
+    result = diagnose(stuck_run(tmp_path), "--json")
+    assert result.returncode == 0, result.stderr
+    findings = json.loads(result.stdout)
+    assert [f["code"] for f in findings] == ["LR_TOO_HIGH"]
+    assert set(findings[0]) >= {"code", "severity", "title", "evidence", "fix", "config_change"}
+    assert findings[0]["config_change"] == {"training.learning_rate": 5e-5}
+
+
+def test_text_output_says_evidence_and_fix(tmp_path):
+    result = diagnose(stuck_run(tmp_path))
+    assert "[WARNING] LR_TOO_HIGH at step 200" in result.stdout and "Fix: " in result.stdout
+
+
+def test_failed_run_explains_why_first(tmp_path):
+    run_dir = tmp_path / "oom"
+    run_dir.mkdir()
+    runs.write_json_atomic(run_dir / "status.json", {"state": "failed", "error": {"code": "OUT_OF_MEMORY",
+                                                                                 "message": "x"}})
+    (run_dir / "train.log").write_text("Traceback (most recent call last):\n  File \"x\", line 1\n"
+                                       "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n")
+    findings = json.loads(diagnose(run_dir, "--json").stdout)
+    assert findings[0]["code"] == "OUT_OF_MEMORY" and findings[0]["severity"] == "error"
+
+
+def test_a_folder_that_is_not_a_run_is_one_sentence(tmp_path):
+    result = diagnose(tmp_path / "nowhere")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "not a run folder" in result.stderr
