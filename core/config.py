@@ -275,6 +275,37 @@ def _check_cross_field_rules(config: RunConfig) -> None:
                         field="training.save_strategy")
 
 
+def apply_change(raw: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a config dict with dotted keys replaced: {"training.learning_rate": 5e-5}."""
+    out = json.loads(json.dumps(raw))
+    for dotted, value in change.items():
+        section, _, key = dotted.partition(".")
+        if not key:
+            out[section] = value
+            continue
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+DRY_RUN_TRAIN_ROWS, DRY_RUN_EVAL_ROWS, DRY_RUN_STEPS = 64, 32, 20
+
+
+def dry_run_variant(config: RunConfig) -> RunConfig:
+    """The same config on 64 rows for 20 steps with one evaluation and one save (the seed's "test on a
+    small dataset first"), so a crash or a bad setting shows in seconds, not after an hour."""
+    raw = config.to_dict()
+    raw["name"] = f"dry run {config.name}".strip()
+    raw["data"].update(train_size=min(DRY_RUN_TRAIN_ROWS, config.data.train_size),
+                       eval_size=min(DRY_RUN_EVAL_ROWS, config.data.eval_size))
+    training = raw["training"]
+    training.update(max_steps=DRY_RUN_STEPS, logging_steps=min(5, config.training.logging_steps),
+                    early_stopping_patience=0)
+    if config.training.eval_strategy != "no":
+        training.update(eval_strategy="steps", eval_steps=DRY_RUN_STEPS)
+    training.pop("save_strategy", None)
+    return RunConfig.from_dict(raw)
+
+
 def load_config_file(path: str | Path) -> RunConfig:
     """Read and validate CONFIG.json; every problem becomes one UserError sentence."""
     path = Path(path)

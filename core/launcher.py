@@ -25,7 +25,7 @@ _children: dict[str, subprocess.Popen] = {}
 _lock = threading.Lock()
 
 
-def start_run(config: RunConfig, runs_dir: Path) -> Path:
+def start_run(config: RunConfig, runs_dir: Path, lineage: dict | None = None) -> Path:
     """Write the run folder, launch the child, and return the folder. The config must be validated.
 
     Problems that can be seen before launch (a device that is not there) raise UserError and
@@ -42,7 +42,7 @@ def start_run(config: RunConfig, runs_dir: Path) -> Path:
     config_path = run_dir / "config.json"
     runs.write_json_atomic(config_path, config.to_dict())
     runs.write_json_atomic(run_dir / "status.json", {"state": "queued", "created_at": time.time(),
-                                                     "updated_at": time.time()})
+                                                     "updated_at": time.time(), **(lineage or {})})
     command = [sys.executable, "-m", "core.train", "--config", str(config_path), "--run-dir", str(run_dir),
                "--cache-dir", str(runs_dir / ".cache" / "tokenized")]
     env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false",
@@ -58,6 +58,20 @@ def start_run(config: RunConfig, runs_dir: Path) -> Path:
     with _lock:
         _children[run_dir.name] = child
     return run_dir
+
+
+def relaunch_with_change(run_dir: Path, change: dict, reason: str) -> Path:
+    """Start a new run from `run_dir`'s config with `change` applied, linked to the run it came from."""
+    from core.config import apply_change
+
+    run_dir = Path(run_dir)
+    raw = runs.read_json(run_dir / "config.json", {}) or {}
+    raw = apply_change(raw, change)
+    base = raw.get("name") or run_dir.name
+    raw["name"] = f"{base} fix {reason.lower().replace('_', ' ')}"[:60]
+    config = RunConfig.from_dict(raw)
+    return start_run(config, run_dir.parent, lineage={"derived_from": run_dir.name, "applied_change": change,
+                                                      "applied_for": reason})
 
 
 def _record_pid(run_dir: Path, child: subprocess.Popen) -> None:

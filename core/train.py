@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 
 from core import runs
-from core.config import RunConfig, load_config_file
+from core.config import RunConfig, dry_run_variant, load_config_file
 from core.errors import UserError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -36,6 +36,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = _ArgumentParser(prog="python -m core.train", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="run configuration (JSON; see README)")
     parser.add_argument("--run-dir", required=True, help="folder for this run's files; created if missing")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="the same config on 64 rows for 20 steps, one evaluation and one save")
     parser.add_argument("--cache-dir", default=None,
                         help="tokenized-data cache (default: $DASHBOARD_CACHE_DIR or RUN_DIR/../.cache/tokenized)")
     return parser.parse_args(argv)
@@ -74,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(args.run_dir)
     try:
         config = load_config_file(args.config)
+        if args.dry_run:
+            config = dry_run_variant(config)
         _claim_run_dir(run_dir)
     except UserError as exc:
         if runs.read_status(run_dir).get("state") == "queued":
@@ -81,10 +85,10 @@ def main(argv: list[str] | None = None) -> int:
                                error={"code": exc.code, "message": exc.sentence})
         print(f"error: {exc.sentence}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    return run(config, run_dir, _cache_dir(args.cache_dir, run_dir))
+    return run(config, run_dir, _cache_dir(args.cache_dir, run_dir), dry_run=args.dry_run)
 
 
-def run(config: RunConfig, run_dir: Path, cache_dir: Path) -> int:
+def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False) -> int:
     """Train, recording every outcome in status.json; returns the process exit code."""
     import psutil
 
@@ -96,7 +100,7 @@ def run(config: RunConfig, run_dir: Path, cache_dir: Path) -> int:
     status = runs.read_status(run_dir)
     runs.update_status(run_dir, state="running", pid=me.pid, pid_create_time=me.create_time(),
                        created_at=status.get("created_at", time.time()), started_at=runs.now_iso(),
-                       phase="loading data")
+                       phase="loading data", **({"dry_run": True} if dry_run else {}))
     for note in config.notes:
         say(f"Note: {note}")
     stop = StopOnRequest(run_dir)

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core import charts, diagnostics, launcher, postmortem, progress, runs
+from core.errors import UserError
 from pages._state import runs_dir, select_run
 
 STATE_COLOURS = {"queued": "gray", "running": "blue", "completed": "green", "stopped": "orange", "failed": "red"}
@@ -41,6 +42,12 @@ def header(run: runs.RunSummary) -> None:
                    f"{t.get('num_train_epochs')} epochs · lr {t.get('learning_rate')} · "
                    f"device {run.status.get('device') or cfg.get('hardware', {}).get('device')} · "
                    f"preset {cfg.get('hardware', {}).get('memory_preset')} · folder `{run.path}`")
+        if run.status.get("derived_from"):
+            change = ", ".join(f"{k} = {v}" for k, v in (run.status.get("applied_change") or {}).items())
+            st.caption(f"Relaunched from `{run.status['derived_from']}` to fix "
+                       f"{run.status.get('applied_for', 'a finding')}: {change}.")
+        if run.status.get("dry_run"):
+            st.caption("Dry run: the same settings on 64 training rows for 20 steps, one evaluation and one save.")
     with button_col:
         if run.state in runs.ACTIVE_STATES:
             stopping = (run.path / runs.STOP_MARKER).exists()
@@ -67,10 +74,30 @@ def show_progress(status: dict) -> None:
     st.progress(p.fraction, text=text)
 
 
-def show_findings(findings: list) -> None:
+def show_findings(run: runs.RunSummary, findings: list) -> None:
+    """Newest first; a finding that knows the config change behind its fix gets a one-click relaunch."""
     for finding in findings:
         box = st.error if finding.severity == "error" else st.warning
         box(f"**{finding.title}.** {finding.evidence}\n\n**Fix:** {finding.fix}", icon=":material/stethoscope:")
+        if finding.config_change:
+            change = ", ".join(f"{k.split('.')[-1]} = {v}" for k, v in finding.config_change.items())
+            if st.button(f"Apply fix & relaunch ({change})", key=f"fix_{finding.code}",
+                         icon=":material/replay:",
+                         help="Start a new run with this change. A run still training is stopped first "
+                              "(its best model so far is saved); its folder is kept."):
+                relaunch(run, finding)
+
+
+def relaunch(run: runs.RunSummary, finding) -> None:
+    try:
+        new_dir = launcher.relaunch_with_change(run.path, finding.config_change, finding.code)
+    except UserError as exc:
+        st.error(exc.sentence, icon=":material/error:")
+        return
+    if run.state in runs.ACTIVE_STATES:  # the fixed run replaces this one
+        launcher.request_stop(run.path)
+    select_run(new_dir.name)
+    st.rerun(scope="app")
 
 
 def show_charts(records: list[dict], config: dict, findings: list, max_steps: int | None) -> None:
@@ -108,16 +135,15 @@ def show_results(run: runs.RunSummary) -> None:
                "`AutoModelForSequenceClassification.from_pretrained`).", icon=":material/save:")
 
 
-def show_failure(run: runs.RunSummary) -> None:
-    """Why the run died, with the fix; the raw error code and message stay visible underneath."""
-    error = run.status.get("error") or {}
-    if run.status.get("state") != "failed" and not error:
-        return
-    finding = postmortem.explain_failure(run.status, runs.read_log_tail(run.path, max_bytes=20000), config=run.config)
-    message = f"**{error.get('code', 'FAILED')}**: {error.get('message', 'The run failed.')}"
-    if finding:
-        message = f"**{finding.title}.** {finding.evidence}\n\n**Fix:** {finding.fix}\n\n{message}"
-    st.error(message, icon=":material/cancel:")
+def failure_finding(run: runs.RunSummary):
+    """Why the run died (None while it has not failed)."""
+    return postmortem.explain_failure(run.status, runs.read_log_tail(run.path, max_bytes=20000), config=run.config)
+
+
+def show_raw_error(status: dict) -> None:
+    error = status.get("error") or {}
+    if error:
+        st.caption(f"Recorded error: {error.get('code', 'FAILED')} — {error.get('message', '')}")
 
 
 @st.fragment(run_every=POLL_SECONDS)
@@ -129,10 +155,11 @@ def live_view(run_id: str, run_path: str, config: dict) -> None:
     header(run)
     records = runs.read_metrics(run.path)
     dataset = runs.read_json(run.path / "dataset.json", {}) or {}
-    findings = diagnostics.live_findings(records, dataset, status, config)
+    failure = failure_finding(run)
+    findings = ([failure] if failure else []) + diagnostics.live_findings(records, dataset, status, config)
     show_progress(status)
-    show_failure(run)
-    show_findings(findings)
+    show_findings(run, findings)
+    show_raw_error(status)
     show_charts(records, config, findings, (status.get("progress") or {}).get("max_steps"))
     if status.get("state") not in runs.ACTIVE_STATES:
         show_results(run)

@@ -108,3 +108,25 @@ def test_readme_table_lists_every_field():
     for key in ("data.train_size", "model.hidden_dropout_prob", "hardware.memory_preset",
                 "training.early_stopping_patience"):
         assert f"`{key}`" in table
+
+
+def test_apply_change_sets_dotted_keys_without_touching_the_original():
+    from core.config import apply_change
+
+    raw = {"training": {"learning_rate": 1e-2}, "data": {"train_size": 100}}
+    changed = apply_change(raw, {"training.learning_rate": 5e-5, "hardware.memory_preset": "low"})
+    assert changed["training"]["learning_rate"] == 5e-5 and changed["hardware"] == {"memory_preset": "low"}
+    assert raw["training"]["learning_rate"] == 1e-2 and "hardware" not in raw
+
+
+def test_dry_run_keeps_the_settings_on_64_rows_and_20_steps():
+    from core.config import dry_run_variant
+
+    config = RunConfig.from_dict({"name": "big", "training": {"learning_rate": 3e-5, "early_stopping_patience": 2,
+                                                              "lr_scheduler_type": "cosine"}})
+    dry = dry_run_variant(config)
+    assert dry.data.train_size == 64 and dry.data.eval_size == 32
+    assert dry.training.extra["max_steps"] == 20 and dry.training.eval_strategy == "steps"
+    assert dry.training.eval_steps == 20 and dry.training.early_stopping_patience == 0
+    assert dry.training.learning_rate == 3e-5 and dry.training.extra["lr_scheduler_type"] == "cosine"
+    assert dry.name == "dry run big"

@@ -99,7 +99,8 @@ def test_failed_run_shows_the_error_sentence(runs_dir):
     make_run(runs_dir, "20260101-000000", "failed",
              error={"code": "OUT_OF_MEMORY", "message": "The device ran out of memory. Use the low preset."})
     app = open_live()
-    assert "**OUT_OF_MEMORY**: The device ran out of memory." in app.error[0].body
+    assert "ran out of memory" in app.error[0].body and "**Fix:** Pick the low memory preset" in app.error[0].body
+    assert "Recorded error: OUT_OF_MEMORY — The device ran out of memory." in all_text(app)
 
 
 def test_dead_running_run_is_shown_failed_after_reload(runs_dir):
@@ -108,7 +109,8 @@ def test_dead_running_run_is_shown_failed_after_reload(runs_dir):
     status["pid"] = 2 ** 22 + 1  # no such process
     runs.write_json_atomic(runs_dir / "20260101-000000" / "status.json", status)
     app = open_live()
-    assert "KILLED" in app.error[0].body
+    assert "The training process was killed" in app.error[0].body
+    assert "Recorded error: KILLED" in all_text(app)
 
 
 def test_the_run_in_the_url_is_the_one_shown(runs_dir):
@@ -146,3 +148,34 @@ def test_a_run_started_by_an_earlier_dashboard_process_is_found_and_charted(runs
     finally:
         launcher.request_stop(run_dir)
         launcher.request_stop(run_dir)
+
+
+def stuck_curve():
+    trains = [{"type": "train", "step": s, "loss": 1.0986, "grad_norm": 4.0, "update_ratio": 0.05,
+               "learning_rate": 1e-2} for s in range(10, 130, 10)]
+    return trains + [{"type": "eval", "step": 120, "eval_loss": 1.1, "eval_accuracy": 0.42, "eval_f1": 0.25,
+                      "eval_precision": 0.18, "eval_recall": 0.42, "eval_top_class_share": 1.0}]
+
+
+def test_apply_fix_relaunches_a_linked_run_with_the_change(runs_dir):
+    make_run(runs_dir, "20260101-000000", "completed", stuck_curve(), results=RESULTS)
+    app = open_live()
+    button = app.button(key="fix_LR_TOO_HIGH")
+    assert "Apply fix & relaunch (learning_rate = 5e-05)" in button.label
+    with mock.patch("core.launcher.start_run", return_value=runs_dir / "20260102-000000-fixed") as start:
+        button.click().run()
+    config = start.call_args.args[0]
+    assert config.training.learning_rate == 5e-5
+    assert start.call_args.kwargs["lineage"] == {"derived_from": "20260101-000000",
+                                                 "applied_change": {"training.learning_rate": 5e-5},
+                                                 "applied_for": "LR_TOO_HIGH"}
+
+
+def test_failed_run_offers_the_memory_preset_fix(runs_dir):
+    run_dir = make_run(runs_dir, "20260101-000000", "failed",
+                       error={"code": "OUT_OF_MEMORY", "message": "The device ran out of memory."})
+    (run_dir / "train.log").write_text("Traceback (most recent call last):\n  File \"x\", line 1\n"
+                                       "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n")
+    app = open_live()
+    assert "CUDA" in app.error[0].body and "**Fix:**" in app.error[0].body
+    assert "memory_preset = low" in app.button(key="fix_OUT_OF_MEMORY").label

@@ -81,3 +81,14 @@ def test_missing_device_is_a_sentence_and_nothing_starts(app, runs_dir):
     assert "hardware.device: 'cuda' was requested but no CUDA GPU is visible" in app.error[0].body
     assert list(runs_dir.iterdir()) == []
     assert app.title[0].value == "New run"
+
+
+def test_dry_run_launches_the_same_settings_on_64_rows(app, runs_dir):
+    widget(app, "form.training.learning_rate").set_value(3e-5)
+    fake_run = runs_dir / "20260101-000000-dry-run"
+    with mock.patch("core.launcher.start_run", return_value=fake_run) as start:
+        app.button(key="dry_run").click().run()
+    config = start.call_args.args[0]
+    assert config.data.train_size == 64 and config.training.extra["max_steps"] == 20
+    assert config.training.learning_rate == 3e-5
+    assert start.call_args.kwargs["lineage"] == {"dry_run": True}

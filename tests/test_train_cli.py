@@ -123,3 +123,17 @@ def test_killed_child_is_shown_failed_not_running_forever(runs_dir):
     os.kill(runs.read_status(run_dir)["pid"], 9)
     assert wait_for(lambda: runs.reconcile(run_dir).get("state") == "failed", timeout=10)
     assert runs.read_status(run_dir)["error"]["code"] == "KILLED"
+
+
+def test_dry_run_trains_twenty_steps_evaluates_and_saves_once(tmp_path):
+    config_path = write_config(tmp_path / "dry.json", tiny_config(num_train_epochs=50))
+    result = subprocess.run([sys.executable, "-m", "core.train", "--config", str(config_path), "--run-dir",
+                             str(tmp_path / "dry-run"), "--dry-run"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    status = runs.read_status(tmp_path / "dry-run")
+    assert status["state"] == "completed" and status["dry_run"] is True
+    assert status["progress"]["step"] == 20
+    assert len([r for r in runs.read_metrics(tmp_path / "dry-run") if r["type"] == "eval"]) == 1
+    assert (tmp_path / "dry-run" / "model" / "model.safetensors").exists()
+    assert json.loads((tmp_path / "dry-run" / "dataset.json").read_text())["train_size"] == 64
