@@ -10,5 +10,6 @@ st.set_page_config(page_title="Fine-tune a text classifier", page_icon=":materia
 navigation = st.navigation([
     st.Page("pages/new_run.py", title="New run", icon=":material/rocket_launch:", default=True),
     st.Page("pages/live_run.py", title="Live run", icon=":material/monitoring:", url_path="live"),
+    st.Page("pages/troubleshooting.py", title="Troubleshooting", icon=":material/build:", url_path="troubleshooting"),
 ])
 navigation.run()

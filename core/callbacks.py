@@ -37,23 +37,22 @@ def memory_mb(device: str) -> float:
 
 
 class UpdateRatio:
-    """‖ΔW‖/‖W‖ of one optimizer update over the trainable weights: ~1e-3 is healthy fine-tuning,
-    above 1e-2 the learning rate is too high, below 1e-5 too low (or the weights are frozen)."""
+    """‖ΔW‖/‖W‖ of one optimizer update: the median over weight matrices (embeddings, where most rows get
+    no gradient in a step, would drown a global ratio). ~1e-3 is healthy fine-tuning; above 1e-2 the
+    learning rate is too high, below 1e-5 too low (or the weights are frozen)."""
 
     def __init__(self):
         self._before = None
 
     def snapshot(self, model) -> None:
-        self._before = [p.detach().clone() for p in model.parameters() if p.requires_grad]
+        self._before = [(p, p.detach().clone()) for p in model.parameters() if p.requires_grad and p.ndim >= 2]
 
     def measure(self, model) -> float | None:
         if self._before is None:
             return None
-        params = [p.detach() for p in model.parameters() if p.requires_grad]
-        delta = sum(float((p - b).float().pow(2).sum()) for p, b in zip(params, self._before))
-        norm = sum(float(b.float().pow(2).sum()) for b in self._before)
+        ratios = sorted(float((p.detach() - b).norm() / b.norm()) for p, b in self._before if float(b.norm()) > 0)
         self._before = None
-        return math.sqrt(delta) / math.sqrt(norm) if norm > 0 else None
+        return ratios[len(ratios) // 2] if ratios else None
 
 
 class MetricsRecorder(TrainerCallback):

@@ -102,11 +102,6 @@ def _smoothed(values: list[float], window: int = 5) -> list[float]:
             for i in range(len(values))]
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2] if ordered else math.nan
-
-
 def _enough_steps(step: int, max_steps: int) -> bool:
     needed = max(STUCK_MIN_PROGRESS * max_steps, min(STUCK_MIN_STEPS, 0.5 * max_steps))
     return step >= needed
@@ -141,25 +136,39 @@ def loss_at_chance_and_accuracy_at_majority(records: list[dict], num_labels: int
                    fix=fix, config_change=change, step=step)
 
 
+def ratios_at_peak_learning_rate(trains: list[dict]) -> list[float]:
+    """Update ratios scaled to the peak learning rate, so warmup and decay do not read as a wrong LR."""
+    peak = max((as_float(r.get("learning_rate")) for r in trains), default=math.nan)
+    scaled = []
+    for r in trains:
+        lr, ratio = as_float(r.get("learning_rate")), as_float(r.get("update_ratio"))
+        if lr > 0 and ratio == ratio and peak == peak:
+            scaled.append(ratio * peak / lr)
+    return scaled
+
+
 def _stuck_cause(trains: list[dict], learning_rate: float | None,
                  trainable_parameters: int | None) -> tuple[str, str, str, dict]:
     recent = trains[-5:]
     norms = [as_float(r.get("grad_norm")) for r in recent if "grad_norm" in r]
-    ratios = [as_float(r["update_ratio"]) for r in trains if "update_ratio" in r][-5:]
+    ratios = ratios_at_peak_learning_rate(trains)
     if trainable_parameters == 0 or (norms and max(norms) < FROZEN_GRAD_NORM):
         return ("FROZEN_WEIGHTS", ": its weights are frozen",
                 f"No weight can change ({trainable_parameters if trainable_parameters is not None else 'no'} "
                 "trainable parameters, gradient norm about 0): make the encoder and head trainable "
                 "(requires_grad=True) and restart.", {})
     lr = f"{learning_rate:g}" if learning_rate else "the learning rate"
-    if ratios and _median(ratios) > UPDATE_RATIO_HIGH:
+    # The largest update tells: a too-high rate shows early, before the weights have grown to absorb it.
+    if ratios and max(ratios) > UPDATE_RATIO_HIGH:
         return ("LR_TOO_HIGH", ": the learning rate is too high",
-                f"Each update changes the weights by {_median(ratios):.1e} of their size (healthy is about 1e-3): "
-                f"lower the learning rate from {lr} to 5e-5.", {"training.learning_rate": 5e-5})
-    if ratios and _median(ratios) < UPDATE_RATIO_LOW:
+                f"At the peak learning rate an update changes the weights by up to {max(ratios):.1e} of their size "
+                f"(healthy is about 1e-3): lower the learning rate from {lr} to 5e-5.",
+                {"training.learning_rate": 5e-5})
+    if ratios and max(ratios) < UPDATE_RATIO_LOW:
         return ("LR_TOO_LOW", ": the learning rate is too low",
-                f"Each update changes the weights by only {_median(ratios):.1e} of their size (healthy is about "
-                f"1e-3): raise the learning rate from {lr} to 5e-5.", {"training.learning_rate": 5e-5})
+                f"At the peak learning rate an update changes the weights by at most {max(ratios):.1e} of their "
+                f"size (healthy is about 1e-3): raise the learning rate from {lr} to 5e-5.",
+                {"training.learning_rate": 5e-5})
     if ratios:  # updates of a healthy size: the learning rate is not the cause
         return ("STUCK_AT_CHANCE", "",
                 "Updates are of a healthy size, so check that the label column matches the texts; if it does, "

@@ -132,6 +132,7 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop) -> str:
     from core import data, models, presets
 
     _quiet_progress_bars()
+    _preflight(config, run_dir)
     device = presets.resolve_device(config.hardware.device)
     if device == "mps":
         os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
@@ -157,6 +158,18 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop) -> str:
     runs.update_status(run_dir, phase="saving")
     _save_and_report(trainer, tokenizer, tokenized["eval"], splits.label_names, run_dir)
     return state
+
+
+def _preflight(config: RunConfig, run_dir: Path) -> None:
+    """The New run page's pre-flight checks, for CLI runs too: errors stop here, the rest goes to the log."""
+    from core import preflight, presets
+
+    findings = preflight.preflight(config, run_dir.resolve().parent, presets.available_devices())
+    runs.update_status(run_dir, preflight=[f.to_dict() for f in findings])
+    for finding in findings:
+        if finding.severity == "error":
+            raise UserError(f"{finding.evidence} {finding.fix}", code=finding.code)
+        say(f"Pre-flight {finding.severity}: {finding.title}. {finding.evidence} {finding.fix}")
 
 
 def _quiet_progress_bars() -> None:

@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from core import launcher, presets
+from core import launcher, preflight, presets
 from core.config import RunConfig, dry_run_variant
 from core.errors import UserError
 from pages._state import runs_dir, select_run
-from pages._widgets import current, field_row, field_widget, form_values, keep_values
+from pages._widgets import current, field_row, field_widget, form_values, keep_values, set_value
 
 SECTIONS = {
     "data": ["name", "train_size", "eval_size", "max_length", "seed"],
@@ -88,9 +88,21 @@ else:
 if problem:
     st.error(problem, icon=":material/error:")
 
+blocking = False
+for finding in preflight.preflight(config, runs_dir(), detected_devices()) if config else []:
+    box = {"error": st.error, "warning": st.warning}.get(finding.severity, st.info)
+    box(f"**{finding.title}.** {finding.evidence} **Fix:** {finding.fix}", icon=":material/flight_takeoff:")
+    blocking = blocking or finding.severity == "error"
+    if finding.config_change and st.button(f"Apply: {', '.join(f'{k} = {v}' for k, v in finding.config_change.items())}",
+                                           key=f"preflight_{finding.code}"):
+        for dotted, value in finding.config_change.items():
+            set_value(*dotted.split(".", 1), value)
+        st.rerun()
+
 start_col, dry_col, _ = st.columns([1, 1, 4])
-start = start_col.button("Start", type="primary", key="start", disabled=config is None, icon=":material/play_arrow:")
-dry = dry_col.button("Dry run", key="dry_run", disabled=config is None, icon=":material/science:",
+start = start_col.button("Start", type="primary", key="start", disabled=config is None or blocking,
+                         icon=":material/play_arrow:")
+dry = dry_col.button("Dry run", key="dry_run", disabled=config is None or blocking, icon=":material/science:",
                      help="The same settings on 64 training rows for 20 steps, one evaluation and one save: "
                           "a crash or a bad setting shows in seconds, not after an hour.")
 if start or dry:

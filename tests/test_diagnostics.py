@@ -110,7 +110,8 @@ def test_diverging_loss_is_flagged_where_it_turned():
 
 
 def stuck_with(**train_extra):
-    records = [{"type": "train", "step": s * 10, "loss": 1.0986, **train_extra} for s in range(1, 11)]
+    records = [{"type": "train", "step": s * 10, "loss": 1.0986, "learning_rate": 5e-5, **train_extra}
+               for s in range(1, 11)]
     records.append({"type": "eval", "step": 100, "eval_loss": 1.0986, "eval_accuracy": 0.425,
                     "eval_top_class_share": 1.0})
     return records

@@ -137,3 +137,10 @@ def test_dry_run_trains_twenty_steps_evaluates_and_saves_once(tmp_path):
     assert len([r for r in runs.read_metrics(tmp_path / "dry-run") if r["type"] == "eval"]) == 1
     assert (tmp_path / "dry-run" / "model" / "model.safetensors").exists()
     assert json.loads((tmp_path / "dry-run" / "dataset.json").read_text())["train_size"] == 64
+
+
+def test_preflight_error_stops_a_cli_run_with_one_sentence(tmp_path):
+    result = train_cli(tmp_path, tiny_config(fp16=True), "fp16")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: training.fp16 is on but the run would train on cpu")
+    assert runs.read_status(tmp_path / "fp16")["error"]["code"] == "PRECISION_NOT_SUPPORTED"

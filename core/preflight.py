@@ -1,0 +1,51 @@
+"""Pre-flight: what can be known to go wrong with a config before it starts, as findings.
+
+Shown on the New run page as the user types; an error finding keeps Start disabled.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core import environment
+from core.config import RunConfig
+from core.diagnostics import Finding
+
+# Parameter counts of the built-in models with a 3-class head, read from a run's model_facts
+# (status.json) on 2026-11-25; the head adds a few hundred per extra class.
+BUILTIN_PARAMETERS = {"minilm-l6": 22_714_371, "tiny-random": 1_011_459}
+
+
+def renamed_arguments(config: RunConfig) -> list[Finding]:
+    """DEPRECATED_ARGUMENT for every old argument name the config used (it still works)."""
+    return [Finding(code="DEPRECATED_ARGUMENT", severity="info", title="An old argument name was used",
+                    evidence=note, fix="Nothing breaks: the dashboard translated it. Use the new name next time.")
+            for note in config.notes]
+
+
+def precision_on_device(config: RunConfig, device: str) -> Finding | None:
+    """fp16 needs a CUDA GPU; asking for it elsewhere fails at the first step."""
+    if config.training.extra.get("fp16") and device != "cuda":
+        return Finding(code="PRECISION_NOT_SUPPORTED", severity="error",
+                       title="fp16 is not supported on this device",
+                       evidence=f"training.fp16 is on but the run would train on {device}; fp16 mixed precision "
+                                "needs a CUDA GPU.",
+                       fix="Turn fp16 off (the seed's advice on Macs too), or train on a CUDA GPU.",
+                       config_change={"training.fp16": False})
+    return None
+
+
+def preflight(config: RunConfig, runs_dir: Path, available: dict[str, bool]) -> list[Finding]:
+    """Every pre-flight finding for `config`, errors first."""
+    device_finding = environment.device_check(config.hardware.device, available)
+    device = config.hardware.device
+    if device == "auto":
+        device = next(d for d in ("cuda", "mps", "cpu") if available.get(d))
+    parameters = BUILTIN_PARAMETERS.get(config.model.name)
+    found = [*renamed_arguments(config), device_finding, precision_on_device(config, device),
+             environment.accelerate_check()]
+    if parameters:
+        needed = environment.checkpoint_bytes(parameters, config.training.save_total_limit)
+        found.append(environment.disk_space_check(Path(runs_dir), needed))
+    order = {"error": 0, "warning": 1, "info": 2}
+    return sorted((f for f in found if f), key=lambda f: order.get(f.severity, 3))
