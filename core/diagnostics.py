@@ -131,9 +131,9 @@ def loss_at_chance_and_accuracy_at_majority(records: list[dict], num_labels: int
                 f"(always answering the largest class: {majority_rate:.1%})")
     if top_share == top_share:
         evidence += f", and {top_share:.0%} of eval predictions are one class"
-    code, cause, fix, change = _stuck_cause(trains, learning_rate, trainable_parameters)
-    return Finding(code=code, severity="warning", title=f"The model is not learning{cause}", evidence=evidence + ".",
-                   fix=fix, config_change=change, step=step)
+    code, cause, more, fix, change = _stuck_cause(trains, learning_rate, trainable_parameters)
+    return Finding(code=code, severity="warning", title=f"The model is not learning{cause}",
+                   evidence=evidence + "." + more, fix=fix, config_change=change, step=step)
 
 
 def ratios_at_peak_learning_rate(trains: list[dict]) -> list[float]:
@@ -148,33 +148,33 @@ def ratios_at_peak_learning_rate(trains: list[dict]) -> list[float]:
 
 
 def _stuck_cause(trains: list[dict], learning_rate: float | None,
-                 trainable_parameters: int | None) -> tuple[str, str, str, dict]:
-    recent = trains[-5:]
-    norms = [as_float(r.get("grad_norm")) for r in recent if "grad_norm" in r]
+                 trainable_parameters: int | None) -> tuple[str, str, str, str, dict]:
+    """(code, title suffix, extra evidence, fix, config change) for a stuck run."""
+    norms = [as_float(r.get("grad_norm")) for r in trains[-5:] if "grad_norm" in r]
     ratios = ratios_at_peak_learning_rate(trains)
     if trainable_parameters == 0 or (norms and max(norms) < FROZEN_GRAD_NORM):
+        count = trainable_parameters if trainable_parameters is not None else "no"
         return ("FROZEN_WEIGHTS", ": its weights are frozen",
-                f"No weight can change ({trainable_parameters if trainable_parameters is not None else 'no'} "
-                "trainable parameters, gradient norm about 0): make the encoder and head trainable "
-                "(requires_grad=True) and restart.", {})
+                f" The model has {count} trainable parameters and a gradient norm of about 0.",
+                "Make the encoder and the head trainable (requires_grad=True) and restart.", {})
     lr = f"{learning_rate:g}" if learning_rate else "the learning rate"
     # The largest update tells: a too-high rate shows early, before the weights have grown to absorb it.
     if ratios and max(ratios) > UPDATE_RATIO_HIGH:
         return ("LR_TOO_HIGH", ": the learning rate is too high",
-                f"At the peak learning rate an update changes the weights by up to {max(ratios):.1e} of their size "
-                f"(healthy is about 1e-3): lower the learning rate from {lr} to 5e-5.",
-                {"training.learning_rate": 5e-5})
+                f" At the peak learning rate an update changes the weights by up to {max(ratios):.1e} of their "
+                "size (healthy fine-tuning: about 1e-3).",
+                f"Lower the learning rate from {lr} to 5e-5.", {"training.learning_rate": 5e-5})
     if ratios and max(ratios) < UPDATE_RATIO_LOW:
         return ("LR_TOO_LOW", ": the learning rate is too low",
-                f"At the peak learning rate an update changes the weights by at most {max(ratios):.1e} of their "
-                f"size (healthy is about 1e-3): raise the learning rate from {lr} to 5e-5.",
-                {"training.learning_rate": 5e-5})
+                f" At the peak learning rate an update changes the weights by at most {max(ratios):.1e} of their "
+                "size (healthy fine-tuning: about 1e-3).",
+                f"Raise the learning rate from {lr} to 5e-5.", {"training.learning_rate": 5e-5})
     if ratios:  # updates of a healthy size: the learning rate is not the cause
-        return ("STUCK_AT_CHANCE", "",
-                "Updates are of a healthy size, so check that the label column matches the texts; if it does, "
-                "train longer (more epochs or data) or use a pretrained model rather than a random one.", {})
+        return ("STUCK_AT_CHANCE", "", f" Updates are of a healthy size (up to {max(ratios):.1e} of the weights).",
+                "Check that the label column matches the texts; if it does, train longer (more epochs or data) "
+                "or use a pretrained model rather than a random one.", {})
     fix, change = _stuck_fix(learning_rate)
-    return "STUCK_AT_CHANCE", "", fix, change
+    return "STUCK_AT_CHANCE", "", "", fix, change
 
 
 def _stuck_fix(learning_rate: float | None) -> tuple[str, dict[str, Any]]:

@@ -17,3 +17,5 @@ def select_run(run_id: str) -> None:
     """Remember the run in the session and in the URL, so a browser reload shows it again."""
     st.session_state["run_id"] = run_id
     st.query_params["run"] = run_id
+    # The run picker may already be drawn in this script run; it takes the new value on the next one.
+    st.session_state["pending_run"] = run_id

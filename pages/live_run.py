@@ -20,12 +20,16 @@ def pick_run() -> runs.RunSummary | None:
         st.page_link("pages/new_run.py", label="New run", icon=":material/rocket_launch:")
         return None
     ids = [run.run_id for run in all_runs]
-    wanted = st.query_params.get("run") or st.session_state.get("run_id")
-    index = ids.index(wanted) if wanted in ids else 0
-    chosen = st.selectbox("Run", ids, index=index, format_func=lambda i: all_runs[ids.index(i)].label,
-                          key="run_picker")
-    if chosen != wanted:
-        select_run(chosen)
+    # The picker is driven through session state only: a pending choice (a relaunch just made), else the
+    # run in the URL (a reload), else the newest run.
+    pending = st.session_state.pop("pending_run", None)
+    wanted = pending or st.query_params.get("run") or st.session_state.get("run_id")
+    if pending or st.session_state.get("run_picker") not in ids:
+        st.session_state["run_picker"] = wanted if wanted in ids else ids[0]
+    chosen = st.selectbox("Run", ids, format_func=lambda i: all_runs[ids.index(i)].label, key="run_picker")
+    if chosen != st.query_params.get("run"):
+        st.session_state["run_id"] = chosen
+        st.query_params["run"] = chosen
     return all_runs[ids.index(chosen)]
 
 

@@ -4,6 +4,7 @@ Uses Debian's chromium (/usr/bin/chromium) through Playwright; `streamlit run ap
 Screenshots land in $SCREENSHOT_DIR when it is set.
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -149,4 +150,38 @@ def test_tiny_run_from_the_form_charts_live_and_finishes(server, browser):
     page.reload()
     page.get_by_text("Final evaluation of the saved model").wait_for(timeout=60000)
     assert page.locator(".st-key-run_picker").inner_text().startswith("Run")
+    page.close()
+
+
+def fill_tiny_run(page, epochs, learning_rate, name):
+    page.locator(".st-key-start button").wait_for(timeout=60000)
+    choose(page, "form-model-name", "tiny-random")
+    choose(page, "form-hardware-device", "cpu")
+    type_number(page, "form-data-train_size", 200)
+    type_number(page, "form-data-eval_size", 60)
+    type_number(page, "form-training-num_train_epochs", epochs)
+    type_number(page, "form-training-learning_rate", learning_rate)
+    type_number(page, "form-training-logging_steps", 5)
+    page.locator(".st-key-form-name input").fill(name)
+    page.locator(".st-key-form-name input").press("Enter")
+    page.wait_for_timeout(500)
+
+
+def test_a_planted_stuck_run_is_explained_and_fixed_in_one_click(server, browser):
+    url, runs_dir = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    fill_tiny_run(page, epochs=8, learning_rate=0.05, name="planted lr")
+    page.locator(".st-key-start button").click()
+    page.get_by_role("heading", name="Live run").wait_for(timeout=30000)
+    page.get_by_text("the learning rate is too high").first.wait_for(timeout=180000)
+    shot(page, "stuck_run_diagnosed")
+    first_run = page.url.split("run=")[1]
+    page.locator(".st-key-fix_LR_TOO_HIGH button:visible").first.click()
+    page.locator(":text(\"Relaunched from\"):visible").first.wait_for(timeout=30000)
+    assert page.url.split("run=")[1] != first_run
+    assert "learning_rate = 5e-05" in page.locator(":text(\"Relaunched from\"):visible").first.inner_text()
+    fixed = [p for p in runs_dir.iterdir() if p.name == page.url.split("run=")[1]][0]
+    assert json.loads((fixed / "config.json").read_text())["training"]["learning_rate"] == 5e-05
+    shot(page, "fixed_run_started")
     page.close()
