@@ -64,8 +64,9 @@ class MetricsRecorder(TrainerCallback):
 
     PROGRESS_EVERY_S = 1.0
 
-    def __init__(self, run_dir: Path, device: str = "cpu", effective_batch: int = 1):
+    def __init__(self, run_dir: Path, device: str = "cpu", effective_batch: int = 1, padding_meter=None):
         self.run_dir = Path(run_dir)
+        self.padding_meter = padding_meter
         self.device = device
         self.effective_batch = effective_batch
         self._last_progress = 0.0
@@ -119,6 +120,9 @@ class MetricsRecorder(TrainerCallback):
         if self._last_ratio is not None:
             extras["update_ratio"] = _clean(self._last_ratio)
             self._last_ratio = None
+        share = self.padding_meter.take_pad_share() if self.padding_meter else None
+        if share is not None:
+            extras["pad_share"] = round(share, 4)
         return extras
 
     def _write_progress(self, state, force: bool = False) -> None:

@@ -75,9 +75,15 @@ class Splits:
     def label2id(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.label_names)}
 
+    def eval_overlap(self) -> int:
+        """Eval texts that also appear in the training subset (same text, ignoring case and outer spaces)."""
+        seen = set(self.train["text"].str.strip().str.lower())
+        return int(self.eval["text"].str.strip().str.lower().isin(seen).sum())
+
     def summary(self) -> dict[str, Any]:
         eval_counts = self.eval["label"].value_counts()
         return {
+            "eval_overlap": self.eval_overlap(),
             "label_names": self.label_names,
             "num_labels": len(self.label_names),
             "train_size": len(self.train),
@@ -115,6 +121,28 @@ def make_splits(frame: pd.DataFrame, config: DataConfig) -> Splits:
     rest = frame.drop(index=eval_part.index)
     train_part = _stratified_sample(rest, config.train_size, config.seed)
     return Splits(train_part.reset_index(drop=True), eval_part.reset_index(drop=True), label_names)
+
+
+class PaddingMeter:
+    """Wraps a collator and counts real and padded tokens, so padding waste can be seen (SLOW_TRAINING)."""
+
+    def __init__(self, collator):
+        self.collator = collator
+        self.real = self.total = 0
+
+    def __call__(self, features):
+        batch = self.collator(features)
+        mask = batch.get("attention_mask")
+        if mask is not None:
+            self.real += int(mask.sum())
+            self.total += mask.numel()
+        return batch
+
+    def take_pad_share(self) -> float | None:
+        """Share of padding since the last call, then start counting afresh."""
+        share = 1 - self.real / self.total if self.total else None
+        self.real = self.total = 0
+        return share
 
 
 def _tokenizer_fingerprint(tokenizer) -> str:

@@ -245,6 +245,63 @@ def train_learns_but_eval_stays_at_majority(records: list[dict], num_labels: int
                    step=evals[-1]["step"])
 
 
+# Share of eval texts also seen in training above which the eval metrics cannot be trusted.
+LEAKAGE_WARNING_SHARE = 0.05
+# Largest / smallest training class above which accuracy hides the small classes.
+IMBALANCE_RATIO = 10.0
+
+
+def eval_texts_seen_in_training(dataset: dict) -> Finding | None:
+    """EVAL_LEAKAGE: eval texts that also appear in training inflate every eval metric."""
+    overlap, size = int(dataset.get("eval_overlap") or 0), int(dataset.get("eval_size") or 0)
+    if not overlap or not size:
+        return None
+    share = overlap / size
+    return Finding(code="EVAL_LEAKAGE", severity="warning" if share >= LEAKAGE_WARNING_SHARE else "info",
+                   title="Some eval texts also appear in training",
+                   evidence=f"{overlap} of {size} eval texts ({share:.1%}) are identical to a training text.",
+                   fix=("Remove duplicate texts before splitting, or use an eval set drawn from other data; "
+                        "until then eval scores are optimistic." if share >= LEAKAGE_WARNING_SHARE else
+                        "A few duplicates in the corpus; scores are barely affected."))
+
+
+def classes_far_apart_in_size(dataset: dict) -> Finding | None:
+    """CLASS_IMBALANCE: the largest training class is more than 10x the smallest."""
+    counts = dataset.get("train_counts") or {}
+    if len(counts) < 2 or min(counts.values()) <= 0:
+        return None
+    largest, smallest = max(counts, key=counts.get), min(counts, key=counts.get)
+    ratio = counts[largest] / counts[smallest]
+    if ratio <= IMBALANCE_RATIO:
+        return None
+    return Finding(code="CLASS_IMBALANCE", severity="warning", title="The classes are very unequal in size",
+                   evidence=(f"'{largest}' has {counts[largest]} training examples and '{smallest}' only "
+                             f"{counts[smallest]} ({ratio:.0f}x fewer)."),
+                   fix=(f"Judge the run by F1 and the per-class report, not accuracy; add examples of "
+                        f"'{smallest}' if you can, or pick F1 as the metric for the best model."),
+                   config_change={"training.metric_for_best_model": "f1"})
+
+
+# Batches more than half padding spend most of their compute on nothing.
+PADDING_WASTE_SHARE = 0.5
+
+
+def batches_mostly_padding(records: list[dict], sampling: str | None) -> Finding | None:
+    """SLOW_TRAINING (padding waste): over half of the tokens in recent batches are padding."""
+    shares = [as_float(r["pad_share"]) for r in train_points(records) if "pad_share" in r][-3:]
+    if len(shares) < 3 or min(shares) <= PADDING_WASTE_SHARE:
+        return None
+    mean = sum(shares) / len(shares)
+    change = {"training.train_sampling_strategy": "group_by_length"} if sampling != "group_by_length" else {}
+    fix = ("Batch texts of similar length together (group_by_length)" if change else
+           "Lower the max sequence length to what most texts need")
+    return Finding(code="SLOW_TRAINING", severity="warning", title="Most of each batch is padding",
+                   evidence=f"{mean:.0%} of the tokens in recent training batches are padding, so most compute is "
+                            "spent on nothing.",
+                   fix=f"{fix}; do not pad to a fixed length (the dashboard pads each batch to its longest text).",
+                   config_change=change, step=train_points(records)[-1]["step"])
+
+
 def live_findings(records: list[dict], dataset: dict, status: dict, config: dict) -> list[Finding]:
     """The findings shown while a run trains (and after), newest first."""
     progress = status.get("progress") or {}
@@ -259,6 +316,9 @@ def live_findings(records: list[dict], dataset: dict, status: dict, config: dict
         loss_at_chance_and_accuracy_at_majority(records, num_labels, majority, int(progress.get("max_steps", 0) or 0),
                                                 training.get("learning_rate"), facts.get("trainable_parameters")),
         train_learns_but_eval_stays_at_majority(records, num_labels, majority),
+        batches_mostly_padding(records, training.get("train_sampling_strategy")),
+        eval_texts_seen_in_training(dataset),
+        classes_far_apart_in_size(dataset),
     ]
     return sorted((f for f in found if f), key=lambda f: f.step or 0, reverse=True)
 

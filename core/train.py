@@ -215,17 +215,19 @@ def build_trainer(config: RunConfig, run_dir: Path, device: str, model, tokenize
 
     from core import compat
     from core.callbacks import MetricsRecorder
+    from core.data import PaddingMeter
     from core.metrics import compute_metrics
 
     from core.presets import batch_plan
 
-    recorder = MetricsRecorder(run_dir, device, batch_plan(config).effective_batch_size)
+    collator = PaddingMeter(DataCollatorWithPadding(tokenizer))
+    recorder = MetricsRecorder(run_dir, device, batch_plan(config).effective_batch_size, collator)
     callbacks = [recorder, stop]
     if config.training.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))
     return Trainer(model=model, args=training_arguments(config, run_dir, device),
                    train_dataset=tokenized["train"], eval_dataset=tokenized["eval"],
-                   data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
+                   data_collator=collator, compute_metrics=compute_metrics,
                    callbacks=callbacks, **compat.trainer_tokenizer_kwargs(tokenizer))
 
 

@@ -71,9 +71,9 @@ CASES = (
          automatic=("Subsets are sampled to the sizes you choose. Batches are padded only to their longest text, "
                     "and group_by_length puts texts of similar length together. Tokenized data is cached, so a "
                     "second run on the same data does not tokenize again. No outside loggers are used. The Live "
-                    "run page shows the ETA from the measured pace, and every training line in metrics.jsonl "
-                    "records samples per second. Try Dry run first to check a config in seconds."),
-         codes=()),
+                    "run page shows the ETA from the measured pace and raises SLOW_TRAINING when more than half "
+                    "of each batch is padding. Try Dry run first to check a config in seconds."),
+         codes=("SLOW_TRAINING",)),
     Case(title="Overfitting: training accuracy high, eval accuracy low",
          symptom="Training loss keeps falling while eval loss rises and eval accuracy drops.",
          cause="The model memorises the training texts instead of learning what generalises.",

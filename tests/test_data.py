@@ -79,3 +79,11 @@ def test_cache_key_changes_with_what_changes_the_tokens():
     assert data.cache_key(DataConfig(max_length=64), tokenizer) != base
     assert data.cache_key(DataConfig(seed=1), tokenizer) != base
     assert data.cache_key(DataConfig(train_size=10), tokenizer) != base
+
+
+def test_summary_counts_eval_texts_seen_in_training():
+    frame = pd.DataFrame({"text": [f"text {i}" for i in range(100)] + ["Same text"] * 20,
+                          "label": ["a", "b"] * 50 + ["a", "b"] * 10})
+    splits = data.make_splits(frame, DataConfig(train_size=80, eval_size=30, seed=1))
+    expected = int(splits.eval["text"].isin(set(splits.train["text"])).sum())
+    assert expected > 0 and splits.summary()["eval_overlap"] == expected

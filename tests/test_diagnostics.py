@@ -141,3 +141,28 @@ def test_memorising_noise_is_label_noise():
     codes = [f.code for f in live_findings(records, {"num_labels": 3, "majority_rate": 0.42},
                                            {"progress": {"max_steps": 120}}, {})]
     assert "LABEL_NOISE" in codes
+
+
+def test_eval_leakage_is_a_warning_from_five_percent():
+    assert diagnostics.eval_texts_seen_in_training({"eval_overlap": 0, "eval_size": 500}) is None
+    few = diagnostics.eval_texts_seen_in_training({"eval_overlap": 7, "eval_size": 500})
+    assert few.code == "EVAL_LEAKAGE" and few.severity == "info" and "7 of 500" in few.evidence
+    same = diagnostics.eval_texts_seen_in_training({"eval_overlap": 500, "eval_size": 500})
+    assert same.severity == "warning" and "100.0%" in same.evidence
+
+
+def test_class_imbalance_above_ten_to_one():
+    assert diagnostics.classes_far_apart_in_size({"train_counts": {"a": 848, "b": 787, "c": 365}}) is None
+    finding = diagnostics.classes_far_apart_in_size({"train_counts": {"spam": 1100, "ham": 100}})
+    assert finding.code == "CLASS_IMBALANCE" and "'ham' only 100 (11x fewer)" in finding.evidence
+
+
+def test_padding_waste_is_slow_training_with_the_batching_fix():
+    def records(share):
+        return [{"type": "train", "step": s, "loss": 0.5, "pad_share": share} for s in (10, 20, 30)]
+
+    assert diagnostics.batches_mostly_padding(records(0.4), "random") is None
+    finding = diagnostics.batches_mostly_padding(records(0.93), "random")
+    assert finding.code == "SLOW_TRAINING" and "93%" in finding.evidence
+    assert finding.config_change == {"training.train_sampling_strategy": "group_by_length"}
+    assert diagnostics.batches_mostly_padding(records(0.93), "group_by_length").config_change == {}

@@ -30,7 +30,8 @@ def test_each_case_names_the_finding_code(runs_dir):
     app = open_troubleshooting()
     text = "\n".join(m.value for m in app.markdown)
     for code in ("DEPRECATED_ARGUMENT", "DEPENDENCY_ERROR", "OUT_OF_MEMORY", "DEPENDENCY_CONFLICT",
-                 "STUCK_AT_CHANCE", "OVERFITTING", "DEVICE_NOT_USED", "SHAPE_MISMATCH", "DISK_SPACE"):
+                 "STUCK_AT_CHANCE", "SLOW_TRAINING", "OVERFITTING", "DEVICE_NOT_USED", "SHAPE_MISMATCH",
+                 "DISK_SPACE"):
         assert code in text
 
 
