@@ -151,6 +151,18 @@ class StopOnRequest(TrainerCallback):
         return self.requested.is_set() or self.marker.exists()
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.stop_requested():
+        if self._agreed(self.stop_requested(), args):
             control.should_training_stop = True
         return control
+
+    @staticmethod
+    def _agreed(requested: bool, args) -> bool:
+        """Across ranks, stop if any rank was asked: ranks stopping at different steps would hang DDP."""
+        import torch
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return requested
+        flag = torch.tensor([1.0 if requested else 0.0], device=args.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())

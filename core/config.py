@@ -71,6 +71,10 @@ class HardwareConfig:
                             "that keeps your effective batch size. very_low: low plus gradient checkpointing "
                             "(recomputes activations: less memory, slower).", "Memory preset",
                             choices=MEMORY_PRESETS)
+    processes: int = _f(1, "Train on this many GPUs at once (DistributedDataParallel through torchrun); each GPU "
+                        "takes the per-device batch, so the effective batch grows with it. With device cpu, "
+                        "several processes use the gloo backend (slower; for checking the set-up).",
+                        "GPUs (processes)", min=1, max=64)
 
 
 @dataclass
@@ -259,6 +263,9 @@ def _closest_choice(value: str, choices: tuple) -> list[str]:
 
 def _check_cross_field_rules(config: RunConfig) -> None:
     t = config.training
+    if config.hardware.processes > 1 and config.hardware.device == "mps":
+        raise UserError("cannot be above 1 on Apple MPS, which has one GPU; set it to 1 or use cuda.",
+                        field="hardware.processes")
     if t.eval_strategy == "steps" and not t.eval_steps:
         raise UserError("is needed when eval strategy is 'steps'; set how many steps between evaluations.",
                         field="training.eval_steps")

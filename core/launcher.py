@@ -43,8 +43,7 @@ def start_run(config: RunConfig, runs_dir: Path, lineage: dict | None = None) ->
     runs.write_json_atomic(config_path, config.to_dict())
     runs.write_json_atomic(run_dir / "status.json", {"state": "queued", "created_at": time.time(),
                                                      "updated_at": time.time(), **(lineage or {})})
-    command = [sys.executable, "-m", "core.train", "--config", str(config_path), "--run-dir", str(run_dir),
-               "--cache-dir", str(runs_dir / ".cache" / "tokenized")]
+    command = launch_command(config, config_path, run_dir, runs_dir / ".cache" / "tokenized")
     env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false",
            "HF_HUB_DISABLE_TELEMETRY": "1"}
     # OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning, so the browser and the
@@ -72,6 +71,16 @@ def relaunch_with_change(run_dir: Path, change: dict, reason: str) -> Path:
     config = RunConfig.from_dict(raw)
     return start_run(config, run_dir.parent, lineage={"derived_from": run_dir.name, "applied_change": change,
                                                       "applied_for": reason})
+
+
+def launch_command(config: RunConfig, config_path: Path, run_dir: Path, cache_dir: Path) -> list[str]:
+    """The child's argument list: `python -m core.train ...`, under torchrun when it spans several processes."""
+    train = ["-m", "core.train", "--config", str(config_path), "--run-dir", str(run_dir), "--cache-dir", str(cache_dir)]
+    processes = config.hardware.processes
+    if processes <= 1:
+        return [sys.executable, *train]
+    # torchrun starts one worker per GPU; all of them stay in this process group, so a kill reaches each.
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", *train]
 
 
 def _record_pid(run_dir: Path, child: subprocess.Popen) -> None:
@@ -115,6 +124,8 @@ def request_stop(run_dir: Path) -> str:
         runs.reconcile(run_dir)
         return "killed"
     marker.write_text(runs.now_iso(), encoding="utf-8")
+    if (runs.read_json(run_dir / "config.json", {}) or {}).get("hardware", {}).get("processes", 1) > 1:
+        return "requested"  # torchrun would tear its workers down on SIGTERM; the ranks read the marker instead
     try:
         os.kill(int(pid), signal.SIGTERM)
     except (ProcessLookupError, PermissionError, AttributeError):

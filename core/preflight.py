@@ -35,6 +35,16 @@ def precision_on_device(config: RunConfig, device: str) -> Finding | None:
     return None
 
 
+def too_many_processes(config: RunConfig, device: str, available: dict) -> Finding | None:
+    """Several processes need as many CUDA GPUs (or run on the CPU with gloo)."""
+    wanted, have = config.hardware.processes, int(available.get("cuda_count", 0) or 0)
+    if wanted <= 1 or device != "cuda" or wanted <= have:
+        return None
+    return Finding(code="DEVICE_NOT_AVAILABLE", severity="error", title=f"{wanted} GPUs were asked for",
+                   evidence=f"hardware.processes is {wanted} but PyTorch sees {have} CUDA GPU(s).",
+                   fix=f"Set GPUs (processes) to {max(1, have)}.", config_change={"hardware.processes": max(1, have)})
+
+
 def preflight(config: RunConfig, runs_dir: Path, available: dict[str, bool]) -> list[Finding]:
     """Every pre-flight finding for `config`, errors first."""
     device_finding = environment.device_check(config.hardware.device, available)
@@ -43,6 +53,7 @@ def preflight(config: RunConfig, runs_dir: Path, available: dict[str, bool]) -> 
         device = next(d for d in ("cuda", "mps", "cpu") if available.get(d))
     parameters = BUILTIN_PARAMETERS.get(config.model.name)
     found = [*renamed_arguments(config), device_finding, precision_on_device(config, device),
+             too_many_processes(config, device, available),
              environment.accelerate_check()]
     if parameters:
         needed = environment.checkpoint_bytes(parameters, config.training.save_total_limit)

@@ -42,7 +42,9 @@ def available_devices() -> dict[str, bool]:
     import torch
 
     mps = getattr(torch.backends, "mps", None)
-    return {"cpu": True, "cuda": torch.cuda.is_available(), "mps": bool(mps and mps.is_available())}
+    cuda = torch.cuda.is_available()
+    return {"cpu": True, "cuda": cuda, "mps": bool(mps and mps.is_available()),
+            "cuda_count": torch.cuda.device_count() if cuda else 0}
 
 
 def resolve_device(requested: str, available: dict[str, bool] | None = None) -> str:

@@ -33,12 +33,19 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get("DASHBOARD_RUNS_DIR", Path(__file__).resolve().parent.parent / "runs"))
 
 
+def is_writer() -> bool:
+    """Only one process writes a run directory: rank 0 of a multi-process (torchrun) run, or the only one."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write to a temporary file in the same folder, then rename: readers never see half a file."""
+    if not is_writer():
+        return
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -72,6 +79,8 @@ def update_status(run_dir: Path, **changes: Any) -> dict[str, Any]:
 
 
 def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
+    if not is_writer():
+        return
     with open(Path(run_dir) / "metrics.jsonl", "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record, default=float) + "\n")
         handle.flush()

@@ -23,7 +23,8 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+    if runs.is_writer():  # one voice in train.log, also with several ranks
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -98,7 +99,9 @@ def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False
     runs.write_json_atomic(run_dir / "config.json", config.to_dict())
     me = psutil.Process()
     status = runs.read_status(run_dir)
-    runs.update_status(run_dir, state="running", pid=me.pid, pid_create_time=me.create_time(),
+    # The launcher recorded the process it started (torchrun for several ranks); keep that one.
+    owner = {} if status.get("pid") else {"pid": me.pid, "pid_create_time": me.create_time()}
+    runs.update_status(run_dir, state="running", **owner,
                        created_at=status.get("created_at", time.time()), started_at=runs.now_iso(),
                        phase="loading data", **({"dry_run": True} if dry_run else {}))
     for note in config.notes:
@@ -146,12 +149,14 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop) -> str:
     tokenizer = models.load_tokenizer(config.model)
     runs.update_status(run_dir, phase="tokenizing")
     started = time.time()
-    tokenized, hit = data.tokenize_splits(splits, tokenizer, config.data.max_length, cache_dir,
-                                          data.cache_key(config.data, tokenizer))
+    args = training_arguments(config, run_dir, device)  # also joins the ranks of a multi-process run
+    with args.main_process_first(desc="tokenizing"):  # rank 0 fills the cache, the others read it
+        tokenized, hit = data.tokenize_splits(splits, tokenizer, config.data.max_length, cache_dir,
+                                              data.cache_key(config.data, tokenizer))
     say(("Reused tokenized cache" if hit else "Tokenized") + f" in {time.time() - started:.1f} s.")
     runs.update_status(run_dir, phase="loading model", tokenize_cache="hit" if hit else "miss", device=device)
     model = models.load_model(config.model, splits.label_names, config.training.seed)
-    trainer = build_trainer(config, run_dir, device, model, tokenizer, tokenized, stop)
+    trainer = build_trainer(config, run_dir, device, args, model, tokenizer, tokenized, stop)
     runs.update_status(run_dir, phase="training")
     trainer.train()
     state = "stopped" if stop.stop_requested() else "completed"
@@ -206,11 +211,13 @@ def training_arguments(config: RunConfig, run_dir: Path, device: str):
     }
     if t.eval_strategy == "steps":
         arguments.update(eval_steps=t.eval_steps, save_steps=t.eval_steps)
+    if config.hardware.processes > 1 and device == "cpu":
+        arguments["ddp_backend"] = "gloo"
     arguments.update({k: v for k, v in t.extra.items() if k != "gradient_checkpointing"})
     return compat.build_training_arguments(str(run_dir / "checkpoints"), **arguments)
 
 
-def build_trainer(config: RunConfig, run_dir: Path, device: str, model, tokenizer, tokenized, stop):
+def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, tokenizer, tokenized, stop):
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
 
     from core import compat
@@ -221,11 +228,12 @@ def build_trainer(config: RunConfig, run_dir: Path, device: str, model, tokenize
     from core.presets import batch_plan
 
     collator = PaddingMeter(DataCollatorWithPadding(tokenizer))
-    recorder = MetricsRecorder(run_dir, device, batch_plan(config).effective_batch_size, collator)
+    effective_batch = batch_plan(config).effective_batch_size * args.world_size
+    recorder = MetricsRecorder(run_dir, device, effective_batch, collator)
     callbacks = [recorder, stop]
     if config.training.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))
-    return Trainer(model=model, args=training_arguments(config, run_dir, device),
+    return Trainer(model=model, args=args,
                    train_dataset=tokenized["train"], eval_dataset=tokenized["eval"],
                    data_collator=collator, compute_metrics=compute_metrics,
                    callbacks=callbacks, **compat.trainer_tokenizer_kwargs(tokenizer))
@@ -238,8 +246,9 @@ def _save_and_report(trainer, tokenizer, eval_dataset, label_names: list[str], r
     from core.metrics import classification_report, compute_metrics
 
     model_dir = run_dir / "model"
-    trainer.save_model(str(model_dir))
-    tokenizer.save_pretrained(str(model_dir))
+    trainer.save_model(str(model_dir))  # the Trainer saves from rank 0 only
+    if runs.is_writer():
+        tokenizer.save_pretrained(str(model_dir))
     say("Evaluating the saved model for the final report.")
     output = trainer.predict(eval_dataset, metric_key_prefix="final")
     logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions

@@ -11,7 +11,7 @@ from pages._widgets import current, field_row, field_widget, form_values, keep_v
 SECTIONS = {
     "data": ["name", "train_size", "eval_size", "max_length", "seed"],
     "model": ["name", "hidden_dropout_prob", "attention_probs_dropout_prob"],
-    "hardware": ["device", "memory_preset"],
+    "hardware": ["device", "memory_preset", "processes"],
     "training": ["num_train_epochs", "learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size",
                  "gradient_accumulation_steps", "weight_decay", "warmup_ratio", "eval_strategy", "eval_steps",
                  "load_best_model_at_end", "metric_for_best_model", "early_stopping_patience", "save_total_limit",
@@ -46,7 +46,7 @@ with model_col.container(border=True):
 
 with model_col.container(border=True):
     st.subheader("Hardware")
-    field_row("hardware", ["device", "memory_preset"])
+    field_row("hardware", ["device", "memory_preset", "processes"])
     found = [name.upper() if name != "cpu" else "CPU" for name, ok in detected_devices().items() if ok]
     st.caption(f"Detected on this machine: {', '.join(found)}.")
 

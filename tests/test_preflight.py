@@ -29,3 +29,11 @@ def test_missing_gpu_and_fp16_off_cuda_are_errors(tmp_path):
     assert findings[0].code == "PRECISION_NOT_SUPPORTED" and findings[0].severity == "error"
     assert findings[0].config_change == {"training.fp16": False}
     assert codes({"training": {"fp16": True}}, WITH_GPU, tmp_path) == []
+
+
+def test_more_processes_than_gpus_is_an_error(tmp_path):
+    two_gpus = {"cpu": True, "cuda": True, "mps": False, "cuda_count": 2}
+    assert codes({"hardware": {"device": "cuda", "processes": 2}}, two_gpus, tmp_path) == []
+    findings = preflight(RunConfig.from_dict({"hardware": {"device": "auto", "processes": 4}}), tmp_path, two_gpus)
+    assert findings[0].code == "DEVICE_NOT_AVAILABLE" and findings[0].config_change == {"hardware.processes": 2}
+    assert codes({"hardware": {"device": "cpu", "processes": 2}}, CPU_ONLY, tmp_path) == []
