@@ -17,7 +17,7 @@ from typing import Any
 from core.errors import UserError
 
 BUILTIN_DATASETS = ("tweet-sentiment", "bbc-news")
-BUILTIN_MODELS = ("minilm-l6", "tiny-random")
+BUILTIN_MODELS = ("minilm-l6", "tiny-random", "bert-base-random")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MEMORY_PRESETS = ("standard", "low", "very_low")
 STRATEGIES = ("no", "steps", "epoch")
@@ -53,7 +53,9 @@ class ModelConfig:
     source: str = _f("builtin", "Where the model comes from. Built-in models ship with the app and work offline.",
                      "Model source", choices=("builtin",))
     name: str = _f("minilm-l6", "minilm-l6: pretrained MiniLM-L6 encoder (22M parameters), good accuracy and fast on "
-                   "CPU. tiny-random: a tiny randomly initialised BERT for smoke tests; it learns little.",
+                   "CPU. tiny-random: a tiny randomly initialised BERT for smoke tests; it learns little. "
+                   "bert-base-random: BERT-base size (110M parameters) with random weights, for speed "
+                   "benchmarks on a GPU; it learns little.",
                    "Model", choices=BUILTIN_MODELS)
     hidden_dropout_prob: float | None = _f(None, "Dropout on hidden layers. Raise it (e.g. 0.2) if the run "
                                            "overfits. Empty keeps the model's own value (0.1 for BERT-like models).",

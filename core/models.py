@@ -29,9 +29,11 @@ def load_tokenizer(config: ModelConfig):
     return AutoTokenizer.from_pretrained(str(minilm_dir()))
 
 
-def _tiny_random_config(num_labels: int):
+def _random_config(name: str, num_labels: int):
     from transformers import BertConfig
 
+    if name == "bert-base-random":  # BertConfig's defaults are BERT-base: 12 layers, hidden 768
+        return BertConfig(vocab_size=30522, num_labels=num_labels)
     return BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                       intermediate_size=64, max_position_embeddings=512, num_labels=num_labels)
 
@@ -54,8 +56,8 @@ def load_model(config: ModelConfig, label_names: list[str], seed: int):
     id2label = dict(enumerate(label_names))
     label2id = {name: i for i, name in id2label.items()}
     torch.manual_seed(seed)  # the new head's initial weights
-    if config.name == "tiny-random":
-        model_config = _tiny_random_config(len(label_names))
+    if config.name in ("tiny-random", "bert-base-random"):
+        model_config = _random_config(config.name, len(label_names))
         model_config.id2label, model_config.label2id = id2label, label2id
         _apply_dropout(model_config, config)
         return BertForSequenceClassification(model_config)

@@ -13,7 +13,8 @@ from core.diagnostics import Finding
 
 # Parameter counts of the built-in models with a 3-class head, read from a run's model_facts
 # (status.json) on 2026-11-25; the head adds a few hundred per extra class.
-BUILTIN_PARAMETERS = {"minilm-l6": 22_714_371, "tiny-random": 1_011_459}
+BUILTIN_PARAMETERS = {"minilm-l6": 22_714_371, "tiny-random": 1_011_459,
+                      "bert-base-random": 109_484_547}  # BertConfig() defaults with a 3-class head
 
 
 def renamed_arguments(config: RunConfig) -> list[Finding]:

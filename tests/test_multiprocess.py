@@ -1,5 +1,6 @@
 """Several training processes (torchrun + DDP): the command, and real 2-process runs on CPU with gloo."""
 
+import os
 import time
 from pathlib import Path
 
@@ -11,9 +12,13 @@ from core.config import RunConfig
 from tests.conftest import tiny_config
 
 
+# CI runs two CPU processes (gloo); on a machine of 2 GPUs set MULTIPROCESS_TEST_DEVICE=cuda (NCCL).
+DEVICE = os.environ.get("MULTIPROCESS_TEST_DEVICE", "cpu")
+
+
 def two_process_config(**training):
     raw = tiny_config(**training)
-    raw["hardware"] = {"device": "cpu", "processes": 2}
+    raw["hardware"] = {"device": DEVICE, "processes": 2}
     return RunConfig.from_dict(raw)
 
 
@@ -24,6 +29,9 @@ def test_launch_command_uses_torchrun_for_several_processes(tmp_path):
     two = launcher.launch_command(two_process_config(), tmp_path / "c.json", tmp_path / "r", tmp_path / "cache")
     assert two[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     assert two[5:7] == ["-m", "core.train"] and "--run-dir" in two
+    one_gpu = RunConfig.from_dict({**tiny_config(), "hardware": {"device": "cuda", "processes": 1}})
+    assert "torch.distributed.run" not in launcher.launch_command(one_gpu, tmp_path / "c.json", tmp_path / "r",
+                                                                  tmp_path / "cache")
 
 
 def wait_for(predicate, timeout=180):

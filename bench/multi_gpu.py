@@ -1,0 +1,90 @@
+"""One GPU against two, through the dashboard's own launch path (core.launcher.start_run → torchrun → DDP).
+
+  python bench/multi_gpu.py [--parity-only | --scaling-only]
+
+Needs a machine of 2 CUDA GPUs. Prints two Markdown tables:
+  parity:  final eval accuracy of tiny-random on 2,000 tweets, 1 GPU at batch 32 against 2 GPUs at batch 16
+           each (the same effective batch), seeds 1-3;
+  scaling: training samples/s of the BERT-base-sized random model on BBC News articles truncated at 512
+           tokens, bf16, batch 32 per GPU, on 1 GPU and on 2 (whole-run figure and the median of the
+           logging windows after warm-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core import launcher, runs  # noqa: E402
+from core.config import RunConfig  # noqa: E402
+
+
+def run(raw: dict, runs_dir: Path) -> Path:
+    run_dir = launcher.start_run(RunConfig.from_dict(raw), runs_dir)
+    while runs.reconcile(run_dir).get("state") not in runs.FINAL_STATES:
+        time.sleep(1)
+    status = runs.read_status(run_dir)
+    if status["state"] != "completed":
+        print(runs.read_log_tail(run_dir), file=sys.stderr)
+        raise SystemExit(f"{run_dir.name} ended {status['state']}")
+    return run_dir
+
+
+def parity(runs_dir: Path) -> None:
+    print("\n| seed | 1 GPU, batch 32: accuracy | 2 GPUs, batch 16 each: accuracy |\n| --- | --- | --- |")
+    for seed in (1, 2, 3):
+        accuracies = []
+        for processes, batch in ((1, 32), (2, 16)):
+            raw = {"name": f"parity {processes} gpu seed {seed}",
+                   "data": {"name": "tweet-sentiment", "train_size": 2000, "eval_size": 500, "seed": seed},
+                   "model": {"name": "tiny-random"}, "hardware": {"device": "cuda", "processes": processes},
+                   "training": {"num_train_epochs": 6, "learning_rate": 2e-3, "per_device_train_batch_size": batch,
+                                "seed": seed, "logging_steps": 10}}
+            results = runs.read_json(run(raw, runs_dir) / "results.json")
+            accuracies.append(results["final_metrics"]["accuracy"])
+        print(f"| {seed} | {accuracies[0]:.3f} | {accuracies[1]:.3f} |", flush=True)
+
+
+def scaling(runs_dir: Path) -> None:
+    figures = {}
+    for processes in (1, 2):
+        raw = {"name": f"scaling {processes} gpu",
+               "data": {"name": "bbc-news", "train_size": 2000, "eval_size": 200, "max_length": 512},
+               "model": {"name": "bert-base-random"}, "hardware": {"device": "cuda", "processes": processes},
+               "training": {"num_train_epochs": 3, "per_device_train_batch_size": 32, "bf16": True,
+                            "eval_strategy": "no", "load_best_model_at_end": False, "save_strategy": "no",
+                            "logging_steps": 5}}
+        records = runs.read_metrics(run(raw, runs_dir))
+        summary = next(r for r in records if r["type"] == "summary")
+        windows = [r["samples_per_second"] for r in records if r["type"] == "train" and "samples_per_second" in r]
+        memory = max(r.get("memory_mb", 0) for r in records if r["type"] == "train")
+        figures[processes] = (summary["train_samples_per_second"], statistics.median(windows[3:] or windows), memory)
+    print("\n| GPUs | samples/s (whole run) | samples/s (median window after warm-up) | peak memory per GPU (MB) |"
+          "\n| --- | --- | --- | --- |")
+    for processes, (whole, steady, memory) in figures.items():
+        print(f"| {processes} | {whole:.1f} | {steady:.1f} | {memory:.0f} |")
+    print(f"\nscaling 2 vs 1 GPU: whole run {figures[2][0] / figures[1][0]:.2f}x, "
+          f"steady state {figures[2][1] / figures[1][1]:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--parity-only", action="store_true")
+    parser.add_argument("--scaling-only", action="store_true")
+    args = parser.parse_args()
+    runs_dir = Path(tempfile.mkdtemp(prefix="bench-multi-gpu-"))
+    if not args.scaling_only:
+        parity(runs_dir)
+    if not args.parity_only:
+        scaling(runs_dir)
+
+
+if __name__ == "__main__":
+    main()
