@@ -46,6 +46,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _claim_run_dir(run_dir: Path) -> None:
     """Refuse a folder that already holds a run other than the one the dashboard queued for us."""
+    if not runs.is_writer():  # the other ranks of a multi-process run follow rank 0, which claimed the folder
+        return
     state = runs.read_status(run_dir).get("state")
     if state not in (None, "queued"):
         raise UserError(f"'{run_dir}' already holds a {state} run; pass a new folder so it is not overwritten.",
