@@ -71,10 +71,6 @@ def canonical_name(key: str) -> str:
     return {"evaluation_strategy": "eval_strategy"}.get(key, key)
 
 
-def canonical_value(key: str, value: Any) -> Any:
-    return value
-
-
 def rename_note(old: str, new: str) -> str:
     return (f"training.{old} is the old name of training.{new} (renamed in transformers 4.41); "
             f"it was read as {new}. Write {new} in new configs.")

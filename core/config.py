@@ -198,7 +198,7 @@ def _split_training_extras(values: dict, fields: dict, notes: list[str]) -> dict
         canonical = compat.canonical_name(key)
         if canonical in fields:
             notes.append(compat.rename_note(key, canonical))
-            own[canonical] = compat.canonical_value(key, value)
+            own[canonical] = value
         elif compat.is_training_argument(key):
             extra[key] = value
         else:

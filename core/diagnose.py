@@ -15,9 +15,6 @@ from core import runs
 from core.diagnostics import Finding, live_findings
 from core.postmortem import explain_failure
 
-SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
-
-
 def diagnose(run_dir: Path) -> list[Finding]:
     """Every finding for the run in `run_dir`: why it failed (if it did) first, then the live rules."""
     run_dir = Path(run_dir)

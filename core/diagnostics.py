@@ -33,6 +33,14 @@ FROZEN_GRAD_NORM = 1e-8
 DIVERGE_FACTOR = 2.0
 
 
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def by_severity(findings) -> list["Finding"]:
+    """The findings that are there (None skipped), errors first."""
+    return sorted((f for f in findings if f), key=lambda f: SEVERITY_ORDER.get(f.severity, 3))
+
+
 @dataclass
 class Finding:
     code: str

@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from core.config import TrainingConfig
-from core.diagnostics import Finding
+from core.diagnostics import Finding, by_severity
 
 REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements.txt"
 # The Trainer refuses to start with an older accelerate (seed issue 2; transformers' own check).
@@ -32,7 +32,6 @@ DEFAULT_MODEL_PARAMETERS = 22_700_000
 CHECKPOINT_BYTES_PER_PARAMETER = 4 * 3
 GB = 1e9
 REPORT_PACKAGES = ("transformers", "datasets", "accelerate", "streamlit")
-SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 INSTALL_FIX = "pip install -r requirements.txt"
 
 
@@ -272,4 +271,4 @@ def all_environment_findings(runs_dir: Path) -> list[Finding]:
     found = [accelerate_check(), transformers_argument_names_check(), *dependency_conflicts(),
              device_check(last_requested_device(runs_dir), detected_devices()),
              disk_space_check(Path(runs_dir), default_run_bytes())]
-    return sorted((f for f in found if f), key=lambda f: SEVERITY_ORDER.get(f.severity, 3))
+    return by_severity(found)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from core import environment
 from core.config import RunConfig
-from core.diagnostics import Finding
+from core.diagnostics import Finding, by_severity
 
 # Parameter counts of the built-in models with a 3-class head, read from a run's model_facts
 # (status.json) on 2026-11-25; the head adds a few hundred per extra class.
@@ -59,5 +59,4 @@ def preflight(config: RunConfig, runs_dir: Path, available: dict[str, bool]) -> 
     if parameters:
         needed = environment.checkpoint_bytes(parameters, config.training.save_total_limit)
         found.append(environment.disk_space_check(Path(runs_dir), needed))
-    order = {"error": 0, "warning": 1, "info": 2}
-    return sorted((f for f in found if f), key=lambda f: order.get(f.severity, 3))
+    return by_severity(found)

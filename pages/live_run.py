@@ -141,6 +141,8 @@ def show_results(run: runs.RunSummary) -> None:
 
 def failure_finding(run: runs.RunSummary):
     """Why the run died (None while it has not failed)."""
+    if run.status.get("state") != "failed":
+        return None  # no need to read the log on every poll of a healthy run
     return postmortem.explain_failure(run.status, runs.read_log_tail(run.path, max_bytes=20000), config=run.config)
 
 

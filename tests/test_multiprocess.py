@@ -5,7 +5,6 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
 
 from core import launcher, runs
 from core.config import RunConfig

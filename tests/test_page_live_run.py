@@ -5,7 +5,6 @@ import os
 from unittest import mock
 
 import psutil
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import runs
