@@ -48,11 +48,18 @@ class UpdateRatio:
         self._before = [(p, p.detach().clone()) for p in model.parameters() if p.requires_grad and p.ndim >= 2]
 
     def measure(self, model) -> float | None:
+        import torch
+
         if self._before is None:
             return None
-        ratios = sorted(float((p.detach() - b).norm() / b.norm()) for p, b in self._before if float(b.norm()) > 0)
+        current = [p.detach() for p, _ in self._before]
+        before = [b for _, b in self._before]
         self._before = None
-        return ratios[len(ratios) // 2] if ratios else None
+        # All norms on the device, then one host transfer: per-tensor float() would stall a GPU ~200 times.
+        changes = torch.stack([n.float() for n in torch._foreach_norm(torch._foreach_sub(current, before))])
+        sizes = torch.stack([n.float() for n in torch._foreach_norm(before)])
+        ratios = (changes[sizes > 0] / sizes[sizes > 0]).tolist()
+        return sorted(ratios)[len(ratios) // 2] if ratios else None
 
 
 class MetricsRecorder(TrainerCallback):
@@ -146,6 +153,10 @@ class StopOnRequest(TrainerCallback):
     def __init__(self, run_dir: Path):
         self.marker = Path(run_dir) / runs.STOP_MARKER
         self.requested = threading.Event()
+        self._group = None  # the ranks' CPU group for the stop vote, in a multi-process run
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._group = _cpu_group()
 
     def stop_requested(self) -> bool:
         return self.requested.is_set() or self.marker.exists()
@@ -155,14 +166,30 @@ class StopOnRequest(TrainerCallback):
             control.should_training_stop = True
         return control
 
-    @staticmethod
-    def _agreed(requested: bool, args) -> bool:
-        """Across ranks, stop if any rank was asked: ranks stopping at different steps would hang DDP."""
+    def _agreed(self, requested: bool, args) -> bool:
+        """Across ranks, stop if any rank was asked: ranks stopping at different steps would hang DDP.
+
+        The vote goes over a CPU (gloo) group, so it never waits for the GPU's queue to drain.
+        """
         import torch
         import torch.distributed as dist
 
-        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        if self._group is None:
             return requested
-        flag = torch.tensor([1.0 if requested else 0.0], device=args.device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
+        flag = torch.tensor([1 if requested else 0], dtype=torch.int32)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self._group)
+        return bool(flag[0])
+
+
+def _cpu_group():
+    """A gloo process group over all ranks of a multi-process run (None in a single process).
+
+    Every rank must call this at the same point (on_train_begin), as `new_group` is collective.
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return None
+    if dist.get_backend() == "gloo":
+        return dist.group.WORLD
+    return dist.new_group(backend="gloo")

@@ -1,0 +1,32 @@
+"""The update-ratio probe and the stop vote, on small made-up models."""
+
+import torch
+
+from core.callbacks import StopOnRequest, UpdateRatio
+
+
+def test_update_ratio_is_the_median_relative_change_of_the_weight_matrices():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 4), torch.nn.Linear(4, 4))
+    probe = UpdateRatio()
+    probe.snapshot(model)
+    with torch.no_grad():
+        for layer, scale in zip(model, (1e-4, 1e-3, 1e-1)):
+            layer.weight.mul_(1 + scale)  # ‖ΔW‖/‖W‖ = scale exactly
+            layer.bias.add_(100.0)  # biases (1-D) are not weight matrices and must not count
+    assert abs(probe.measure(model) - 1e-3) < 1e-6
+    assert probe.measure(model) is None  # one measurement per snapshot
+
+
+def test_frozen_weights_give_a_zero_ratio():
+    model = torch.nn.Linear(3, 3)
+    probe = UpdateRatio()
+    probe.snapshot(model)
+    assert probe.measure(model) == 0.0
+
+
+def test_a_single_process_stops_on_its_own_request_without_a_vote(tmp_path):
+    stop = StopOnRequest(tmp_path)
+    stop.on_train_begin(None, None, None)  # no process group: nothing to agree with
+    assert stop._agreed(False, None) is False
+    stop.requested.set()
+    assert stop._agreed(stop.stop_requested(), None) is True
