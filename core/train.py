@@ -97,6 +97,7 @@ def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False
 
     from core.callbacks import StopOnRequest
 
+    _one_gpu_per_process()
     run_dir.mkdir(parents=True, exist_ok=True)
     runs.write_json_atomic(run_dir / "config.json", config.to_dict())
     me = psutil.Process()
@@ -123,6 +124,14 @@ def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False
     runs.update_status(run_dir, state=state, phase="done", ended_at=runs.now_iso())
     say(f"Run {state}. Model saved to {run_dir / 'model'}.")
     return EXIT_OK
+
+
+def _one_gpu_per_process() -> None:
+    """A lone process on a box of several GPUs would train with `DataParallel` over all of them (the
+    Trainer's default when it sees several): slower than DDP, and the batch silently grows with the GPU
+    count. One process means one GPU; several go through torchrun (`hardware.processes`)."""
+    if "WORLD_SIZE" not in os.environ and "CUDA_VISIBLE_DEVICES" not in os.environ:
+        os.environ["CUDA_VISIBLE_DEVICES"] = "0"
 
 
 def _fail(run_dir: Path, code: str, message: str, exit_code: int) -> int:

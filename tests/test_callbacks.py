@@ -1,5 +1,7 @@
 """The update-ratio probe and the stop vote, on small made-up models."""
 
+import os
+
 import torch
 
 from core.callbacks import StopOnRequest, UpdateRatio
@@ -30,3 +32,20 @@ def test_a_single_process_stops_on_its_own_request_without_a_vote(tmp_path):
     assert stop._agreed(False, None) is False
     stop.requested.set()
     assert stop._agreed(stop.stop_requested(), None) is True
+
+
+def test_a_lone_training_process_sees_one_gpu_and_torchrun_ranks_are_left_alone(monkeypatch):
+    from core.train import _one_gpu_per_process
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    _one_gpu_per_process()  # else the Trainer wraps the model in DataParallel over every GPU it sees
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "0"
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    _one_gpu_per_process()
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ
+    monkeypatch.delenv("WORLD_SIZE")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")  # a GPU chosen by the user or the queue stays chosen
+    _one_gpu_per_process()
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "1"
