@@ -122,6 +122,8 @@ def try_model_panel(run: runs.RunSummary) -> None:
         return
     frame = pd.DataFrame([{"text": r["text"], "label": r["label"], "probability": r["probability"],
                            **{f"p({k})": v for k, v in r["probabilities"].items()}} for r in rows])
-    st.dataframe(frame, key="try_results", hide_index=True,
-                 column_config={c: st.column_config.ProgressColumn(c, min_value=0.0, max_value=1.0, format="%.2f")
-                                for c in frame.columns if c.startswith("p")})
+    with st.container(key="try_results"):  # a table that cannot be selected keeps no key of its own
+        st.dataframe(frame, hide_index=True,
+                     column_config={c: st.column_config.ProgressColumn(c, min_value=0.0, max_value=1.0,
+                                                                       format="%.2f")
+                                    for c in frame.columns if c.startswith("p")})

@@ -45,8 +45,9 @@ for run_id in chosen:
     row = runs.run_row(all_runs[run_id])
     best_rows.append({"run": labels[run_id], "id": run_id, "state": row["state"], "metric": row["metric"],
                       "best": row["best metric"]})
-st.dataframe(pd.DataFrame(best_rows), key="compare_best", hide_index=True,
-             column_config={"best": st.column_config.NumberColumn(format="%.3f")})
+with st.container(key="compare_best"):
+    st.dataframe(pd.DataFrame(best_rows), hide_index=True,
+                 column_config={"best": st.column_config.NumberColumn(format="%.3f")})
 st.caption("A finished run shows its saved model's final value; a run still training its best evaluation so far. "
            "Runs ranked on different metrics are not directly comparable.")
 
@@ -58,5 +59,7 @@ if not diff:
 else:
     frame = pd.DataFrame(diff).set_index("key")
     shown = frame.drop(columns="differences").astype(str)
-    st.dataframe(shown.style.apply(lambda col: ["background-color: #fef3c7" if d else "" for d in frame["differences"]]),
-                 key="compare_config_diff")
+    # The container carries the key: a table that cannot be selected does not keep one.
+    with st.container(key="compare_config_diff"):
+        st.dataframe(shown.style.apply(lambda col: ["background-color: #fef3c7" if d else ""
+                                                    for d in frame["differences"]]))
