@@ -34,3 +34,38 @@ def tiny_config(**training) -> dict:
 def write_config(path: Path, config: dict) -> Path:
     path.write_text(json.dumps(config), encoding="utf-8")
     return path
+
+
+def train_tiny_runs(runs_dir: Path, configs: dict[str, dict]) -> dict[str, Path]:
+    """Train each config for real with `core.train.run`, in this process (its imports are paid once).
+
+    The signal handlers core.train installs for a graceful stop are put back afterwards.
+    """
+    import signal
+
+    from core import train
+    from core.config import RunConfig
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for run_id, config in configs.items():
+            exit_code = train.run(RunConfig.from_dict(config), runs_dir / run_id, runs_dir / ".cache" / "tokenized")
+            assert exit_code == 0, (runs_dir / run_id / "status.json").read_text()
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    return {run_id: runs_dir / run_id for run_id in configs}
+
+
+@pytest.fixture(scope="session")
+def finished_tiny_runs(tmp_path_factory) -> dict[str, Path]:
+    """Two real finished tiny runs (1 epoch, two learning rates), trained once per test session.
+
+    Tests copy them (shutil.copytree) into their own runs folder instead of changing them.
+    """
+    runs_dir = tmp_path_factory.mktemp("tiny-finished") / "runs"
+    runs_dir.mkdir()
+    return train_tiny_runs(runs_dir, {
+        "20260101-000000-tiny-a": {**tiny_config(num_train_epochs=1), "name": "tiny a"},
+        "20260101-000100-tiny-b": {**tiny_config(num_train_epochs=1, learning_rate=5e-3), "name": "tiny b"},
+    })

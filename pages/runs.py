@@ -1,0 +1,53 @@
+"""Runs: every run in a table; filter, sort, open, rename, delete, export, and try a finished model."""
+
+import pandas as pd
+import streamlit as st
+
+from core import progress, runs
+from pages._run_actions import export_panel, manage_panel, try_model_panel
+from pages._state import runs_dir
+
+st.title("Runs")
+all_runs = {run.run_id: run for run in runs.list_runs(runs_dir())}
+if not all_runs:
+    st.info("No runs yet. Start one on the New run page.")
+    st.page_link("pages/new_run.py", label="New run", icon=":material/rocket_launch:")
+    st.stop()
+
+rows = [runs.run_row(run) for run in all_runs.values()]
+state_col, text_col = st.columns([1, 2])
+states = state_col.multiselect("State", sorted({row["state"] for row in rows}), key="runs_state_filter",
+                               placeholder="all states")
+text = text_col.text_input("Search", key="runs_text_filter", placeholder="id, name, data set or model")
+visible = runs.filter_rows(rows, states, text)
+
+frame = pd.DataFrame([{"id": r["id"], "name": r["name"], "state": r["state"], "data set": r["data set"],
+                       "model": r["model"], "device": r["device"],
+                       "best metric": r["best metric"], "metric": r["metric"],
+                       "duration": progress.format_duration(r["duration_s"]), "started": r["started"]}
+                      for r in visible], columns=["id", "name", "state", "data set", "model", "device",
+                                                  "best metric", "metric", "duration", "started"])
+st.caption(f"{len(visible)} of {len(rows)} runs. Click a column header to sort; tick a row to select it.")
+table = st.dataframe(frame, key="runs_table", hide_index=True, on_select="rerun", selection_mode="single-row",
+                     column_config={"best metric": st.column_config.NumberColumn(format="%.3f")})
+
+ids = [r["id"] for r in visible]
+if not ids:
+    st.info("No run matches the filter.")
+    st.stop()
+# A row ticked in the table selects that run, once; afterwards the picker below can choose freely.
+ticked = [ids[i] for i in table.selection.rows if i < len(ids)]
+if ticked and ticked != st.session_state.get("runs_table_applied"):
+    st.session_state["runs_selected"] = ticked[0]
+st.session_state["runs_table_applied"] = ticked
+if st.session_state.get("runs_selected") not in ids:
+    st.session_state["runs_selected"] = ids[0]
+chosen = st.selectbox("Selected run", ids, key="runs_selected", format_func=lambda i: all_runs[i].label)
+
+run = all_runs[chosen]
+manage_panel(run)
+export_tab, try_tab = st.tabs(["Export", "Try the model"])
+with export_tab:
+    export_panel(run)
+with try_tab:
+    try_model_panel(run)

@@ -1,0 +1,131 @@
+"""Runs, Compare and Try the model in real Chromium, on two real finished tiny runs."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.test_browser import CHROMIUM, browser, free_port, shot  # noqa: F401 - browser is a fixture
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("REQUIRE_BROWSER"),
+                                reason="Debian chromium is not installed")
+RUN_A, RUN_B = "20260101-000000-tiny-a", "20260101-000100-tiny-b"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, finished_tiny_runs):
+    runs_dir = tmp_path_factory.mktemp("browser-history") / "runs"
+    for source in finished_tiny_runs.values():
+        shutil.copytree(source, runs_dir / source.name)
+    port = free_port()
+    env = {**os.environ, "DASHBOARD_RUNS_DIR": str(runs_dir), "HF_HUB_OFFLINE": "1"}
+    with open(runs_dir.parent / "streamlit.log", "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                                    "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail("streamlit did not start")
+    yield url, runs_dir
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def pick(page, key: str, option: str) -> None:
+    """Choose in a selectbox; a click that lands while the page is still redrawing is tried again."""
+    wanted = page.get_by_role("option", name=option, exact=True)
+    for _ in range(5):
+        page.locator(f".st-key-{key}").click()
+        try:
+            wanted.click(timeout=10000)
+            return
+        except Exception:  # noqa: BLE001 - playwright's timeout: the list did not open
+            page.keyboard.press("Escape")
+    wanted.click()
+
+
+def open_from_sidebar(page, url: str, title: str) -> None:
+    """Start where a person starts, then follow the sidebar link.
+
+    (A first request straight to /runs on a fresh server is served before app.py has declared its pages.)
+    """
+    page.goto(url)
+    page.locator(".st-key-start button").wait_for(timeout=60000)
+    page.get_by_role("link", name=title).click()
+
+
+@pytest.fixture
+def page(browser):  # noqa: F811 - the fixture imported above
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    yield page
+    page.close()
+
+
+def test_runs_table_lists_the_runs_and_opens_one_in_live_run(server, page):
+    url, _ = server
+    open_from_sidebar(page, url, "Runs")
+    page.locator(".st-key-runs_table").wait_for(timeout=30000)
+    page.get_by_text("2 of 2 runs").wait_for(timeout=30000)
+    page.locator(".st-key-open_run button").wait_for(timeout=30000)  # the whole page has rendered
+    shot(page, "runs_table")
+    pick(page, "runs_selected", f"{RUN_A} · tiny a · tiny-random on tweet-sentiment")
+    page.locator(".st-key-open_run button").click()
+    page.get_by_role("heading", name="Live run").wait_for(timeout=30000)
+    assert page.url.endswith(f"/live?run={RUN_A}")
+    page.get_by_text("Final evaluation of the saved model").wait_for(timeout=30000)
+    assert page.locator('h3:has-text("tiny a"):visible').count() == 1  # the run's name heads the page
+
+
+def test_compare_two_runs_overlays_their_curves(server, page):
+    url, _ = server
+    open_from_sidebar(page, url, "Compare")
+    page.get_by_text("Pick at least two runs.").wait_for(timeout=60000)  # the whole page has rendered
+    for run_id, name in ((RUN_A, "tiny a"), (RUN_B, "tiny b")):
+        option = page.get_by_role("option", name=f"{run_id} · {name} · tiny-random on tweet-sentiment")
+        if not option.is_visible():  # the list stays open after a pick; a second click would close it
+            page.locator(".st-key-compare_runs input").click()
+        option.click()
+    page.keyboard.press("Escape")
+    page.wait_for_function("""() => {
+        const plot = document.querySelector('.st-key-compare_loss_chart .js-plotly-plot');
+        return plot && plot.data && plot.data.length === 4;
+    }""", timeout=60000)
+    names = page.evaluate("() => document.querySelector('.st-key-compare_loss_chart .js-plotly-plot')"
+                          ".data.map(t => t.name)")
+    assert names == ["tiny a · train", "tiny a · eval", "tiny b · train", "tiny b · eval"]
+    page.get_by_text("Best metric per run").wait_for()
+    # Table cells are drawn on a canvas; their text is kept in hidden grid cells for screen readers.
+    page.locator('.st-key-compare_config_diff [role=gridcell]:has-text("training.learning_rate")').wait_for(
+        state="attached", timeout=30000)
+    shot(page, "compare_two_runs")
+
+
+def test_try_the_model_shows_labels_with_probabilities(server, page):
+    url, _ = server
+    open_from_sidebar(page, url, "Runs")
+    page.locator(".st-key-open_run button").wait_for(timeout=60000)  # the whole page has rendered
+    pick(page, "runs_selected", f"{RUN_B} · tiny b · tiny-random on tweet-sentiment")
+    page.get_by_role("tab", name="Try the model").click()
+    page.locator(".st-key-try_texts textarea").fill("what a lovely day\nthe service was awful")
+    page.locator(".st-key-try_texts textarea").press("Control+Enter")
+    page.locator(".st-key-try_predict button").click()
+    page.locator(".st-key-try_results").wait_for(timeout=60000)
+    shot(page, "try_the_model")
+    cells = page.locator(".st-key-try_results [role=gridcell]")
+    cells.filter(has_text="what a lovely day").wait_for(state="attached", timeout=30000)
+    text = " ".join(cells.all_text_contents())
+    assert "the service was awful" in text
+    assert any(label in text for label in ("negative", "neutral", "positive"))

@@ -1,0 +1,126 @@
+"""The Runs page: table, filter, open, rename, delete with confirmation, export and Try the model."""
+
+import os
+import shutil
+
+from streamlit.testing.v1 import AppTest
+
+from core import runs
+from tests.conftest import ROOT
+from tests.test_page_live_run import RESULTS, make_run, overfitting_curve
+
+
+def open_runs():
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    app.switch_page("pages/runs.py")
+    return app.run()
+
+
+def table(app):
+    return app.dataframe(key="runs_table").value
+
+
+def three_runs(runs_dir):
+    make_run(runs_dir, "20260101-000000-base", "completed", overfitting_curve(), results=RESULTS, created_at=1.0)
+    make_run(runs_dir, "20260102-000000-oom", "failed", error={"code": "OUT_OF_MEMORY", "message": "m"},
+             created_at=2.0)
+    make_run(runs_dir, "20260103-000000-live", "running", overfitting_curve(), pid=os.getpid(), created_at=3.0)
+    runs.rename_run(runs_dir, "20260101-000000-base", "baseline")
+
+
+def test_no_runs_points_to_new_run(runs_dir):
+    app = open_runs()
+    assert not app.exception and "No runs yet" in app.info[0].body
+
+
+def test_table_lists_every_run_newest_first_with_its_columns(runs_dir):
+    three_runs(runs_dir)
+    app = open_runs()
+    assert not app.exception
+    frame = table(app)
+    assert list(frame["id"]) == ["20260103-000000-live", "20260102-000000-oom", "20260101-000000-base"]
+    assert list(frame.columns[:7]) == ["id", "name", "state", "data set", "model", "device", "best metric"]
+    base = frame.set_index("id").loc["20260101-000000-base"]
+    assert base["name"] == "baseline" and base["state"] == "completed" and base["best metric"] == 0.84
+
+
+def test_filter_by_state_and_text(runs_dir):
+    three_runs(runs_dir)
+    app = open_runs()
+    app.multiselect(key="runs_state_filter").select("failed").run()
+    assert list(table(app)["id"]) == ["20260102-000000-oom"]
+    app.multiselect(key="runs_state_filter").unselect("failed").run()
+    app.text_input(key="runs_text_filter").input("baseline").run()
+    assert list(table(app)["id"]) == ["20260101-000000-base"]
+    app.text_input(key="runs_text_filter").input("nothing like this").run()
+    assert "No run matches the filter." in [i.body for i in app.info]
+
+
+def test_open_goes_to_the_live_run_of_that_run(runs_dir):
+    three_runs(runs_dir)
+    app = open_runs()
+    app.selectbox(key="runs_selected").select("20260101-000000-base").run()
+    app.button(key="open_run").click().run()
+    assert not app.exception
+    assert app.title[0].value == "Live run"
+    assert app.selectbox(key="run_picker").value == "20260101-000000-base"
+
+
+def test_rename_shows_the_new_name(runs_dir):
+    three_runs(runs_dir)
+    app = open_runs()
+    app.selectbox(key="runs_selected").select("20260102-000000-oom").run()
+    app.text_input(key="rename_20260102-000000-oom").input("too big a batch").run()
+    app.button(key="rename").click().run()
+    assert table(app).set_index("id").loc["20260102-000000-oom", "name"] == "too big a batch"
+    assert (runs_dir / "20260102-000000-oom").is_dir()
+
+
+def test_delete_asks_first_then_removes_the_folder(runs_dir):
+    three_runs(runs_dir)
+    app = open_runs()
+    app.selectbox(key="runs_selected").select("20260102-000000-oom").run()
+    app.button(key="delete").click().run()
+    assert "cannot be undone" in app.warning[0].body and (runs_dir / "20260102-000000-oom").exists()
+    app.button(key="delete_cancel").click().run()
+    assert not app.warning and (runs_dir / "20260102-000000-oom").exists()
+    app.button(key="delete").click().run()
+    app.button(key="delete_confirm").click().run()
+    assert not (runs_dir / "20260102-000000-oom").exists()
+    assert "20260102-000000-oom" not in list(table(app)["id"])
+
+
+def test_a_running_run_cannot_be_deleted(runs_dir):
+    three_runs(runs_dir)
+    app = open_runs()
+    assert app.selectbox(key="runs_selected").value == "20260103-000000-live"
+    assert app.button(key="delete").disabled
+
+
+def test_export_shows_the_config_and_the_script(runs_dir):
+    three_runs(runs_dir)
+    app = open_runs()
+    app.selectbox(key="runs_selected").select("20260101-000000-base").run()
+    codes = [c.value for c in app.code]
+    assert any('"learning_rate": 0.0001' in c for c in codes)
+    assert any("trainer.train()" in c and "TrainingArguments(" in c for c in codes)
+
+
+def test_try_the_model_on_a_real_finished_run(runs_dir, finished_tiny_runs):
+    source = finished_tiny_runs["20260101-000000-tiny-a"]
+    shutil.copytree(source, runs_dir / source.name)
+    app = open_runs()
+    app.text_area(key="try_texts").input("what a lovely day\n\nthe service was awful").run()
+    app.button(key="try_predict").click().run()
+    assert not app.exception
+    # AppTest keeps the key of selectable tables only; the results table is the one with a label column.
+    results = next(d.value for d in app.dataframe if "label" in d.value.columns)
+    assert list(results["text"]) == ["what a lovely day", "the service was awful"]
+    assert set(results["label"]) <= {"negative", "neutral", "positive"}
+    assert all(0.33 < p <= 1 for p in results["probability"])  # the top of three classes
+
+
+def test_try_the_model_waits_for_a_finished_run(runs_dir):
+    three_runs(runs_dir)
+    app = open_runs()
+    assert "Try the model once the run has finished" in " ".join(c.value for c in app.caption)
