@@ -133,3 +133,19 @@ def run_estimate(model_name: str, num_labels: int, batch: int, lengths: list[int
                            plan.get("precision", "fp32"))
     return {"memory": memory, "time": timing, "lengths": {k: round(v, 1) for k, v in profile.items()},
             "batch": batch, "device": plan.get("device"), "precision": plan.get("precision")}
+
+
+def versus_measured(estimate: dict[str, Any], performance: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows of estimate against measurement for the run page: peak memory, samples/s, tokens/s, epoch time."""
+    memory, timing = estimate.get("memory", {}), estimate.get("time", {})
+    pairs = (("Peak memory (MB)", memory.get("total_mb"), performance.get("peak_memory_mb")),
+             ("Training samples/s", timing.get("samples_per_second"), performance.get("samples_per_second")),
+             ("Real tokens/s", timing.get("tokens_per_second"), performance.get("tokens_per_second")),
+             ("Training time per epoch (s)", timing.get("train_s_per_epoch"), performance.get("time_per_epoch_s")))
+    rows = []
+    for label, estimated, measured in pairs:
+        if estimated is None and measured is None:
+            continue
+        off = (f"{(estimated / measured - 1) * 100:+.0f}%" if estimated and measured else "–")
+        rows.append({"measure": label, "estimate": estimated, "measured": measured, "estimate off by": off})
+    return rows

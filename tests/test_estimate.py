@@ -50,3 +50,12 @@ def test_time_per_epoch_scales_with_data_and_uses_the_device_rate():
 
 def test_a_model_without_a_known_shape_gets_no_estimate():
     assert estimate.run_estimate("some/hub-model", 2, 8, [10], 128, {}, False, 100, 10, True) is None
+
+
+def test_estimate_against_measurement_says_how_far_off_it_was():
+    rows = estimate.versus_measured({"memory": {"total_mb": 500}, "time": {"samples_per_second": 20}},
+                                    {"peak_memory_mb": 400, "samples_per_second": 25, "time_per_epoch_s": 80})
+    by = {r["measure"]: r for r in rows}
+    assert by["Peak memory (MB)"]["estimate off by"] == "+25%"
+    assert by["Training samples/s"]["estimate off by"] == "-20%"
+    assert by["Training time per epoch (s)"]["estimate off by"] == "–"
