@@ -167,8 +167,8 @@ def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None 
         eval_batch = max(eval_batch, FAST_CUDA_EVAL_BATCH)
     arguments: dict[str, Any] = {"bf16": precision == "bf16", "fp16": precision == "fp16", "optim": optim,
                                  "torch_compile": compiles, "per_device_eval_batch_size": eval_batch}
-    if compiles:
-        arguments["dataloader_drop_last"] = True  # a smaller last batch would be one more shape to compile
+    # No dataloader_drop_last for the compiled model's sake: it would drop eval texts from the metrics too;
+    # the smaller last batch costs one recompile, after which the batch dimension is dynamic.
     if device == "cuda":
         arguments["dataloader_pin_memory"] = True
     threads = facts.get("physical_cores") if device == "cpu" and fast else None

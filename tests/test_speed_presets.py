@@ -22,7 +22,7 @@ def test_fast_on_an_h100_takes_bf16_sdpa_fused_adamw_and_compile_with_bucketed_l
     plan = presets.speed_plan(config(), H100)
     assert plan["training_arguments"] == {"bf16": True, "fp16": False, "optim": "adamw_torch_fused",
                                           "torch_compile": True, "per_device_eval_batch_size": 256,
-                                          "dataloader_drop_last": True, "dataloader_pin_memory": True}
+                                          "dataloader_pin_memory": True}
     assert plan["attention"] == "sdpa" and plan["pad_to_multiple_of"] == 64 and plan["argmax_on_device"]
 
 
@@ -70,6 +70,9 @@ def test_fp16_on_cpu_is_one_sentence_naming_the_field():
 def test_training_arguments_carry_the_plan_and_extra_arguments_win():
     values = training_argument_values(config(), "cuda", presets.speed_plan(config(), H100))
     assert values["bf16"] and values["torch_compile"] and values["optim"] == "adamw_torch_fused"
+    from core import compat
+
+    assert compat.translate_all(values)  # every name is a TrainingArguments parameter of the installed version
     by_hand = config(fp16=True, optim="adamw_torch")
     values = training_argument_values(by_hand, "cuda", presets.speed_plan(by_hand, H100))
     assert values["fp16"] and "bf16" not in values and values["optim"] == "adamw_torch"
