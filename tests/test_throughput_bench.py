@@ -64,6 +64,16 @@ def test_imdb_like_lengths_average_about_300_tokens():
     assert 250 < lengths.mean() < 340 and (lengths == 512).mean() < 0.25
 
 
+def test_the_child_trains_on_imdb_like_lengths_through_core_train(tmp_path):
+    config = {"data": {"name": "bbc-news", "train_size": 48, "eval_size": 16, "max_length": 512},
+              "model": {"name": "tiny-random"}, "hardware": {"device": "cpu"},
+              "training": {"max_steps": 4, "per_device_train_batch_size": 8, **throughput.NO_EVAL}}
+    result = throughput.run_config("imdb", config, tmp_path, imdb_like=True)
+    assert not result.get("failed")
+    assert 200 < result["estimate"]["lengths"]["mean_real"] < 400  # BBC articles alone average ~385
+    assert result["performance"]["samples_per_second"] > 0
+
+
 def test_the_training_path_imports_neither_plotly_nor_streamlit():
     code = ("import sys; import core.train, core.estimate, core.performance, core.faults, core.autofit, "
             "core.callbacks, core.data, core.models, core.metrics, core.diagnostics, core.runs; "
