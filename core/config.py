@@ -19,7 +19,11 @@ from core.errors import UserError
 BUILTIN_DATASETS = ("tweet-sentiment", "bbc-news")
 BUILTIN_MODELS = ("minilm-l6", "tiny-random", "bert-base-random")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-MEMORY_PRESETS = ("standard", "low", "very_low")
+MEMORY_PRESETS = ("standard", "low", "very_low", "auto")
+SPEEDS = ("fast", "plain")
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+SWITCHES = ("auto", "on", "off")
+ATTENTIONS = ("auto", "sdpa", "eager")
 STRATEGIES = ("no", "steps", "epoch")
 BEST_METRICS = ("f1", "accuracy", "precision", "recall", "loss")
 # What people type for a choice that has another name here.
@@ -71,12 +75,30 @@ class HardwareConfig:
                      "mps enables CPU fallback for unsupported operations.", "Device", choices=DEVICES)
     memory_preset: str = _f("standard", "standard: your batch size as set. low: batch 4 with gradient accumulation "
                             "that keeps your effective batch size. very_low: low plus gradient checkpointing "
-                            "(recomputes activations: less memory, slower).", "Memory preset",
+                            "(recomputes activations: less memory, slower). auto: on a CUDA GPU, the largest "
+                            "batch that fits (tried at max length, halved until it fits), with accumulation "
+                            "keeping your effective batch size; elsewhere your batch as set.", "Memory preset",
                             choices=MEMORY_PRESETS)
     processes: int = _f(1, "Train on this many GPUs at once (DistributedDataParallel through torchrun); each GPU "
                         "takes the per-device batch, so the effective batch grows with it. With device cpu, "
                         "several processes use the gloo backend (slower; for checking the set-up).",
                         "GPUs (processes)", min=1, max=64)
+    speed: str = _f("fast", "fast: on a CUDA GPU bf16 (fp16 on cards without it), SDPA attention, fused AdamW, "
+                    "torch.compile with padded lengths rounded up to a multiple of 64, a larger eval batch and "
+                    "argmax on the GPU before metrics; on CPU one thread per physical core. plain: fp32, eager "
+                    "attention, plain AdamW, no compile (the seed's settings). The choices below override it.",
+                    "Speed", choices=SPEEDS)
+    precision: str = _f("auto", "auto: bf16 on a CUDA GPU that has it, else fp16 on CUDA, fp32 on CPU and MPS "
+                        "(fp32 with speed plain). fp16 needs a CUDA GPU.", "Precision", choices=PRECISIONS)
+    compile: str = _f("auto", "torch.compile the model. auto: on with speed fast on a CUDA GPU without gradient "
+                      "checkpointing (the first steps take longer while it compiles); off elsewhere.",
+                      "torch.compile", choices=SWITCHES)
+    attention: str = _f("auto", "Attention kernel. auto: sdpa (PyTorch's fused scaled-dot-product attention) with "
+                        "speed fast, eager with plain.", "Attention", choices=ATTENTIONS)
+    pad_to_multiple_of: int | None = _f(None, "Round each batch's padded length up to a multiple of this, so a "
+                                        "compiled model sees few shapes. Empty: 64 when compiling, 8 on other "
+                                        "CUDA runs (tensor cores), none on CPU and MPS.", "Pad to multiple of",
+                                        min=1, max=512, optional=True)
 
 
 @dataclass
@@ -268,6 +290,9 @@ def _check_cross_field_rules(config: RunConfig) -> None:
     if config.hardware.processes > 1 and config.hardware.device == "mps":
         raise UserError("cannot be above 1 on Apple MPS, which has one GPU; set it to 1 or use cuda.",
                         field="hardware.processes")
+    if config.hardware.precision == "fp16" and config.hardware.device in ("cpu", "mps"):
+        raise UserError(f"fp16 needs a CUDA GPU but the device is {config.hardware.device}; choose auto, bf16 or "
+                        "fp32.", field="hardware.precision")
     if t.eval_strategy == "steps" and not t.eval_steps:
         raise UserError("is needed when eval strategy is 'steps'; set how many steps between evaluations.",
                         field="training.eval_steps")

@@ -129,12 +129,15 @@ class PaddingMeter:
     def __init__(self, collator):
         self.collator = collator
         self.real = self.total = 0
+        self.real_seen = 0  # never reset: the performance meter reads real tokens/s from it
 
     def __call__(self, features):
         batch = self.collator(features)
         mask = batch.get("attention_mask")
         if mask is not None:
-            self.real += int(mask.sum())
+            real = int(mask.sum())
+            self.real += real
+            self.real_seen += real
             self.total += mask.numel()
         return batch
 

@@ -12,7 +12,8 @@ def compute_metrics(eval_pred) -> dict[str, float]:
     """Called by the Trainer at each evaluation with (logits, labels)."""
     logits, labels = eval_pred
     logits = logits[0] if isinstance(logits, tuple) else logits
-    predictions = np.argmax(logits, axis=-1)
+    # Class ids already when preprocess_logits_for_metrics took the argmax on the device.
+    predictions = logits if logits.ndim == 1 else np.argmax(logits, axis=-1)
     precision, recall, f1, _ = precision_recall_fscore_support(labels, predictions, average="weighted",
                                                                zero_division=0)
     # Share of predictions in the most-predicted class: near 1.0 means the model answers one class for all.

@@ -48,8 +48,10 @@ def _apply_dropout(model_config, config: ModelConfig) -> None:
                 setattr(model_config, name, value)
 
 
-def load_model(config: ModelConfig, label_names: list[str], seed: int):
-    """A sequence classifier whose head has one output per label, with label names in its config."""
+def load_model(config: ModelConfig, label_names: list[str], seed: int, attention: str | None = None):
+    """A sequence classifier whose head has one output per label, with label names in its config.
+
+    `attention` picks the attention kernel ('sdpa' or 'eager'); None keeps the library's default."""
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification, BertForSequenceClassification
 
@@ -60,10 +62,13 @@ def load_model(config: ModelConfig, label_names: list[str], seed: int):
         model_config = _random_config(config.name, len(label_names))
         model_config.id2label, model_config.label2id = id2label, label2id
         _apply_dropout(model_config, config)
+        if attention:
+            model_config._attn_implementation = attention
         return BertForSequenceClassification(model_config)
     path = str(minilm_dir())
     model_config = AutoConfig.from_pretrained(path, num_labels=len(label_names), id2label=id2label,
                                               label2id=label2id, problem_type="single_label_classification")
     _apply_dropout(model_config, config)
+    extra = {"attn_implementation": attention} if attention else {}
     return AutoModelForSequenceClassification.from_pretrained(path, config=model_config,
-                                                              ignore_mismatched_sizes=True)
+                                                              ignore_mismatched_sizes=True, **extra)

@@ -117,8 +117,11 @@ def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False
         return _fail(run_dir, exc.code, exc.sentence, EXIT_BAD_INPUT)
     except Exception as exc:  # noqa: BLE001 - every failure must reach status.json
         from core.diagnostics import classify_exception
+        from core.performance import is_out_of_memory
 
         traceback.print_exc()
+        if is_out_of_memory(exc):
+            return _fail_out_of_memory(run_dir, config, exc)
         code, message = classify_exception(exc)
         return _fail(run_dir, code, message, EXIT_FAILED)
     runs.update_status(run_dir, state=state, phase="done", ended_at=runs.now_iso())
@@ -134,11 +137,27 @@ def _one_gpu_per_process() -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = "0"
 
 
-def _fail(run_dir: Path, code: str, message: str, exit_code: int) -> int:
+def _fail(run_dir: Path, code: str, message: str, exit_code: int, **details) -> int:
     runs.update_status(run_dir, state="failed", phase="done", ended_at=runs.now_iso(),
-                       error={"code": code, "message": message})
+                       error={"code": code, "message": message, **details})
     print(f"error: {message}", file=sys.stderr, flush=True)
     return exit_code
+
+
+def _fail_out_of_memory(run_dir: Path, config: RunConfig, exc: BaseException) -> int:
+    """OUT_OF_MEMORY with the batch that ran and the device, so the run page can offer half the batch."""
+    status = runs.read_status(run_dir)
+    ran = status.get("batch") or {}
+    batch = ran.get("per_device_train_batch_size", config.training.per_device_train_batch_size)
+    accumulation = ran.get("gradient_accumulation_steps", config.training.gradient_accumulation_steps)
+    device = status.get("device") or config.hardware.device
+    first = " ".join(str(exc).split())[:200]
+    message = (f"The {device} device ran out of memory at batch size {batch} (x{accumulation} accumulation): "
+               f"{type(exc).__name__}: {first}. Retry with half the batch and twice the accumulation, or a lower "
+               "memory preset.")
+    return _fail(run_dir, "OUT_OF_MEMORY", message, EXIT_FAILED, device=device,
+                 per_device_train_batch_size=batch, gradient_accumulation_steps=accumulation,
+                 memory_preset=config.hardware.memory_preset)
 
 
 def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop) -> str:
@@ -148,9 +167,8 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop) -> str:
     _quiet_progress_bars()
     _preflight(config, run_dir)
     device = presets.resolve_device(config.hardware.device)
-    if device == "mps":
-        os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
-    say(f"Device: {device}. Loading data set '{config.data.name}'.")
+    speed = apply_speed_plan(config, device)
+    say(f"Device: {device}. Speed settings: {'; '.join(speed['summary'])}. Loading data set '{config.data.name}'.")
     splits = data.make_splits(data.load_frame(config.data), config.data)
     summary = splits.summary()
     runs.write_json_atomic(run_dir / "dataset.json", summary)
@@ -160,20 +178,98 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop) -> str:
     tokenizer = models.load_tokenizer(config.model)
     runs.update_status(run_dir, phase="tokenizing")
     started = time.time()
-    args = training_arguments(config, run_dir, device)  # also joins the ranks of a multi-process run
+    args = training_arguments(config, run_dir, device, speed)  # also joins the ranks of a multi-process run
     with args.main_process_first(desc="tokenizing"):  # rank 0 fills the cache, the others read it
         tokenized, hit = data.tokenize_splits(splits, tokenizer, config.data.max_length, cache_dir,
                                               data.cache_key(config.data, tokenizer))
     say(("Reused tokenized cache" if hit else "Tokenized") + f" in {time.time() - started:.1f} s.")
     runs.update_status(run_dir, phase="loading model", tokenize_cache="hit" if hit else "miss", device=device)
-    model = models.load_model(config.model, splits.label_names, config.training.seed)
-    trainer = build_trainer(config, run_dir, device, args, model, tokenizer, tokenized, stop)
+    rss_before = _current_rss_mb()
+    model = models.load_model(config.model, splits.label_names, config.training.seed, attention=speed["attention"])
+    plan = presets.batch_plan(config)
+    if config.hardware.memory_preset == "auto" and device == "cuda":
+        plan = _fit_batch(config, run_dir, model, speed)
+        args = training_arguments(config, run_dir, device, speed, plan)
+    runs.update_status(run_dir, batch={"per_device_train_batch_size": plan.per_device_train_batch_size,
+                                       "gradient_accumulation_steps": plan.gradient_accumulation_steps,
+                                       "gradient_checkpointing": plan.gradient_checkpointing})
+    _write_estimate(config, run_dir, tokenized["train"], len(splits.label_names), plan, speed)
+    trainer = build_trainer(config, run_dir, device, args, model, tokenizer, tokenized, stop, speed, plan,
+                            rss_before)
     runs.update_status(run_dir, phase="training")
     trainer.train()
     state = "stopped" if stop.stop_requested() else "completed"
     runs.update_status(run_dir, phase="saving")
-    _save_and_report(trainer, tokenizer, tokenized["eval"], splits.label_names, run_dir)
+    performance = _performance_figures(trainer, len(tokenized["train"]))
+    _save_and_report(trainer, tokenizer, tokenized["eval"], splits.label_names, run_dir, performance)
     return state
+
+
+def apply_speed_plan(config: RunConfig, device: str) -> dict:
+    """The speed plan for this device; the parts that act on the process (threads, environment) act here."""
+    from core import presets
+
+    speed = presets.speed_plan(config, presets.device_facts(device))
+    for key, value in speed["env"].items():
+        os.environ.setdefault(key, value)
+    if speed["threads"]:
+        import torch
+
+        torch.set_num_threads(speed["threads"])
+    return speed
+
+
+def _fit_batch(config: RunConfig, run_dir: Path, model, speed: dict):
+    """The 'auto' memory preset on CUDA: the largest batch that trains at the longest padded length."""
+    import math
+
+    from core import autofit, presets
+
+    runs.update_status(run_dir, phase="fitting the batch to GPU memory")
+    multiple = speed["pad_to_multiple_of"] or 1
+    length = min(512, math.ceil(config.data.max_length / multiple) * multiple)
+    if presets.batch_plan(config).gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    batch, tried = autofit.fit_batch_on_cuda(model, config.effective_batch_size(), length, speed["precision"])
+    plan = presets.batch_plan(config, batch)
+    say(f"Memory preset auto: tried batch {', '.join(map(str, tried))} at {length} tokens; training with "
+        f"{plan.per_device_train_batch_size} x {plan.gradient_accumulation_steps} accumulation.")
+    runs.update_status(run_dir, batch_fit={"tried": tried, "length": length, "fitted": batch})
+    return plan
+
+
+def _current_rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _write_estimate(config: RunConfig, run_dir: Path, train_set, num_labels: int, plan, speed: dict) -> None:
+    """The memory and time estimate for this run, stored before training so it can be checked after."""
+    from core import estimate
+
+    if not runs.is_writer():
+        return
+    lengths = [len(ids) for ids in train_set["input_ids"]]
+    result = estimate.run_estimate(config.model.name, num_labels, plan.per_device_train_batch_size, lengths,
+                                   config.data.max_length, speed, plan.gradient_checkpointing,
+                                   config.data.train_size, config.data.eval_size,
+                                   config.training.train_sampling_strategy == "group_by_length",
+                                   live_metrics=live_metrics_enabled())
+    if result:
+        runs.write_json_atomic(run_dir / "estimate.json", result)
+
+
+def _performance_figures(trainer, train_size: int) -> dict:
+    from core.performance import PerformanceMeter
+
+    meter = next((c for c in trainer.callback_handler.callbacks if isinstance(c, PerformanceMeter)), None)
+    if meter is None:
+        return {}
+    figures = meter.figures(trainer.state)
+    if figures.get("samples_per_second"):
+        figures["time_per_epoch_s"] = round(train_size / figures["samples_per_second"], 1)
+    return figures
 
 
 def _preflight(config: RunConfig, run_dir: Path) -> None:
@@ -197,12 +293,21 @@ def _quiet_progress_bars() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def training_arguments(config: RunConfig, run_dir: Path, device: str):
+def training_arguments(config: RunConfig, run_dir: Path, device: str, speed: dict | None = None, plan=None):
     """The TrainingArguments for a config, through the version-compatibility layer."""
-    from core import compat, presets
+    from core import compat
+
+    return compat.build_training_arguments(str(run_dir / "checkpoints"),
+                                           **training_argument_values(config, device, speed, plan))
+
+
+def training_argument_values(config: RunConfig, device: str, speed: dict | None = None, plan=None) -> dict:
+    """The version-neutral TrainingArguments values: the config, its batch plan and speed plan, then the
+    config's own extra arguments, which override the plans."""
+    from core import presets
 
     t = config.training
-    plan = presets.batch_plan(config)
+    plan = plan or presets.batch_plan(config)
     # Checkpoints follow the eval schedule, which load_best_model_at_end requires.
     schedule = t.eval_strategy if t.eval_strategy != "no" else "epoch"
     arguments = {
@@ -224,33 +329,59 @@ def training_arguments(config: RunConfig, run_dir: Path, device: str):
         arguments.update(eval_steps=t.eval_steps, save_steps=t.eval_steps)
     if config.hardware.processes > 1 and device == "cpu":
         arguments["ddp_backend"] = "gloo"
+    if speed:
+        planned = dict(speed["training_arguments"])
+        if {"bf16", "fp16"} & set(t.extra):  # a precision set by hand replaces the plan's, not joins it
+            planned.pop("bf16"), planned.pop("fp16")
+        if config.hardware.memory_preset in ("low", "very_low"):
+            planned.pop("per_device_eval_batch_size")  # the low presets keep the eval batch small too
+        arguments.update(planned)
     arguments.update({k: v for k, v in t.extra.items() if k != "gradient_checkpointing"})
-    return compat.build_training_arguments(str(run_dir / "checkpoints"), **arguments)
+    return arguments
 
 
-def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, tokenizer, tokenized, stop):
+LIVE_METRICS_ENV = "DASHBOARD_LIVE_METRICS"
+
+
+def live_metrics_enabled() -> bool:
+    """`DASHBOARD_LIVE_METRICS=0` turns the live metrics callback off (for measuring its overhead only:
+    without it the dashboard shows no curves and no diagnostics)."""
+    return os.environ.get(LIVE_METRICS_ENV, "1") != "0"
+
+
+def argmax_logits(logits, labels):
+    """Predicted class ids on the device, so evaluation moves one integer per text to the CPU, not logits."""
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    return logits.argmax(dim=-1)
+
+
+def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, tokenizer, tokenized, stop,
+                  speed: dict, plan, rss_before_mb: float = 0.0):
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
 
     from core import compat
     from core.callbacks import MetricsRecorder
     from core.data import PaddingMeter
+    from core.faults import fault_callbacks
     from core.metrics import compute_metrics
+    from core.performance import PerformanceMeter
 
-    from core.presets import batch_plan
-
-    collator = PaddingMeter(DataCollatorWithPadding(tokenizer))
-    effective_batch = batch_plan(config).effective_batch_size * args.world_size
-    recorder = MetricsRecorder(run_dir, device, effective_batch, collator)
-    callbacks = [recorder, stop]
+    collator = PaddingMeter(DataCollatorWithPadding(tokenizer, pad_to_multiple_of=speed["pad_to_multiple_of"]))
+    effective_batch = plan.effective_batch_size * args.world_size
+    callbacks = [stop, PerformanceMeter(device, effective_batch, collator, rss_before_mb), *fault_callbacks()]
+    if live_metrics_enabled():
+        callbacks.insert(0, MetricsRecorder(run_dir, device, effective_batch, collator))
     if config.training.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))
     return Trainer(model=model, args=args,
                    train_dataset=tokenized["train"], eval_dataset=tokenized["eval"],
                    data_collator=collator, compute_metrics=compute_metrics,
+                   preprocess_logits_for_metrics=argmax_logits if speed["argmax_on_device"] else None,
                    callbacks=callbacks, **compat.trainer_tokenizer_kwargs(tokenizer))
 
 
-def _save_and_report(trainer, tokenizer, eval_dataset, label_names: list[str], run_dir: Path) -> None:
+def _save_and_report(trainer, tokenizer, eval_dataset, label_names: list[str], run_dir: Path,
+                     performance: dict | None = None) -> None:
     """Save the (best) model, then evaluate it once more for the per-class report and confusion matrix."""
     import numpy as np
 
@@ -263,13 +394,14 @@ def _save_and_report(trainer, tokenizer, eval_dataset, label_names: list[str], r
     say("Evaluating the saved model for the final report.")
     output = trainer.predict(eval_dataset, metric_key_prefix="final")
     logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-    predictions = np.argmax(logits, axis=-1)
+    predictions = logits if logits.ndim == 1 else np.argmax(logits, axis=-1)  # already ids after argmax_logits
     metrics = compute_metrics((logits, output.label_ids))
     metrics["loss"] = float(output.metrics.get("final_loss", float("nan")))
     runs.write_json_atomic(run_dir / "results.json", {
         "final_metrics": metrics, **classification_report(output.label_ids, predictions, label_names),
         "model_dir": str(model_dir.resolve()), "best_checkpoint": trainer.state.best_model_checkpoint,
-        "best_metric": trainer.state.best_metric, "global_step": trainer.state.global_step})
+        "best_metric": trainer.state.best_metric, "global_step": trainer.state.global_step,
+        "performance": performance or {}})
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import streamlit as st
 
 from core import charts, diagnostics, launcher, postmortem, progress, runs
 from core.errors import UserError
+from pages._run_extras import offer_half_batch, show_estimate_vs_measured
 from pages._state import runs_dir, select_run
 
 STATE_COLOURS = {"queued": "gray", "running": "blue", "completed": "green", "stopped": "orange", "failed": "red"}
@@ -164,11 +165,13 @@ def live_view(run_id: str, run_path: str, config: dict) -> None:
     failure = failure_finding(run)
     findings = ([failure] if failure else []) + diagnostics.live_findings(records, dataset, status, config)
     show_progress(status)
+    offer_half_batch(run)
     show_findings(run, findings)
     show_raw_error(status)
     show_charts(records, config, findings, (status.get("progress") or {}).get("max_steps"))
     if status.get("state") not in runs.ACTIVE_STATES:
         show_results(run)
+        show_estimate_vs_measured(run)
     with st.expander("Training log (last lines)"):
         st.code(runs.read_log_tail(run.path) or "(empty)", language=None)
 

@@ -5,13 +5,15 @@ import streamlit as st
 from core import launcher, preflight, presets
 from core.config import RunConfig, dry_run_variant
 from core.errors import UserError
+from pages._estimates import show_estimates, speed_fields
 from pages._state import runs_dir, select_run
 from pages._widgets import current, field_row, field_widget, form_values, keep_values, set_value
 
 SECTIONS = {
     "data": ["name", "train_size", "eval_size", "max_length", "seed"],
     "model": ["name", "hidden_dropout_prob", "attention_probs_dropout_prob"],
-    "hardware": ["device", "memory_preset", "processes"],
+    "hardware": ["device", "memory_preset", "processes", "speed", "precision", "compile", "attention",
+                 "pad_to_multiple_of"],
     "training": ["num_train_epochs", "learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size",
                  "gradient_accumulation_steps", "weight_decay", "warmup_ratio", "eval_strategy", "eval_steps",
                  "load_best_model_at_end", "metric_for_best_model", "early_stopping_patience", "save_total_limit",
@@ -47,6 +49,7 @@ with model_col.container(border=True):
 with model_col.container(border=True):
     st.subheader("Hardware")
     field_row("hardware", ["device", "memory_preset", "processes"])
+    speed_fields()
     found = [name.upper() if name != "cpu" else "CPU" for name, ok in detected_devices().items() if ok]
     st.caption(f"Detected on this machine: {', '.join(found)}.")
 
@@ -84,6 +87,7 @@ else:
     st.info(f"Effective batch size: {plan.per_device_train_batch_size} per step × "
             f"{plan.gradient_accumulation_steps} accumulation = **{plan.effective_batch_size}**"
             + (" · gradient checkpointing on" if plan.gradient_checkpointing else ""), icon=":material/calculate:")
+    show_estimates(config, detected_devices())
 
 if problem:
     st.error(problem, icon=":material/error:")

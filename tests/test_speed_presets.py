@@ -1,0 +1,119 @@
+"""Speed and memory presets per device, from made-up device facts (no GPU needed)."""
+
+import pytest
+
+from core import presets
+from core.config import RunConfig
+from core.errors import UserError
+from core.train import training_argument_values
+
+H100 = {"device": "cuda", "bf16": True, "physical_cores": 8, "name": "NVIDIA H100", "total_memory_mb": 81000,
+        "free_memory_mb": 80000}
+T4 = {**H100, "bf16": False, "name": "Tesla T4"}
+CPU = {"device": "cpu", "bf16": False, "physical_cores": 2, "name": "CPU"}
+MPS = {"device": "mps", "bf16": False, "physical_cores": 8, "name": "Apple GPU"}
+
+
+def config(hardware=None, **training):
+    return RunConfig.from_dict({"hardware": hardware or {}, "training": training})
+
+
+def test_fast_on_an_h100_takes_bf16_sdpa_fused_adamw_and_compile_with_bucketed_lengths():
+    plan = presets.speed_plan(config(), H100)
+    assert plan["training_arguments"] == {"bf16": True, "fp16": False, "optim": "adamw_torch_fused",
+                                          "torch_compile": True, "per_device_eval_batch_size": 256,
+                                          "dataloader_pin_memory": True}
+    assert plan["attention"] == "sdpa" and plan["pad_to_multiple_of"] == 64 and plan["argmax_on_device"]
+
+
+def test_a_card_without_bf16_gets_fp16():
+    assert presets.speed_plan(config(), T4)["precision"] == "fp16"
+
+
+def test_cpu_gets_fp32_dynamic_padding_no_compile_and_one_thread_per_core():
+    plan = presets.speed_plan(config(), CPU)
+    assert plan["precision"] == "fp32" and not plan["compile"] and plan["pad_to_multiple_of"] is None
+    assert plan["threads"] == 2 and plan["env"] == {}
+
+
+def test_mps_sets_the_cpu_fallback_and_keeps_fp16_off():
+    plan = presets.speed_plan(config({"device": "mps"}), MPS)
+    assert plan["env"] == {"PYTORCH_ENABLE_MPS_FALLBACK": "1"}
+    assert plan["training_arguments"]["fp16"] is False and plan["precision"] == "fp32"
+
+
+def test_plain_is_the_seeds_fp32_eager_adamw_without_compile_even_on_a_gpu():
+    plan = presets.speed_plan(config({"speed": "plain"}), H100)
+    assert (plan["precision"], plan["attention"], plan["optim"], plan["compile"]) == ("fp32", "eager",
+                                                                                      "adamw_torch", False)
+
+
+def test_each_choice_overrides_the_speed_setting():
+    plan = presets.speed_plan(config({"precision": "fp32", "compile": "off", "attention": "eager",
+                                      "pad_to_multiple_of": 16}), H100)
+    assert (plan["precision"], plan["compile"], plan["attention"], plan["pad_to_multiple_of"]) == (
+        "fp32", False, "eager", 16)
+
+
+def test_gradient_checkpointing_turns_auto_compile_off():
+    assert not presets.speed_plan(config({"memory_preset": "very_low"}), H100)["compile"]
+
+
+def test_fp16_on_cpu_is_one_sentence_naming_the_field():
+    with pytest.raises(UserError, match="fp16 needs a CUDA GPU") as caught:
+        config({"device": "cpu", "precision": "fp16"})
+    assert caught.value.field == "hardware.precision"
+    with pytest.raises(UserError, match="fp16 needs a CUDA GPU"):
+        presets.speed_plan(config({"precision": "fp16"}), CPU)
+
+
+def test_training_arguments_carry_the_plan_and_extra_arguments_win():
+    values = training_argument_values(config(), "cuda", presets.speed_plan(config(), H100))
+    assert values["bf16"] and values["torch_compile"] and values["optim"] == "adamw_torch_fused"
+    from core import compat
+
+    assert compat.translate_all(values)  # every name is a TrainingArguments parameter of the installed version
+    by_hand = config(fp16=True, optim="adamw_torch")
+    values = training_argument_values(by_hand, "cuda", presets.speed_plan(by_hand, H100))
+    assert values["fp16"] and "bf16" not in values and values["optim"] == "adamw_torch"
+
+
+def test_low_preset_keeps_a_small_eval_batch_with_the_fast_plan():
+    low = config({"memory_preset": "low"})
+    values = training_argument_values(low, "cuda", presets.speed_plan(low, H100))
+    assert values["per_device_eval_batch_size"] == 8 and values["per_device_train_batch_size"] == 4
+
+
+def test_auto_preset_uses_the_fitted_batch_and_keeps_the_effective_batch():
+    auto = config({"memory_preset": "auto"}, per_device_train_batch_size=64, gradient_accumulation_steps=2)
+    assert presets.batch_plan(auto).per_device_train_batch_size == 64  # CPU / MPS: as set
+    plan = presets.batch_plan(auto, fitted_batch=32)
+    assert (plan.per_device_train_batch_size, plan.gradient_accumulation_steps) == (32, 4)
+    assert presets.batch_plan(auto, fitted_batch=1000).per_device_train_batch_size == 128
+
+
+def test_half_batch_retry_keeps_the_effective_batch():
+    assert presets.half_batch_change({"hardware": {"memory_preset": "standard"}}, 16, 1) == {
+        "hardware.memory_preset": "standard", "training.per_device_train_batch_size": 8,
+        "training.gradient_accumulation_steps": 2}
+    very_low = presets.half_batch_change({"hardware": {"memory_preset": "very_low"}}, 4, 4)
+    assert very_low["training.gradient_checkpointing"] is True
+    assert presets.half_batch_change({}, 1, 16) is None
+    assert presets.next_preset_change({"hardware": {"memory_preset": "auto"}}) == {"hardware.memory_preset": "low"}
+    assert presets.next_preset_change({"hardware": {"memory_preset": "very_low"}}) is None
+
+
+def test_largest_fitting_batch_halves_until_it_fits():
+    from core.autofit import largest_fitting_batch
+
+    assert largest_fitting_batch(64, lambda b: b <= 12) == (8, [64, 32, 16, 8])
+    assert largest_fitting_batch(4, lambda b: False) == (1, [4, 2, 1])
+
+
+def test_fault_spec_is_parsed_or_rejected_with_a_sentence():
+    from core.faults import parse_fault
+
+    assert parse_fault("oom@step=3") == ("oom", 3) and parse_fault("") is None
+    with pytest.raises(UserError, match="is not a fault") as caught:
+        parse_fault("oom at 3")
+    assert caught.value.sentence.startswith("DASHBOARD_FAULT: ")
