@@ -153,6 +153,10 @@ class StopOnRequest(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if self._agreed(self.stop_requested(), args):
             control.should_training_stop = True
+            # A checkpoint at the stop step, so the run can be resumed from there. With per-epoch saving
+            # the Trainer already saves when the interrupted epoch ends, so it is not written twice.
+            if args.save_strategy != "epoch":
+                control.should_save = True
         return control
 
     @staticmethod

@@ -1,0 +1,136 @@
+"""The queue: one run per device at a time; later Starts wait, start by themselves, and can be cancelled."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import psutil
+import pytest
+
+from core import launcher, queue, runs
+from core.config import RunConfig
+from tests.conftest import ROOT, tiny_config
+
+
+def wait_for(predicate, timeout=180, every=0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False
+
+
+def state(run_dir):
+    return runs.read_status(run_dir).get("state")
+
+
+def stop_everything(runs_dir):
+    """Queued runs cancelled, live ones killed: a failed test must not leave training behind."""
+    for run in runs.list_runs(runs_dir):
+        queue.cancel(run.path)
+    for run in runs.list_runs(runs_dir):
+        if run.state in runs.ACTIVE_STATES:
+            launcher.request_stop(run.path)
+            launcher.request_stop(run.path)
+
+
+@pytest.fixture
+def queue_dir(runs_dir):
+    yield runs_dir
+    stop_everything(runs_dir)
+
+
+def start(runs_dir, name, epochs):
+    return launcher.start_run(RunConfig.from_dict({**tiny_config(num_train_epochs=epochs), "name": name}), runs_dir)
+
+
+def test_a_second_start_on_the_cpu_waits_then_starts_by_itself(queue_dir):
+    first = start(queue_dir, "first", 1)
+    second = start(queue_dir, "second", 1)
+    assert runs.read_status(first).get("slots") == ["cpu:0"]
+    waiting = runs.read_status(second)
+    assert waiting["state"] == "queued" and not waiting.get("pid") and queue.position(second) == 1
+    # Nobody in this process dispatches: the detached dispatcher starts it when the first run ends.
+    assert wait_for(lambda: state(second) == "completed", timeout=240), runs.read_log_tail(second)
+    assert state(first) == "completed"
+    first_ended = runs.read_status(first)["updated_at"]
+    assert runs.read_status(second)["launched_at"] >= first_ended - 0.5  # never both at once
+
+
+def concurrent_start_in_a_subprocess(runs_dir, barrier_file):
+    code = ("import json, sys, time, pathlib; from core import launcher; from core.config import RunConfig;"
+            f"cfg = RunConfig.from_dict(json.loads({json.dumps(json.dumps(tiny_config(num_train_epochs=200)))}));"
+            f"f = pathlib.Path({str(barrier_file)!r});"
+            "[time.sleep(0.01) for _ in iter(lambda: f.exists(), True)];"
+            f"print(launcher.start_run(cfg, pathlib.Path({str(runs_dir)!r})))")
+    return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+
+
+def test_starts_pressed_at_once_never_put_two_runs_on_one_device_and_queued_ones_cancel(queue_dir, tmp_path):
+    go = tmp_path / "go"
+    others = [concurrent_start_in_a_subprocess(queue_dir, go) for _ in range(2)]
+    results, barrier = [], threading.Barrier(3)
+
+    def press():
+        barrier.wait()
+        results.append(start(queue_dir, "", 200))
+
+    threads = [threading.Thread(target=press) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.5)  # let the subprocesses import and wait on the same go file
+    go.touch()
+    barrier.wait()
+    for thread in threads:
+        thread.join(timeout=60)
+    results += [runs.Path(p.communicate(timeout=120)[0].strip()) for p in others]
+    assert len(results) == 4
+    launched = [r for r in results if runs.read_status(r).get("slots")]
+    queued = [r for r in results if r not in launched]
+    assert len(launched) == 1 and all(state(r) == "queued" for r in queued)
+    assert sorted(queue.position(r) for r in queued) == [1, 2, 3]
+
+    assert all(queue.cancel(r) for r in queued)
+    assert [state(r) for r in queued] == ["cancelled"] * 3
+    assert not queue.cancel(launched[0])  # a launched run is stopped, not cancelled
+    launcher.request_stop(launched[0])
+    assert wait_for(lambda: state(launched[0]) in runs.FINAL_STATES, timeout=120)
+    queue.wake(queue_dir)
+    assert [state(r) for r in queued] == ["cancelled"] * 3
+    assert all(not runs.read_status(r).get("pid") for r in queued)
+
+
+def test_free_slots_follow_the_device_and_its_size():
+    gpu4 = {"device": "cuda", "count": 2, "capacity": 4}
+    assert queue.free_slots(gpu4, {"cuda:0"}) == ["cuda:1", "cuda:2"]
+    assert queue.free_slots(gpu4, {"cuda:0", "cuda:1", "cuda:3"}) is None
+    assert queue.free_slots({"device": "cpu", "count": 1, "capacity": 1}, {"cuda:0"}) == ["cpu:0"]
+    assert queue.free_slots({"device": "cpu", "count": 1, "capacity": 1}, {"cpu:0"}) is None
+    assert launcher._visible_gpus(["cuda:1", "cuda:2"]) in ({"CUDA_VISIBLE_DEVICES": "1,2"},
+                                                            {"CUDA_VISIBLE_DEVICES": os.environ.get(
+                                                                "CUDA_VISIBLE_DEVICES", "")})
+
+
+def test_a_run_asking_for_more_gpus_than_there_are_is_refused():
+    from core.errors import UserError
+
+    with pytest.raises(UserError) as refused:
+        queue.slot_request("cuda", 4, {"cuda": True, "cuda_count": 2})
+    assert refused.value.sentence.startswith("hardware.processes: 4 GPUs were asked for but this machine has 2")
+
+
+def test_a_dead_run_gives_its_slot_back(runs_dir):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (runs_dir / "old").mkdir()
+    runs.write_json_atomic(runs_dir / "old" / "status.json", {"state": "running", "slots": ["cpu:0"], "pid": dead.pid})
+    (runs_dir / "live").mkdir()
+    runs.write_json_atomic(runs_dir / "live" / "status.json", {"state": "running", "slots": ["cuda:0"],
+                                                              "pid": os.getpid(),
+                                                              "pid_create_time": psutil.Process().create_time()})
+    assert queue.busy_slots(runs_dir) == {"cuda:0"}
+    assert state(runs_dir / "old") == "failed"
