@@ -236,7 +236,7 @@ def new_attempt(status: dict[str, Any]) -> dict[str, Any]:
     """A status for another attempt at a run: the last one's outcome moves to `attempts`, the rest is reset."""
     ended = {k: status.get(k) for k in ("state", "error", "started_at", "ended_at", "progress") if status.get(k)}
     fresh = {k: v for k, v in status.items() if k not in ("pid", "pid_create_time", "error", "ended_at", "slots",
-                                                          "launched_at", "phase", "resume")}
+                                                          "launched_at", "phase", "resume", "progress")}
     fresh["attempts"] = [*status.get("attempts", []), ended]
     return fresh
 

@@ -134,3 +134,42 @@ def test_a_dead_run_gives_its_slot_back(runs_dir):
                                                               "pid_create_time": psutil.Process().create_time()})
     assert queue.busy_slots(runs_dir) == {"cuda:0"}
     assert state(runs_dir / "old") == "failed"
+
+
+# --- the Live run page (AppTest; nothing is launched) ------------------------------------------------------------
+
+def test_the_live_page_shows_a_queued_run_with_its_place_in_line_and_cancels_it(runs_dir):
+    from tests.test_page_live_run import all_text, make_run, open_live
+
+    for i, run_id in enumerate(["20260101-000001-a", "20260101-000002-b"]):
+        make_run(runs_dir, run_id, "queued", created_at=float(i))
+        runs.update_status(runs_dir / run_id, queued_at=float(i), progress=None,
+                           slot_request={"device": "cpu", "count": 1, "capacity": 1})
+    # Busy CPU: this test process stands in for the run that holds it, so nothing is launched.
+    make_run(runs_dir, "20260101-000000-busy", "running", pid=os.getpid(), created_at=-1.0)
+    runs.update_status(runs_dir / "20260101-000000-busy", slots=["cpu:0"])
+    app = open_live("20260101-000002-b")
+    assert not app.exception
+    assert "Queued: number 2 in line for cpu" in all_text(app)
+    assert not [b for b in app.button if b.key == "stop"]
+    app.button(key="cancel").click().run()
+    assert state(runs_dir / "20260101-000002-b") == "cancelled"
+    assert state(runs_dir / "20260101-000001-a") == "queued"
+
+
+def test_the_live_page_offers_resume_for_a_stopped_run_with_a_checkpoint(runs_dir):
+    from unittest import mock
+
+    from tests.test_page_live_run import make_run, open_live
+
+    run_dir = make_run(runs_dir, "20260101-000000", "stopped")
+    checkpoint = run_dir / "checkpoints" / "checkpoint-60"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trainer_state.json").write_text("{}")
+    app = open_live()
+    assert "checkpoint-60" in app.button(key="resume").help
+    with mock.patch("core.launcher.resume_run") as resume:
+        app.button(key="resume").click().run()
+    assert resume.call_args.args[0].name == "20260101-000000"
+    (checkpoint / "trainer_state.json").unlink()  # no complete checkpoint: nothing to resume from
+    assert not [b for b in open_live().button if b.key == "resume"]
