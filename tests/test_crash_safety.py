@@ -207,7 +207,7 @@ def test_a_full_disk_while_saving_fails_the_run_with_disk_space_and_keeps_earlie
 
     monkeypatch.setenv("DASHBOARD_FAULT", "enospc_on_save:2")  # the second checkpoint (step 10) hits a full disk
     run_dir = launcher.start_run(RunConfig.from_dict(CHAIN), crash_dir)
-    assert wait_for(lambda: runs.read_status(run_dir).get("state") in runs.FINAL_STATES)
+    assert wait_for(lambda: runs.reconcile(run_dir).get("state") in runs.FINAL_STATES)
     status = runs.read_status(run_dir)
     assert status["state"] == "failed" and status["error"]["code"] == "DISK_SPACE", runs.read_log_tail(run_dir)
     finding = postmortem.explain_failure(status, runs.read_log_tail(run_dir, 20000), config=CHAIN)
@@ -217,3 +217,23 @@ def test_a_full_disk_while_saving_fails_the_run_with_disk_space_and_keeps_earlie
     assert AutoModelForSequenceClassification.from_pretrained(earlier).num_labels == 3
     assert not (run_dir / "checkpoints" / "checkpoint-10" / "trainer_state.json").exists()
     assert runs.last_checkpoint(run_dir) == earlier  # a resume would start from the intact one
+
+
+def test_resume_from_the_cli_refuses_a_run_it_cannot_continue_in_one_line(tmp_path):
+    from tests.conftest import write_config
+
+    done = tmp_path / "done"
+    done.mkdir()
+    write_config(done / "config.json", CHAIN)
+    runs.write_json_atomic(done / "status.json", {"state": "completed"})
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    write_config(bare / "config.json", CHAIN)
+    runs.write_json_atomic(bare / "status.json", {"state": "stopped"})
+    for run_dir, says in ((done, "holds a completed run; only a failed or stopped run can be resumed"),
+                          (bare, "has no complete checkpoint to resume from")):
+        result = subprocess.run([sys.executable, "-m", "core.train", "--run-dir", str(run_dir), "--resume"],
+                                cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert runs.read_status(done)["state"] == "completed"
