@@ -173,3 +173,28 @@ def test_the_live_page_offers_resume_for_a_stopped_run_with_a_checkpoint(runs_di
     assert resume.call_args.args[0].name == "20260101-000000"
     (checkpoint / "trainer_state.json").unlink()  # no complete checkpoint: nothing to resume from
     assert not [b for b in open_live().button if b.key == "resume"]
+
+
+def cuda_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+@pytest.mark.skipif(os.environ.get("QUEUE_TEST_DEVICE") != "cuda", reason="set QUEUE_TEST_DEVICE=cuda on a 2-GPU machine")
+def test_gpu_runs_take_one_gpu_each_and_a_third_waits_for_one(queue_dir):
+    assert cuda_count() >= 2
+    config = RunConfig.from_dict({**tiny_config(num_train_epochs=300), "hardware": {"device": "cuda"}})
+    started = [launcher.start_run(config, queue_dir) for _ in range(cuda_count() + 1)]
+    *running, third = started
+    assert sorted(runs.read_status(r)["slots"][0] for r in running) == [f"cuda:{i}" for i in range(len(running))]
+    assert state(third) == "queued" and queue.position(third) == 1
+    for run_dir in running:  # each child sees only its own GPU
+        assert wait_for(lambda: state(run_dir) == "running" and runs.read_status(run_dir).get("device") == "cuda")
+        visible = psutil.Process(runs.read_status(run_dir)["pid"]).environ()["CUDA_VISIBLE_DEVICES"]
+        assert visible == runs.read_status(run_dir)["slots"][0].split(":")[1]
+    freed = runs.read_status(running[0])["slots"]
+    launcher.request_stop(running[0])
+    assert wait_for(lambda: runs.read_status(third).get("pid") is not None, timeout=120)
+    assert runs.read_status(third)["slots"] == freed
+    assert state(running[0]) in runs.FINAL_STATES
