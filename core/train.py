@@ -160,9 +160,9 @@ def _begin_resume(run_dir: Path, status: dict, checkpoint: Path) -> dict:
         return status
     if status.get("state") in runs.RESUMABLE_STATES:  # resumed by hand; the dashboard did this when queueing
         status = runs.new_attempt(status)
+        (run_dir / runs.STOP_MARKER).unlink(missing_ok=True)
     status["resumed_from"] = checkpoint.name
     runs.write_json_atomic(run_dir / "status.json", status)
-    (run_dir / runs.STOP_MARKER).unlink(missing_ok=True)
     moved = runs.keep_metrics_up_to(run_dir, runs.checkpoint_step(checkpoint))
     say(f"Resuming from {checkpoint.name}; {moved} metrics lines after it moved to metrics.replaced.jsonl.")
     return status

@@ -237,3 +237,11 @@ def test_resume_from_the_cli_refuses_a_run_it_cannot_continue_in_one_line(tmp_pa
         assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
     assert runs.read_status(done)["state"] == "completed"
+
+
+def test_the_eta_of_a_resumed_run_counts_only_the_steps_it_trained():
+    from core.progress import progress_of
+
+    status = {"state": "running", "progress": {"step": 30, "max_steps": 40, "start_step": 20,
+                                               "train_started_at": 100.0, "at": 110.0}}
+    assert progress_of(status, now=110.0).eta_s == 10.0  # 10 steps in 10 s, 10 to go
