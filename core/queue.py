@@ -89,8 +89,6 @@ def free_slots(request: dict, busy: set[str]) -> list[str] | None:
 
 def dispatch(runs_dir: Path) -> list[Path]:
     """Launch every waiting run whose device has room, in order; returns the runs launched."""
-    from core import launcher
-
     launched = []
     with queue_lock(runs_dir):
         busy = busy_slots(runs_dir)
@@ -101,10 +99,24 @@ def dispatch(runs_dir: Path) -> list[Path]:
             if slots is None:
                 blocked.add(request["device"])
                 continue
-            launcher.launch(path, slots)
-            busy.update(slots)
-            launched.append(path)
+            if _launch(path, slots):
+                busy.update(slots)
+                launched.append(path)
     return launched
+
+
+def _launch(run_dir: Path, slots: list[str]) -> bool:
+    """Start one queued run; a folder that cannot be started fails alone and does not hold up the queue."""
+    from core import launcher
+
+    try:
+        launcher.launch(run_dir, slots)
+        return True
+    except (UserError, OSError, ValueError) as exc:
+        sentence = exc.sentence if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        runs.update_status(run_dir, state="failed", ended_at=runs.now_iso(), slots=[],
+                           error={"code": "LAUNCH_FAILED", "message": f"The run could not be started ({sentence})."})
+        return False
 
 
 def submit(run_dir: Path, request: dict, allowed: tuple = (None, "queued"), **changes) -> bool:

@@ -198,3 +198,20 @@ def test_gpu_runs_take_one_gpu_each_and_a_third_waits_for_one(queue_dir):
     assert wait_for(lambda: runs.read_status(third).get("pid") is not None, timeout=120)
     assert runs.read_status(third)["slots"] == freed
     assert state(running[0]) in runs.FINAL_STATES
+
+
+def test_a_queued_run_that_cannot_start_fails_alone_and_the_next_one_starts(runs_dir):
+    from unittest import mock
+
+    for i, run_id in enumerate(["broken", "fine"]):
+        (runs_dir / run_id).mkdir()
+        runs.write_json_atomic(runs_dir / run_id / "status.json", {
+            "state": "queued", "queued_at": float(i), "slot_request": {"device": "cpu", "count": 1, "capacity": 1}})
+    (runs_dir / "broken" / "config.json").write_text('{"training": {"learning_rat": 1}}')
+    with mock.patch("core.launcher.subprocess.Popen") as popen:
+        popen.return_value.pid = os.getpid()
+        assert queue.dispatch(runs_dir) == [runs_dir / "fine"]
+    broken = runs.read_status(runs_dir / "broken")
+    assert broken["state"] == "failed" and broken["error"]["code"] == "LAUNCH_FAILED"
+    assert "learning_rat" in broken["error"]["message"]
+    assert runs.read_status(runs_dir / "fine")["slots"] == ["cpu:0"]
