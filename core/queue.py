@@ -159,7 +159,12 @@ def cancel(run_dir: Path) -> bool:
         status = runs.read_status(run_dir)
         if status.get("state") != "queued" or status.get("slots"):
             return False
-        runs.update_status(run_dir, state="cancelled", ended_at=runs.now_iso())
+        if status.get("resume") and status.get("attempts"):  # a cancelled resume leaves the run as it was
+            *earlier, last = status["attempts"]
+            kept = {k: v for k, v in status.items() if k not in ("resume", "slot_request", "queued_at")}
+            runs.write_json_atomic(run_dir / "status.json", {**kept, **last, "attempts": earlier})
+        else:
+            runs.update_status(run_dir, state="cancelled", ended_at=runs.now_iso())
     return True
 
 

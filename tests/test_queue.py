@@ -215,3 +215,17 @@ def test_a_queued_run_that_cannot_start_fails_alone_and_the_next_one_starts(runs
     assert broken["state"] == "failed" and broken["error"]["code"] == "LAUNCH_FAILED"
     assert "learning_rat" in broken["error"]["message"]
     assert runs.read_status(runs_dir / "fine")["slots"] == ["cpu:0"]
+
+
+def test_cancelling_a_queued_resume_leaves_the_run_stopped_and_resumable(runs_dir):
+    run_dir = runs_dir / "stopped"
+    run_dir.mkdir()
+    runs.write_json_atomic(run_dir / "status.json", {"state": "stopped", "ended_at": "then",
+                                                     "error": {"code": "STOPPED_BY_FORCE", "message": "m"}})
+    runs.write_json_atomic(run_dir / "status.json", {
+        **runs.new_attempt(runs.read_status(run_dir)), "state": "queued", "resume": True, "queued_at": 1.0,
+        "slot_request": {"device": "cpu", "count": 1, "capacity": 1}})
+    assert queue.cancel(run_dir)
+    status = runs.read_status(run_dir)
+    assert status["state"] == "stopped" and status["error"]["code"] == "STOPPED_BY_FORCE"
+    assert status["attempts"] == [] and "resume" not in status and not queue.waiting(runs_dir)
