@@ -61,9 +61,10 @@ def test_a_second_start_on_the_cpu_waits_then_starts_by_itself(queue_dir):
     assert runs.read_status(second)["launched_at"] >= first_ended - 0.5  # never both at once
 
 
-def concurrent_start_in_a_subprocess(runs_dir, barrier_file):
-    code = ("import json, sys, time, pathlib; from core import launcher; from core.config import RunConfig;"
+def concurrent_start_in_a_subprocess(runs_dir, barrier_file, ready_file):
+    code = ("import json, sys, time, pathlib; from core import launcher, presets; from core.config import RunConfig;"
             f"cfg = RunConfig.from_dict(json.loads({json.dumps(json.dumps(tiny_config(num_train_epochs=200)))}));"
+            f"presets.available_devices(); pathlib.Path({str(ready_file)!r}).touch();"
             f"f = pathlib.Path({str(barrier_file)!r});"
             "[time.sleep(0.01) for _ in iter(lambda: f.exists(), True)];"
             f"print(launcher.start_run(cfg, pathlib.Path({str(runs_dir)!r})))")
@@ -72,7 +73,7 @@ def concurrent_start_in_a_subprocess(runs_dir, barrier_file):
 
 def test_starts_pressed_at_once_never_put_two_runs_on_one_device_and_queued_ones_cancel(queue_dir, tmp_path):
     go = tmp_path / "go"
-    others = [concurrent_start_in_a_subprocess(queue_dir, go) for _ in range(2)]
+    others = [concurrent_start_in_a_subprocess(queue_dir, go, tmp_path / f"ready-{i}") for i in range(2)]
     results, barrier = [], threading.Barrier(3)
 
     def press():
@@ -82,8 +83,8 @@ def test_starts_pressed_at_once_never_put_two_runs_on_one_device_and_queued_ones
     threads = [threading.Thread(target=press) for _ in range(2)]
     for thread in threads:
         thread.start()
-    time.sleep(1.5)  # let the subprocesses import and wait on the same go file
-    go.touch()
+    assert wait_for(lambda: all((tmp_path / f"ready-{i}").exists() for i in range(2)), timeout=120)
+    go.touch()  # both subprocesses have imported everything and now press Start with the two threads
     barrier.wait()
     for thread in threads:
         thread.join(timeout=60)
