@@ -143,7 +143,7 @@ def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False
         state = train(config, run_dir, cache_dir, stop, resume_from)
     except UserError as exc:
         return _fail(run_dir, exc.code, exc.sentence, EXIT_BAD_INPUT)
-    except Exception as exc:  # noqa: BLE001 - every failure must reach status.json
+    except Exception as exc:
         from core.diagnostics import classify_exception
 
         traceback.print_exc()
@@ -270,7 +270,6 @@ def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, to
     from core.callbacks import MetricsRecorder
     from core.data import PaddingMeter
     from core.metrics import compute_metrics
-
     from core.presets import batch_plan
 
     collator = PaddingMeter(DataCollatorWithPadding(tokenizer))

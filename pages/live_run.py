@@ -6,8 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from core import charts, diagnostics, launcher, postmortem, progress, queue, runs
-from core.safety import mask_secrets
 from core.errors import UserError
+from core.safety import mask_secrets
 from pages._state import runs_dir, select_run
 
 STATE_COLOURS = {"queued": "gray", "running": "blue", "completed": "green", "stopped": "orange", "failed": "red",

@@ -85,7 +85,7 @@ def step_of(run_dir) -> int:
 def random_moment(run_dir, rng, pid, created) -> None:
     """Wait for a random moment: a fifth of the kills during start-up, the rest at a random training step
     (which may be a logging, evaluation or checkpoint step) plus a random fraction of a step."""
-    alive = lambda: runs.process_alive(pid, created)  # noqa: E731
+    alive = lambda: runs.process_alive(pid, created)
     if rng.random() < 0.2:
         deadline = time.time() + rng.uniform(0.2, 3.0)
         wait_for(lambda: time.time() >= deadline or not alive(), every=0.05)

@@ -191,7 +191,7 @@ def test_gpu_runs_take_one_gpu_each_and_a_third_waits_for_one(queue_dir):
     assert sorted(runs.read_status(r)["slots"][0] for r in running) == [f"cuda:{i}" for i in range(len(running))]
     assert state(third) == "queued" and queue.position(third) == 1
     for run_dir in running:  # each child sees only its own GPU
-        assert wait_for(lambda: state(run_dir) == "running" and runs.read_status(run_dir).get("device") == "cuda")
+        assert wait_for(lambda r=run_dir: state(r) == "running" and runs.read_status(r).get("device") == "cuda")
         visible = psutil.Process(runs.read_status(run_dir)["pid"]).environ()["CUDA_VISIBLE_DEVICES"]
         assert visible == runs.read_status(run_dir)["slots"][0].split(":")[1]
     freed = runs.read_status(running[0])["slots"]
