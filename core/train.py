@@ -143,7 +143,7 @@ def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False
         state = train(config, run_dir, cache_dir, stop, resume_from)
     except UserError as exc:
         return _fail(run_dir, exc.code, exc.sentence, EXIT_BAD_INPUT)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - every failure must reach status.json
         from core.diagnostics import classify_exception
 
         traceback.print_exc()
