@@ -78,12 +78,14 @@ class MetricsRecorder(TrainerCallback):
         self.effective_batch = effective_batch
         self._last_progress = 0.0
         self._train_started = None
+        self._start_step = 0
         self._window = (0, time.time())  # (step, time) at the previous training line
         self._ratio = UpdateRatio()
         self._last_ratio = None
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self._train_started = time.time()
+        self._start_step = state.global_step  # above 0 when resumed from a checkpoint
         self._window = (state.global_step, self._train_started)
         if model is not None:
             trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -139,7 +141,8 @@ class MetricsRecorder(TrainerCallback):
         self._last_progress = now
         runs.update_status(self.run_dir, progress={
             "step": state.global_step, "max_steps": state.max_steps, "epoch": state.epoch or 0.0,
-            "num_train_epochs": state.num_train_epochs, "train_started_at": self._train_started, "at": now})
+            "num_train_epochs": state.num_train_epochs, "train_started_at": self._train_started, "at": now,
+            "start_step": self._start_step})
 
 
 class StopOnRequest(TrainerCallback):
@@ -164,6 +167,10 @@ class StopOnRequest(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if self._agreed(self.stop_requested(), args):
             control.should_training_stop = True
+            # A checkpoint at the stop step, so the run can be resumed from there. With per-epoch saving
+            # the Trainer already saves when the interrupted epoch ends, so it is not written twice.
+            if args.save_strategy != "epoch":
+                control.should_save = True
         return control
 
     def _agreed(self, requested: bool, args) -> bool:

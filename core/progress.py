@@ -34,9 +34,10 @@ def progress_of(status: dict[str, Any], now: float | None = None) -> Progress | 
     step, max_steps = int(p.get("step", 0)), int(p.get("max_steps", 0))
     elapsed = (now - started) if started and status.get("state") == "running" else ((at - started) if started else None)
     eta = None
-    if elapsed and step > 0 and max_steps and status.get("state") == "running":
+    done = step - int(p.get("start_step") or 0)  # steps trained by this process (a resumed run starts later)
+    if elapsed and done > 0 and max_steps and status.get("state") == "running":
         # Measured at the last progress write, so a stalled child does not look like it is still advancing.
-        eta = max(0.0, (at - started) / step * (max_steps - step) - (now - at))
+        eta = max(0.0, (at - started) / done * (max_steps - step) - (now - at))
     return Progress(step, max_steps, float(p.get("epoch") or 0.0), float(p.get("num_train_epochs") or 0.0),
                     elapsed, eta)
 

@@ -25,7 +25,10 @@ from pathlib import Path
 from typing import Any
 
 ACTIVE_STATES = ("queued", "running")
-FINAL_STATES = ("completed", "failed", "stopped")
+FINAL_STATES = ("completed", "failed", "stopped", "cancelled")
+RESUMABLE_STATES = ("failed", "stopped")
+# A run the queue launched that never got a PID (the launching process died in between) frees its slot after this.
+LAUNCH_GRACE_S = 60
 STOP_MARKER = "stop_requested"
 
 
@@ -138,8 +141,14 @@ def reconcile(run_dir: Path) -> dict[str, Any]:
     """Fix the state of a run whose process died without saying so; return the current status."""
     run_dir = Path(run_dir)
     status = read_status(run_dir)
-    if status.get("state") not in ACTIVE_STATES or not status.get("pid"):
+    if status.get("state") not in ACTIVE_STATES:
         return status
+    if not status.get("pid"):
+        if status.get("slots") and time.time() - float(status.get("launched_at", 0)) > LAUNCH_GRACE_S:
+            return update_status(run_dir, state="failed", ended_at=now_iso(),
+                                 error={"code": "LAUNCH_FAILED", "message": "The training process was never "
+                                        "started (the dashboard stopped while launching it); start it again."})
+        return status  # waiting in the queue, or being launched right now
     if process_alive(status.get("pid"), status.get("pid_create_time")):
         return status
     # Read again: the child may have written its final state between the two reads.
@@ -186,10 +195,50 @@ def list_runs(runs_dir: Path) -> list[RunSummary]:
     for path in runs_dir.iterdir():
         if path.name.startswith(".") or not (path / "status.json").exists():
             continue
+        if safe_run_path(runs_dir, path.name) is None:  # a symlink that leads out of the runs folder
+            continue
         status = reconcile(path)
         found.append(RunSummary(path.name, path, status, read_json(path / "config.json", {}) or {}))
     found.sort(key=lambda run: (run.status.get("created_at", 0), run.run_id), reverse=True)
     return found
+
+
+def last_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete Trainer checkpoint (trainer_state.json is written last), or None."""
+    found = []
+    for path in (Path(run_dir) / "checkpoints").glob("checkpoint-*"):
+        step = path.name.rpartition("-")[2]
+        if step.isdigit() and read_json(path / "trainer_state.json") is not None:
+            found.append((int(step), path))
+    return max(found)[1] if found else None
+
+
+def checkpoint_step(checkpoint: Path) -> int:
+    return int(Path(checkpoint).name.rpartition("-")[2])
+
+
+def keep_metrics_up_to(run_dir: Path, step: int) -> int:
+    """Before a resume from `step`: move later lines (training that is redone) to metrics.replaced.jsonl."""
+    kept, dropped = [], []
+    for record in read_metrics(run_dir):
+        (kept if record.get("step", 0) <= step and record.get("type") != "summary" else dropped).append(record)
+    if dropped:
+        with open(Path(run_dir) / "metrics.replaced.jsonl", "a", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(r, default=float) + "\n" for r in dropped)
+        text = "".join(json.dumps(r, default=float) + "\n" for r in kept)
+        tmp = Path(run_dir) / ".metrics.jsonl.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, Path(run_dir) / "metrics.jsonl")
+    return len(dropped)
+
+
+def new_attempt(status: dict[str, Any]) -> dict[str, Any]:
+    """A status for another attempt at a run: the last one's outcome moves to `attempts`, the rest is reset."""
+    ended = {k: status.get(k) for k in ("state", "error", "started_at", "ended_at", "progress") if status.get(k)}
+    fresh = {k: v for k, v in status.items() if k not in ("pid", "pid_create_time", "error", "ended_at", "slots",
+                                                          "launched_at", "phase", "resume", "progress")}
+    fresh["attempts"] = [*status.get("attempts", []), ended]
+    return fresh
 
 
 def new_run_id(runs_dir: Path, name: str = "") -> str:

@@ -15,9 +15,10 @@ import time
 import traceback
 from pathlib import Path
 
-from core import runs
+from core import faults, runs
 from core.config import RunConfig, dry_run_variant, load_config_file
 from core.errors import UserError
+from core.safety import scrub_config
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -35,23 +36,46 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = _ArgumentParser(prog="python -m core.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="run configuration (JSON; see README)")
+    parser.add_argument("--config", default=None, help="run configuration (JSON; see README); "
+                        "with --resume, RUN_DIR/config.json by default")
     parser.add_argument("--run-dir", required=True, help="folder for this run's files; created if missing")
     parser.add_argument("--dry-run", action="store_true",
                         help="the same config on 64 rows for 20 steps, one evaluation and one save")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the failed or stopped run in RUN_DIR from its newest checkpoint")
     parser.add_argument("--cache-dir", default=None,
                         help="tokenized-data cache (default: $DASHBOARD_CACHE_DIR or RUN_DIR/../.cache/tokenized)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.config is None and not args.resume:
+        parser.error("the following arguments are required: --config")
+    return args
 
 
-def _claim_run_dir(run_dir: Path) -> None:
-    """Refuse a folder that already holds a run other than the one the dashboard queued for us."""
+def _claim_run_dir(run_dir: Path, resume: bool = False) -> Path | None:
+    """Refuse a folder that already holds a run other than the one the dashboard queued for us.
+
+    With resume, the folder must hold a failed or stopped run with a checkpoint; returns that checkpoint.
+    """
     if not runs.is_writer():  # the other ranks of a multi-process run follow rank 0, which claimed the folder
-        return
-    state = runs.read_status(run_dir).get("state")
+        return runs.last_checkpoint(run_dir) if resume else None
+    # A resumed run may still read 'running' after a kill nobody has looked at yet: reconcile first.
+    state = (runs.reconcile if resume else runs.read_status)(run_dir).get("state")
+    if resume:
+        return _resumable_checkpoint(run_dir, state)
     if state not in (None, "queued"):
         raise UserError(f"'{run_dir}' already holds a {state} run; pass a new folder so it is not overwritten.",
                         field="--run-dir", code="RUN_DIR_IN_USE")
+
+
+def _resumable_checkpoint(run_dir: Path, state: str | None) -> Path:
+    if state not in (*runs.RESUMABLE_STATES, "queued"):
+        raise UserError(f"'{run_dir}' holds a {state or 'missing'} run; only a failed or stopped run can be resumed.",
+                        field="--resume", code="NOT_RESUMABLE")
+    checkpoint = runs.last_checkpoint(run_dir)
+    if checkpoint is None:
+        raise UserError(f"'{run_dir}' has no complete checkpoint to resume from; start the run again instead.",
+                        field="--resume", code="NO_CHECKPOINT")
+    return checkpoint
 
 
 def _install_stop_signals(stop) -> None:
@@ -78,20 +102,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     run_dir = Path(args.run_dir)
     try:
-        config = load_config_file(args.config)
+        config = load_config_file(args.config or run_dir / "config.json")
         if args.dry_run:
             config = dry_run_variant(config)
-        _claim_run_dir(run_dir)
+        checkpoint = _claim_run_dir(run_dir, args.resume)
     except UserError as exc:
         if runs.read_status(run_dir).get("state") == "queued":
             runs.update_status(run_dir, state="failed", ended_at=runs.now_iso(),
                                error={"code": exc.code, "message": exc.sentence})
         print(f"error: {exc.sentence}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    return run(config, run_dir, _cache_dir(args.cache_dir, run_dir), dry_run=args.dry_run)
+    return run(config, run_dir, _cache_dir(args.cache_dir, run_dir), dry_run=args.dry_run, resume_from=checkpoint)
 
 
-def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False) -> int:
+def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False,
+        resume_from: Path | None = None) -> int:
     """Train, recording every outcome in status.json; returns the process exit code."""
     import psutil
 
@@ -99,11 +124,15 @@ def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False
 
     _one_gpu_per_process()
     run_dir.mkdir(parents=True, exist_ok=True)
-    runs.write_json_atomic(run_dir / "config.json", config.to_dict())
+    # Tokens come from the environment only: a credential-like key never reaches the run folder.
+    runs.write_json_atomic(run_dir / "config.json", scrub_config(config.to_dict()))
     me = psutil.Process()
     status = runs.read_status(run_dir)
-    # The launcher recorded the process it started (torchrun for several ranks); keep that one.
-    owner = {} if status.get("pid") else {"pid": me.pid, "pid_create_time": me.create_time()}
+    if resume_from is not None:
+        status = _begin_resume(run_dir, status, resume_from)
+    # The launcher recorded the process it started (torchrun for several ranks); keep that one if it lives.
+    launched = runs.process_alive(status.get("pid"), status.get("pid_create_time"))
+    owner = {} if launched else {"pid": me.pid, "pid_create_time": me.create_time()}
     runs.update_status(run_dir, state="running", **owner,
                        created_at=status.get("created_at", time.time()), started_at=runs.now_iso(),
                        phase="loading data", **({"dry_run": True} if dry_run else {}))
@@ -112,7 +141,7 @@ def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False
     stop = StopOnRequest(run_dir)
     _install_stop_signals(stop)
     try:
-        state = train(config, run_dir, cache_dir, stop)
+        state = train(config, run_dir, cache_dir, stop, resume_from)
     except UserError as exc:
         return _fail(run_dir, exc.code, exc.sentence, EXIT_BAD_INPUT)
     except Exception as exc:  # noqa: BLE001 - every failure must reach status.json
@@ -135,6 +164,20 @@ def _one_gpu_per_process() -> None:
     count. One process means one GPU; several go through torchrun (`hardware.processes`)."""
     if "WORLD_SIZE" not in os.environ and "CUDA_VISIBLE_DEVICES" not in os.environ:
         os.environ["CUDA_VISIBLE_DEVICES"] = "0"
+
+
+def _begin_resume(run_dir: Path, status: dict, checkpoint: Path) -> dict:
+    """A new attempt in the same folder: training after the checkpoint is redone, so its lines are set aside."""
+    if not runs.is_writer():
+        return status
+    if status.get("state") in runs.RESUMABLE_STATES:  # resumed by hand; the dashboard did this when queueing
+        status = runs.new_attempt(status)
+        (run_dir / runs.STOP_MARKER).unlink(missing_ok=True)
+    status["resumed_from"] = checkpoint.name
+    runs.write_json_atomic(run_dir / "status.json", status)
+    moved = runs.keep_metrics_up_to(run_dir, runs.checkpoint_step(checkpoint))
+    say(f"Resuming from {checkpoint.name}; {moved} metrics lines after it moved to metrics.replaced.jsonl.")
+    return status
 
 
 def _fail(run_dir: Path, code: str, message: str, exit_code: int, **details) -> int:
@@ -160,7 +203,7 @@ def _fail_out_of_memory(run_dir: Path, config: RunConfig, exc: BaseException) ->
                  memory_preset=config.hardware.memory_preset)
 
 
-def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop) -> str:
+def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: Path | None = None) -> str:
     """The seed document's pattern: tokenize once, Trainer with compute_metrics, then the final report."""
     from core import data, models, presets
 
@@ -196,8 +239,9 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop) -> str:
     _write_estimate(config, run_dir, tokenized["train"], len(splits.label_names), plan, speed)
     trainer = build_trainer(config, run_dir, device, args, model, tokenizer, tokenized, stop, speed, plan,
                             rss_before)
+    faults.install(trainer)
     runs.update_status(run_dir, phase="training")
-    trainer.train()
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     state = "stopped" if stop.stop_requested() else "completed"
     runs.update_status(run_dir, phase="saving")
     performance = _performance_figures(trainer, len(tokenized["train"]))

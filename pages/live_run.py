@@ -5,12 +5,14 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import charts, diagnostics, launcher, postmortem, progress, runs
+from core import charts, diagnostics, launcher, postmortem, progress, queue, runs
 from core.errors import UserError
 from pages._run_extras import offer_half_batch, show_estimate_vs_measured
+from core.safety import mask_secrets
 from pages._state import runs_dir, select_run
 
-STATE_COLOURS = {"queued": "gray", "running": "blue", "completed": "green", "stopped": "orange", "failed": "red"}
+STATE_COLOURS = {"queued": "gray", "running": "blue", "completed": "green", "stopped": "orange", "failed": "red",
+                 "cancelled": "gray"}
 POLL_SECONDS = 2
 
 
@@ -54,15 +56,36 @@ def header(run: runs.RunSummary) -> None:
         if run.status.get("dry_run"):
             st.caption("Dry run: the same settings on 64 training rows for 20 steps, one evaluation and one save.")
     with button_col:
-        if run.state in runs.ACTIVE_STATES:
-            stopping = (run.path / runs.STOP_MARKER).exists()
-            label = "Force stop" if stopping else "Stop"
-            if st.button(label, key="stop", type="secondary", icon=":material/stop_circle:",
-                         help="Stop after the current step and save the best model so far. "
-                              "Press again to kill the process at once."):
-                outcome = launcher.request_stop(run.path)
-                st.toast({"requested": "Stopping after the current step…", "killed": "Training process killed.",
-                          "not running": "The run had already ended."}[outcome])
+        run_controls(run)
+
+
+def run_controls(run: runs.RunSummary) -> None:
+    """Cancel while it waits in the queue, Stop while it trains, Resume after a failure or a stop."""
+    place = queue.position(run.path) if run.state == "queued" else None
+    if place is not None:
+        device = run.status.get("slot_request", {}).get("device", "its device")
+        st.caption(f"Queued: number {place} in line for {device}; it starts by itself when {device} is free.")
+        if st.button("Cancel", key="cancel", icon=":material/cancel:", help="Take this run out of the queue."):
+            st.toast("Run cancelled." if queue.cancel(run.path) else "The run had already started.")
+            st.rerun(scope="fragment")
+    elif run.state in runs.ACTIVE_STATES:
+        stopping = (run.path / runs.STOP_MARKER).exists()
+        label = "Force stop" if stopping else "Stop"
+        if st.button(label, key="stop", type="secondary", icon=":material/stop_circle:",
+                     help="Stop after the current step and save the best model so far. "
+                          "Press again to kill the process at once."):
+            outcome = launcher.request_stop(run.path)
+            st.toast({"requested": "Stopping after the current step…", "killed": "Training process killed.",
+                      "not running": "The run had already ended."}[outcome])
+            st.rerun(scope="fragment")
+    elif run.state in runs.RESUMABLE_STATES and runs.last_checkpoint(run.path):
+        if st.button("Resume", key="resume", icon=":material/resume:",
+                     help=f"Continue from {runs.last_checkpoint(run.path).name} in this run's folder."):
+            try:
+                launcher.resume_run(run.path)
+            except UserError as exc:
+                st.error(exc.sentence, icon=":material/error:")
+            else:
                 st.rerun(scope="fragment")
 
 
@@ -157,6 +180,7 @@ def show_raw_error(status: dict) -> None:
 def live_view(run_id: str, run_path: str, config: dict) -> None:
     """Everything about the run, redrawn from its folder every few seconds (also after it ended, cheaply)."""
     launcher.reap_children()
+    queue.wake(Path(run_path).parent)  # a queued run starts as soon as anyone looks, dispatcher or not
     status = runs.reconcile(run_path)
     run = runs.RunSummary(run_id, Path(run_path), status, config)
     header(run)
@@ -173,7 +197,7 @@ def live_view(run_id: str, run_path: str, config: dict) -> None:
         show_results(run)
         show_estimate_vs_measured(run)
     with st.expander("Training log (last lines)"):
-        st.code(runs.read_log_tail(run.path) or "(empty)", language=None)
+        st.code(mask_secrets(runs.read_log_tail(run.path)) or "(empty)", language=None)
 
 
 st.title("Live run")
