@@ -82,16 +82,36 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             config = dry_run_variant(config)
         _claim_run_dir(run_dir)
+        inputs = prepare_inputs(config)  # bad data or a bad model stops here, before the run folder is touched
     except UserError as exc:
         if runs.read_status(run_dir).get("state") == "queued":
             runs.update_status(run_dir, state="failed", ended_at=runs.now_iso(),
                                error={"code": exc.code, "message": exc.sentence})
         print(f"error: {exc.sentence}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    return run(config, run_dir, _cache_dir(args.cache_dir, run_dir), dry_run=args.dry_run)
+    return run(config, run_dir, _cache_dir(args.cache_dir, run_dir), dry_run=args.dry_run, inputs=inputs)
 
 
-def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False) -> int:
+class Inputs:
+    """The data subsets and the tokenizer, checked before anything is written."""
+
+    def __init__(self, splits, tokenizer):
+        self.splits, self.tokenizer = splits, tokenizer
+
+
+def prepare_inputs(config: RunConfig) -> Inputs:
+    """Load the data and the tokenizer, and check max length against the model: all UserErrors, no writes."""
+    from core import models, prepare
+
+    _quiet_progress_bars()
+    splits = prepare.prepare(config.data)
+    tokenizer = models.load_tokenizer(config.model)
+    models.check_max_length(config.data.max_length, tokenizer)
+    models.check_model_folder(config.model)
+    return Inputs(splits, tokenizer)
+
+
+def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False, inputs: Inputs | None = None) -> int:
     """Train, recording every outcome in status.json; returns the process exit code."""
     import psutil
 
@@ -111,7 +131,7 @@ def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False
     stop = StopOnRequest(run_dir)
     _install_stop_signals(stop)
     try:
-        state = train(config, run_dir, cache_dir, stop)
+        state = train(config, run_dir, cache_dir, stop, inputs)
     except UserError as exc:
         return _fail(run_dir, exc.code, exc.sentence, EXIT_BAD_INPUT)
     except Exception as exc:  # noqa: BLE001 - every failure must reach status.json
@@ -132,7 +152,7 @@ def _fail(run_dir: Path, code: str, message: str, exit_code: int) -> int:
     return exit_code
 
 
-def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop) -> str:
+def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, inputs: Inputs | None = None) -> str:
     """The seed document's pattern: tokenize once, Trainer with compute_metrics, then the final report."""
     from core import data, models, presets
 
@@ -141,22 +161,30 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop) -> str:
     device = presets.resolve_device(config.hardware.device)
     if device == "mps":
         os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
-    say(f"Device: {device}. Loading data set '{config.data.name}'.")
-    splits = data.make_splits(data.load_frame(config.data), config.data)
+    say(f"Device: {device}. Loading data: {describe_source(config)}.")
+    inputs = inputs or prepare_inputs(config)
+    splits, tokenizer = inputs.splits, inputs.tokenizer
     summary = splits.summary()
     runs.write_json_atomic(run_dir / "dataset.json", summary)
+    for note in splits.notes:
+        say(f"Data: {note}")
     say(f"{summary['train_size']} training and {summary['eval_size']} eval examples, "
-        f"{summary['num_labels']} classes: {', '.join(summary['label_names'])}.")
+        f"{summary['num_labels']} classes: {', '.join(summary['label_names'][:20])}.")
 
-    tokenizer = models.load_tokenizer(config.model)
     runs.update_status(run_dir, phase="tokenizing")
     started = time.time()
     args = training_arguments(config, run_dir, device)  # also joins the ranks of a multi-process run
     with args.main_process_first(desc="tokenizing"):  # rank 0 fills the cache, the others read it
         tokenized, hit = data.tokenize_splits(splits, tokenizer, config.data.max_length, cache_dir,
-                                              data.cache_key(config.data, tokenizer))
+                                              data.cache_key(splits, tokenizer, config.data.max_length))
     say(("Reused tokenized cache" if hit else "Tokenized") + f" in {time.time() - started:.1f} s.")
     runs.update_status(run_dir, phase="loading model", tokenize_cache="hit" if hit else "miss", device=device)
+    if config.model.trust_remote_code:
+        say("Warning: trust_remote_code is on; Python code shipped with the model runs in this process.")
+    note = models.head_note(config.model, len(splits.label_names))
+    if note:
+        say(f"Model: {note}")
+        runs.update_status(run_dir, model_note=note)
     model = models.load_model(config.model, splits.label_names, config.training.seed)
     trainer = build_trainer(config, run_dir, device, args, model, tokenizer, tokenized, stop)
     runs.update_status(run_dir, phase="training")
@@ -165,6 +193,13 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop) -> str:
     runs.update_status(run_dir, phase="saving")
     _save_and_report(trainer, tokenizer, tokenized["eval"], splits.label_names, run_dir)
     return state
+
+
+def describe_source(config: RunConfig) -> str:
+    d = config.data
+    if d.source == "file":
+        return f"file {d.path}" + (f" (eval file {d.eval_path})" if d.eval_path else "")
+    return f"{d.source} data set '{d.name}'" + (f" ({d.config_name})" if d.config_name else "")
 
 
 def _preflight(config: RunConfig, run_dir: Path) -> None:

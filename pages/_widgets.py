@@ -27,6 +27,8 @@ def field_widget(section: str, name: str, **overrides: Any) -> Any:
         return st.selectbox(options=choices, index=choices.index(default) if default in choices else 0, **kwargs)
     if isinstance(meta["default"], bool):
         return st.checkbox(value=bool(default), **kwargs)
+    if meta["kind"] == "str":
+        return st.text_input(value=default or "", **kwargs)
     is_int = isinstance(meta["default"], int) and not isinstance(meta["default"], bool)
     if is_int:
         return st.number_input(min_value=meta.get("min"), max_value=meta.get("max"), value=default, step=1,
