@@ -23,10 +23,12 @@ def sanitize_filename(name: str) -> str:
     return f"{stem}.{suffix}" if suffix else stem
 
 
-def store_upload(runs_dir: Path, name: str, content: bytes) -> Path:
-    """Save an upload under <runs_dir>/data/ (named by content, so the same file is stored once)."""
-    if len(content) > UPLOAD_LIMIT_MB * 1024 * 1024:
-        raise UserError(f"'{name}' is {len(content) / 1024 / 1024:.0f} MB, above the {UPLOAD_LIMIT_MB} MB upload "
+def store_upload(runs_dir: Path, name: str, content: bytes, limit_mb: int = UPLOAD_LIMIT_MB) -> Path:
+    """Save an upload under <runs_dir>/data/ (named by content, so the same file is stored once).
+
+    Streamlit refuses larger uploads in the browser already; this keeps the limit for any other caller."""
+    if len(content) > limit_mb * 1024 * 1024:
+        raise UserError(f"'{name}' is {len(content) / 1024 / 1024:.0f} MB, above the {limit_mb} MB upload "
                         "limit; upload a sample of it, or give its path on this machine.", field="data.path",
                         code="UPLOAD_TOO_LARGE")
     folder = Path(runs_dir) / "data"

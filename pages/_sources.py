@@ -93,9 +93,12 @@ def _read_source(identity: tuple) -> tuple:
 
 
 def read_raw(data: dict[str, Any]) -> tuple | None:
-    """The source's raw rows, or None with the sentence shown when they cannot be read."""
+    """The source's raw rows, or None (with the sentence shown when the source itself cannot be read)."""
     try:
         config = RunConfig.from_dict({"data": {k: v for k, v in data.items() if v not in (None, "")}}).data
+    except UserError:
+        return None  # a bad field: the page shows its sentence with the rest of the config's
+    try:
         return _read_source(_source_identity(config))
     except UserError as exc:
         st.error(exc.sentence, icon=":material/error:")
@@ -109,6 +112,7 @@ def column_inputs(raw: tuple, data: dict[str, Any]) -> dict[str, Any]:
     identity = (data.get("source"), data.get("name"), data.get("path"), tuple(names))
     if st.session_state.get("columns_for") != identity:
         st.session_state["columns_for"] = identity
+        st.session_state["fit_sizes"] = True
         for field in PICKERS:
             st.session_state.pop(f"form.data.{field}", None)
     try:
@@ -125,6 +129,22 @@ def column_inputs(raw: tuple, data: dict[str, Any]) -> dict[str, Any]:
                                   help=field_help("data", field)["help"])
         values[field] = None if chosen == NO_PAIR else chosen
     return values
+
+
+def fit_sizes_to_new_data(raw: tuple, data: dict[str, Any]) -> None:
+    """Once per newly chosen data: lower the subset sizes to what it holds, so a small file needs no editing."""
+    if not st.session_state.pop("fit_sizes", False):
+        return
+    try:
+        config = RunConfig.from_dict({"data": {k: v for k, v in data.items() if v not in (None, "")}}).data
+        loaded = prepare.build(raw, config)
+    except UserError:
+        return  # the preview shows the sentence
+    carved = 0 if loaded.eval is not None else round(len(loaded.train) * config.eval_fraction)
+    eval_rows = len(loaded.eval) if loaded.eval is not None else carved
+    for name, available in (("train_size", len(loaded.train) - carved), ("eval_size", eval_rows)):
+        wanted = field_help("data", name)["default"]
+        set_value("data", name, max(1, min(wanted, available)))
 
 
 def model_inputs() -> dict[str, Any]:

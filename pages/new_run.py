@@ -42,6 +42,7 @@ with data_col.container(border=True):
     raw = _sources.read_raw(data_values)
     if raw is not None and data_values["source"] != "builtin":
         data_values.update(_sources.column_inputs(raw, data_values))
+        _sources.fit_sizes_to_new_data(raw, data_values)
         field_row("data", ["eval_fraction", "drop_missing_labels"])
     field_row("data", ["train_size", "eval_size"])
     field_row("data", ["max_length", "seed"])

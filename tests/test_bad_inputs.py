@@ -1,0 +1,34 @@
+"""Each bad input of issue 3 through `python -m core.train`: exit 2, one line naming the field and the fix,
+no traceback, and no run folder made."""
+
+import subprocess
+import sys
+
+import pytest
+
+from core import train
+from tests.bad_inputs import CASES, config_for
+from tests.conftest import ROOT, write_config
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_one_sentence_and_no_run_folder(case, tmp_path, capsys):
+    config_path = write_config(tmp_path / "config.json", config_for(case))
+    code = train.main(["--config", str(config_path), "--run-dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith(f"error: {case.field}: "), err
+    assert case.words in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_real_cli_process_says_it_in_one_line(tmp_path):
+    case = next(c for c in CASES if c.id == "missing-labels")
+    config_path = write_config(tmp_path / "config.json", config_for(case))
+    result = subprocess.run([sys.executable, "-m", "core.train", "--config", str(config_path), "--run-dir",
+                             str(tmp_path / "run")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: data.label_column: 6 of 90 rows have no label in column 'sentiment'; "
+                                     "fill them in, or set data.drop_missing_labels to true (tick 'Drop rows "
+                                     "without a label') to drop them.")
+    assert not (tmp_path / "run").exists()
