@@ -16,7 +16,7 @@ from core import charts, columns, models, prepare, preview, uploads
 from core.config import BUILTIN_DATASETS, BUILTIN_MODELS, DataConfig, ModelConfig, RunConfig, field_help
 from core.errors import UserError
 from pages._state import runs_dir
-from pages._widgets import field_widget, set_value
+from pages._widgets import field_widget, force_value, set_value
 
 NO_PAIR = "(none)"
 PICKERS = ("text_column", "label_column", "text_pair_column")
@@ -71,7 +71,7 @@ def _file_input() -> str:
             st.error(exc.sentence, icon=":material/error:")
         else:
             st.session_state["upload_id"] = uploaded.file_id
-            st.session_state["form.data.path"] = str(stored)
+            force_value("data", "path", str(stored))
     return field_widget("data", "path", label="…or the path of a file on this machine").strip()
 
 
@@ -144,7 +144,7 @@ def fit_sizes_to_new_data(raw: tuple, data: dict[str, Any]) -> None:
     eval_rows = len(loaded.eval) if loaded.eval is not None else carved
     for name, available in (("train_size", len(loaded.train) - carved), ("eval_size", eval_rows)):
         wanted = field_help("data", name)["default"]
-        set_value("data", name, max(1, min(wanted, available)))
+        force_value("data", name, max(1, min(wanted, available)))
 
 
 def model_inputs() -> dict[str, Any]:
