@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from pandas.api import types
 
@@ -119,9 +120,9 @@ def label_names_of(labels: pd.Series, class_names: list[str] | None) -> list[str
     """Label names in a stable order: the ClassLabel's own order, numbers ascending, else sorted text."""
     if class_names is not None:
         return list(class_names)
-    values = labels.dropna().unique().tolist()
-    if all(isinstance(v, (bool,)) or type(v).__name__ == "bool_" for v in values):
-        return [str(v) for v in sorted(bool(v) for v in values)]
+    values = labels.dropna().unique().tolist()  # tolist() turns numpy scalars into Python ones
+    if all(isinstance(v, bool) for v in values):
+        return [str(v) for v in sorted(values)]
     if all(types.is_number(v) for v in values):
         if any(float(v) != int(v) for v in values):
             raise UserError("holds decimal numbers (a score to predict?), not classes; pick a column of classes "
@@ -134,5 +135,5 @@ def label_strings(labels: pd.Series, class_names: list[str] | None) -> pd.Series
     """Each label as its name (the text the model's id2label will hold)."""
     if class_names is not None:
         return labels.map(lambda v: v if isinstance(v, str) else class_names[int(v)])
-    return labels.map(lambda v: str(bool(v)) if isinstance(v, bool) or type(v).__name__ == "bool_" else
+    return labels.map(lambda v: str(bool(v)) if isinstance(v, (bool, np.bool_)) else
                       str(int(v)) if types.is_number(v) else str(v).strip())

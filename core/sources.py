@@ -112,7 +112,8 @@ def pick_splits(splits, name: str, train_split: str, eval_split: str | None):
     if eval_split and eval_split not in splits:
         raise UserError(f"'{name}' has no split '{eval_split}'; pick one of: {', '.join(available)}, or leave it "
                         "empty to carve one.", field="data.eval_split")
-    chosen = eval_split or next((s for s in EVAL_SPLIT_NAMES if s in splits and s != train_split), None)
+    chosen = eval_split or next((s for s in EVAL_SPLIT_NAMES if s in splits and s != train_split
+                                 and not _labels_hidden(splits[s])), None)
     notes = [f"Using the data set's own '{chosen}' split for evaluation." if chosen else
              f"'{name}' has no validation or test split; an eval split is carved from '{train_split}'."]
     features = splits[train_split].features
@@ -120,6 +121,12 @@ def pick_splits(splits, name: str, train_split: str, eval_split: str | None):
                    if type(feature).__name__ == "ClassLabel"}
     eval_frame = splits[chosen].to_pandas() if chosen else None
     return splits[train_split].to_pandas(), eval_frame, class_names, notes
+
+
+def _labels_hidden(split) -> bool:
+    """A split whose ClassLabel columns are all -1 (GLUE's test splits hide their labels) cannot evaluate."""
+    columns = [c for c, f in split.features.items() if type(f).__name__ == "ClassLabel"]
+    return bool(columns) and all(set(split[c]) == {-1} for c in columns)
 
 
 def model_failure(source: str, where: str, exc: BaseException) -> UserError:

@@ -87,15 +87,18 @@ def test_an_eval_file_is_used_as_the_eval_split():
 
 @pytest.fixture(scope="module")
 def hub_folder(tmp_path_factory):
-    """A local data set folder that datasets.load_dataset reads, with a ClassLabel and its own test split."""
+    """A local data set folder that datasets.load_dataset reads: a ClassLabel, a test split, and a validation
+    split whose labels are hidden (-1, as in GLUE), which must not be picked for evaluation."""
     from datasets import ClassLabel, Dataset, Features, Value
 
     folder = tmp_path_factory.mktemp("hub")
     features = Features({"sentence": Value("string"), "label": ClassLabel(names=["neg", "pos"])})
-    rows = {"sentence": [f"good {i}" if i % 2 else f"bad {i}" for i in range(40)], "label": [i % 2 for i in range(40)]}
-    Dataset.from_dict(rows, features=features).to_parquet(str(folder / "train.parquet"))
-    test = {"sentence": ["great", "awful", "meh"], "label": [1, 0, -1]}
-    Dataset.from_dict(test, features=features).to_parquet(str(folder / "test.parquet"))
+    splits = {"train": {"sentence": [f"good {i}" if i % 2 else f"bad {i}" for i in range(40)],
+                        "label": [i % 2 for i in range(40)]},
+              "test": {"sentence": ["great", "awful", "meh"], "label": [1, 0, -1]},
+              "validation": {"sentence": ["x", "y"], "label": [-1, -1]}}
+    for name, rows in splits.items():
+        Dataset.from_dict(rows, features=features).to_parquet(str(folder / f"{name}.parquet"))
     return folder
 
 
