@@ -16,7 +16,7 @@ from core import charts, columns, models, prepare, preview, uploads
 from core.config import BUILTIN_DATASETS, BUILTIN_MODELS, DataConfig, ModelConfig, RunConfig, field_help
 from core.errors import UserError
 from pages._state import runs_dir
-from pages._widgets import field_widget, force_value, set_value
+from pages._widgets import current, field_widget, force_value, set_value
 
 NO_PAIR = "(none)"
 PICKERS = ("text_column", "label_column", "text_pair_column")
@@ -133,13 +133,16 @@ def column_inputs(raw: tuple, data: dict[str, Any]) -> dict[str, Any]:
 
 def fit_sizes_to_new_data(raw: tuple, data: dict[str, Any]) -> None:
     """Once per newly chosen data: lower the subset sizes to what it holds, so a small file needs no editing."""
-    if not st.session_state.pop("fit_sizes", False):
+    if not st.session_state.get("fit_sizes"):
         return
     try:
-        config = RunConfig.from_dict({"data": {k: v for k, v in data.items() if v not in (None, "")}}).data
+        drawn_later = {name: current("data", name) for name in ("eval_fraction", "drop_missing_labels")}
+        values = {**drawn_later, **{k: v for k, v in data.items() if v not in (None, "")}}
+        config = RunConfig.from_dict({"data": values}).data
         loaded = prepare.build(raw, config)
     except UserError:
-        return  # the preview shows the sentence
+        return  # the preview shows the sentence; sizes are fitted once the data loads (a box ticked, say)
+    st.session_state.pop("fit_sizes")
     carved = 0 if loaded.eval is not None else round(len(loaded.train) * config.eval_fraction)
     eval_rows = len(loaded.eval) if loaded.eval is not None else carved
     for name, available in (("train_size", len(loaded.train) - carved), ("eval_size", eval_rows)):

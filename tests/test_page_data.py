@@ -102,3 +102,29 @@ def test_the_widgets_cannot_make_these_bad_inputs(case_id, app):
         assert limit not in widget(app, key).options
     else:
         assert widget(app, key).min == limit
+
+
+def test_rows_without_a_label_can_be_dropped_from_the_page(app):
+    use_file(app, FIXTURES / "missing_labels.csv")
+    assert app.error[0].value.startswith("data.label_column: 6 of 90 rows have no label")
+    set_field(app, "form.data.drop_missing_labels", True)
+    assert not app.error, [e.value for e in app.error]
+    assert not app.button(key="start").disabled
+    assert any(i.value == "Dropped 6 rows without a label." for i in app.info)
+
+
+def test_a_model_folder_with_another_head_says_it_is_replaced(app, tmp_path):
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    from core.models import minilm_dir
+
+    folder = tmp_path / "five-class-model"
+    tiny = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                      intermediate_size=64, num_labels=5)
+    BertForSequenceClassification(tiny).save_pretrained(folder)
+    BertTokenizerFast.from_pretrained(str(minilm_dir())).save_pretrained(folder)
+    use_file(app, FIXTURES / "reviews.csv")
+    set_field(app, "form.model.source", "path")
+    set_field(app, "form.model.path", str(folder))
+    assert not app.error, [e.value for e in app.error]
+    assert any("head had 5 outputs; it was replaced by a new head with 3" in i.value for i in app.info)
