@@ -128,3 +128,11 @@ def test_a_model_folder_with_another_head_says_it_is_replaced(app, tmp_path):
     set_field(app, "form.model.path", str(folder))
     assert not app.error, [e.value for e in app.error]
     assert any("head had 5 outputs; it was replaced by a new head with 3" in i.value for i in app.info)
+
+
+def test_trust_remote_code_is_off_and_warns_when_ticked(app):
+    set_field(app, "form.model.source", "hub")
+    assert widget(app, "form.model.trust_remote_code").value is False
+    assert not any("Trust remote code is on" in w.value for w in app.warning)
+    set_field(app, "form.model.trust_remote_code", True)
+    assert any("Trust remote code is on" in w.value for w in app.warning)
