@@ -13,7 +13,9 @@ import signal
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core import runs
 from core.config import RunConfig, dry_run_variant, load_config_file
@@ -84,19 +86,28 @@ def main(argv: list[str] | None = None) -> int:
         _claim_run_dir(run_dir)
         inputs = prepare_inputs(config)  # bad data or a bad model stops here, before the run folder is touched
     except UserError as exc:
+        return _refuse(run_dir, exc.code, exc.sentence, EXIT_BAD_INPUT)
+    except Exception as exc:  # noqa: BLE001 - a loader bug: one line here, the traceback in train.log if queued
         if runs.read_status(run_dir).get("state") == "queued":
-            runs.update_status(run_dir, state="failed", ended_at=runs.now_iso(),
-                               error={"code": exc.code, "message": exc.sentence})
-        print(f"error: {exc.sentence}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+            traceback.print_exc(file=sys.stdout)
+        message = f"the data or model could not be loaded ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})."
+        return _refuse(run_dir, "LOAD_FAILED", message, EXIT_FAILED)
     return run(config, run_dir, _cache_dir(args.cache_dir, run_dir), dry_run=args.dry_run, inputs=inputs)
 
 
+def _refuse(run_dir: Path, code: str, message: str, exit_code: int) -> int:
+    """Stop before training: one line on stderr; a run the dashboard queued is marked failed, nothing else written."""
+    if runs.read_status(run_dir).get("state") == "queued":
+        runs.update_status(run_dir, state="failed", ended_at=runs.now_iso(), error={"code": code, "message": message})
+    print(f"error: {message}", file=sys.stderr)
+    return exit_code
+
+
+@dataclass
 class Inputs:
     """The data subsets and the tokenizer, checked before anything is written."""
-
-    def __init__(self, splits, tokenizer):
-        self.splits, self.tokenizer = splits, tokenizer
+    splits: Any
+    tokenizer: Any
 
 
 def prepare_inputs(config: RunConfig) -> Inputs:

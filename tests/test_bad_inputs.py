@@ -32,3 +32,17 @@ def test_the_real_cli_process_says_it_in_one_line(tmp_path):
                                      "fill them in, or set data.drop_missing_labels to true (tick 'Drop rows "
                                      "without a label') to drop them.")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_queued_run_with_bad_data_is_marked_failed_with_the_sentence(runs_dir):
+    """The file can change between the page's preview and Start: the child then records why it stopped."""
+    from core import launcher, runs
+    from core.config import RunConfig
+    from tests.test_train_cli import wait_for
+
+    case = next(c for c in CASES if c.id == "empty-file")
+    run_dir = launcher.start_run(RunConfig.from_dict(config_for(case)), runs_dir)
+    assert wait_for(lambda: runs.read_status(run_dir).get("state") == "failed", timeout=120)
+    error = runs.read_status(run_dir)["error"]
+    assert error["code"] == "EMPTY_FILE" and error["message"].startswith("data.path: ")
+    assert not (run_dir / "dataset.json").exists()
