@@ -113,8 +113,10 @@ def head_note(config: ModelConfig, num_labels: int) -> str | None:
             "outputs (ignore_mismatched_sizes).")
 
 
-def load_model(config: ModelConfig, label_names: list[str], seed: int):
-    """A sequence classifier whose head has one output per label, with label names in its config."""
+def load_model(config: ModelConfig, label_names: list[str], seed: int, attention: str | None = None):
+    """A sequence classifier whose head has one output per label, with label names in its config.
+
+    `attention` picks the attention kernel ('sdpa' or 'eager'); None keeps the library's default."""
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification, BertForSequenceClassification
 
@@ -127,6 +129,8 @@ def load_model(config: ModelConfig, label_names: list[str], seed: int):
         model_config = _random_config(config.name, len(label_names))
         model_config.id2label, model_config.label2id = id2label, label2id
         _apply_dropout(model_config, config)
+        if attention:
+            model_config._attn_implementation = attention
         return BertForSequenceClassification(model_config)
     location, remote = model_location(config), sources.as_kwargs(config)
     try:
@@ -135,7 +139,8 @@ def load_model(config: ModelConfig, label_names: list[str], seed: int):
                                                   **remote)
         _apply_dropout(model_config, config)
         # A head of another size (another task's classifier) is replaced by a new one sized from the data.
+        extra = {"attn_implementation": attention} if attention else {}
         return AutoModelForSequenceClassification.from_pretrained(location, config=model_config,
-                                                                  ignore_mismatched_sizes=True, **remote)
+                                                                  ignore_mismatched_sizes=True, **remote, **extra)
     except (OSError, ValueError) as exc:
         raise sources.model_failure(config.source, location, exc) from None
