@@ -88,3 +88,33 @@ def confusion_figure(results: dict) -> go.Figure:
                       margin=dict(l=10, r=10, t=48, b=10), template="plotly_white",
                       xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed")
     return fig
+
+
+def class_balance_figure(summary: dict) -> go.Figure:
+    """Examples per class in the train and eval subsets, side by side."""
+    names = summary["label_names"]
+    fig = go.Figure()
+    for part, colour in (("train", TRAIN_COLOUR), ("eval", EVAL_COLOUR)):
+        counts = summary[f"{part}_counts"]
+        fig.add_trace(go.Bar(name=part, x=names, y=[counts.get(n, 0) for n in names], marker_color=colour,
+                             hovertemplate="%{x}: %{y} " + part + " examples<extra></extra>"))
+    fig.update_layout(barmode="group", title=dict(text="Class balance", x=0.01, font=dict(size=15)), height=300,
+                      margin=dict(l=10, r=10, t=48, b=10), template="plotly_white", yaxis_title="examples",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
+    return fig
+
+
+def token_length_figure(lengths: list[int], max_length: int, suggested: int) -> go.Figure:
+    """Histogram of token counts, with the chosen max length and the one covering 95% of texts."""
+    fig = go.Figure(go.Histogram(x=lengths, nbinsx=40, marker_color="#0891b2", name="texts",
+                                 hovertemplate="%{x} tokens: %{y} texts<extra></extra>"))
+    fig.add_vline(x=max_length, line=dict(color=EVAL_COLOUR, width=2), annotation_text=f"max length {max_length}",
+                  annotation_position="top right", annotation_font_color=EVAL_COLOUR)
+    if suggested != max_length:
+        fig.add_vline(x=suggested, line=dict(color=BEST_COLOUR, dash="dot", width=2),
+                      annotation_text=f"95% fit in {suggested}", annotation_position="top left",
+                      annotation_font_color=BEST_COLOUR)
+    fig.update_layout(title=dict(text="Token lengths (training texts)", x=0.01, font=dict(size=15)), height=300,
+                      margin=dict(l=10, r=10, t=48, b=10), template="plotly_white", xaxis_title="tokens",
+                      yaxis_title="texts", showlegend=False)
+    return fig

@@ -18,6 +18,10 @@ from core.errors import UserError
 
 BUILTIN_DATASETS = ("tweet-sentiment", "bbc-news")
 BUILTIN_MODELS = ("minilm-l6", "tiny-random", "bert-base-random")
+DATA_SOURCES = ("builtin", "hub", "file")
+MODEL_SOURCES = ("builtin", "hub", "path")
+# The form's ceiling; the real limit is the model's own (checked when it loads).
+MAX_LENGTH_CAP = 16384
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MEMORY_PRESETS = ("standard", "low", "very_low", "auto")
 SPEEDS = ("fast", "plain")
@@ -38,29 +42,61 @@ def _f(default: Any, help: str, label: str, **rules: Any) -> Any:
 
 @dataclass
 class DataConfig:
-    source: str = _f("builtin", "Where the data comes from. Built-in data sets ship with the app and work offline.",
-                     "Data source", choices=("builtin",))
-    name: str = _f("tweet-sentiment", "Built-in data set: tweet-sentiment (38k tweets; negative / neutral / "
-                   "positive) or bbc-news (2,225 BBC articles; 5 topics).", "Data set", choices=BUILTIN_DATASETS)
+    source: str = _f("builtin", "Where the data comes from: builtin (ships with the app, works offline), hub (a "
+                     "Hugging Face Hub data set by name; needs internet) or file (a CSV, TSV, JSON, JSON Lines or "
+                     "Parquet file).", "Data source", choices=DATA_SOURCES)
+    name: str = _f("tweet-sentiment", "With source builtin: tweet-sentiment (38k tweets; negative / neutral / "
+                   "positive) or bbc-news (2,225 BBC articles; 5 topics). With source hub: the data set's Hub id, "
+                   "such as imdb or stanfordnlp/sst2.", "Data set")
+    config_name: str | None = _f(None, "Hub data sets only: the configuration (subset) to load, when the data set "
+                                 "has several.", "Hub configuration", optional=True)
+    train_split: str = _f("train", "Hub data sets only: the split to train on.", "Train split")
+    eval_split: str | None = _f(None, "Hub data sets only: the split to evaluate on. Empty takes the data set's "
+                                "validation or test split when it has one, else carves one (eval fraction).",
+                                "Eval split", optional=True)
+    path: str | None = _f(None, "File source: the data file (CSV, TSV, JSON, JSON Lines or Parquet). In the "
+                          "dashboard, the uploaded file.", "Data file", optional=True)
+    eval_path: str | None = _f(None, "File source: an optional second file to evaluate on, with the same "
+                               "columns. Empty carves the eval split from the data file.", "Eval file",
+                               optional=True)
+    text_column: str | None = _f(None, "Column holding the texts. Empty detects it: a column named text, "
+                                 "sentence, review..., else the column with the longest strings.", "Text column",
+                                 optional=True)
+    label_column: str | None = _f(None, "Column holding the classes (strings, integers, booleans or a Hub "
+                                  "ClassLabel). Empty detects it: a column named label, sentiment, category..., "
+                                  "else a column with few distinct values.", "Label column", optional=True)
+    text_pair_column: str | None = _f(None, "Optional second text column for sentence-pair tasks (entailment, "
+                                      "paraphrase); the two texts are tokenized as a pair.", "Second text column",
+                                      optional=True)
+    eval_fraction: float = _f(0.2, "Share of the rows carved out as a stratified eval split when the data has "
+                              "none of its own (hub and file sources).", "Eval fraction", min=0.01, max=0.9)
+    drop_missing_labels: bool = _f(False, "Drop rows whose label is empty instead of stopping with an error.",
+                                   "Drop rows without a label")
     train_size: int = _f(2000, "Training examples to use, sampled stratified by label with the seed below. "
                          "Smaller is faster; start small to check the pipeline.", "Train subset size", min=1)
     eval_size: int = _f(500, "Evaluation examples, sampled stratified and disjoint from the training subset.",
                         "Eval subset size", min=1)
     max_length: int = _f(128, "Texts longer than this many tokens are truncated. Batches are padded only to their "
-                         "longest text, so a generous value costs little on short texts.", "Max sequence length",
-                         min=8, max=512)
+                         "longest text, so a generous value costs little on short texts. At most the model's "
+                         "limit (512 for BERT-like models).", "Max sequence length", min=8, max=MAX_LENGTH_CAP)
     seed: int = _f(42, "Seed for the subset sampling, so the same settings pick the same examples.", "Data seed", min=0)
 
 
 @dataclass
 class ModelConfig:
-    source: str = _f("builtin", "Where the model comes from. Built-in models ship with the app and work offline.",
-                     "Model source", choices=("builtin",))
-    name: str = _f("minilm-l6", "minilm-l6: pretrained MiniLM-L6 encoder (22M parameters), good accuracy and fast on "
-                   "CPU. tiny-random: a tiny randomly initialised BERT for smoke tests; it learns little. "
-                   "bert-base-random: BERT-base size (110M parameters) with random weights, for speed "
-                   "benchmarks on a GPU; it learns little.",
-                   "Model", choices=BUILTIN_MODELS)
+    source: str = _f("builtin", "Where the model comes from: builtin (ships with the app, works offline), hub (any "
+                     "encoder id on the Hugging Face Hub; needs internet or the local cache) or path (a folder "
+                     "saved with save_pretrained, such as an earlier run's model/).", "Model source",
+                     choices=MODEL_SOURCES)
+    name: str = _f("minilm-l6", "With source builtin: minilm-l6 (pretrained MiniLM-L6 encoder, 22M parameters, good "
+                   "accuracy and fast on CPU), tiny-random (a tiny randomly initialised BERT for smoke tests; it "
+                   "learns little) or bert-base-random (BERT-base size with random weights, for speed benchmarks on "
+                   "a GPU). With source hub: the model id, such as distilbert-base-uncased or roberta-base.",
+                   "Model")
+    path: str | None = _f(None, "Path source: the folder holding config.json, the weights and the tokenizer.",
+                          "Model folder", optional=True)
+    trust_remote_code: bool = _f(False, "Run Python code shipped with a Hub model. Only for models whose code you "
+                                 "trust: it runs with your permissions.", "Trust remote code")
     hidden_dropout_prob: float | None = _f(None, "Dropout on hidden layers. Raise it (e.g. 0.2) if the run "
                                            "overfits. Empty keeps the model's own value (0.1 for BERT-like models).",
                                            "Hidden dropout", min=0.0, max=0.9, optional=True)
@@ -286,6 +322,9 @@ def _closest_choice(value: str, choices: tuple) -> list[str]:
 
 
 def _check_cross_field_rules(config: RunConfig) -> None:
+    from core import sources
+
+    sources.check_source_fields(config.data, config.model)
     t = config.training
     if config.hardware.processes > 1 and config.hardware.device == "mps":
         raise UserError("cannot be above 1 on Apple MPS, which has one GPU; set it to 1 or use cuda.",
@@ -363,7 +402,7 @@ def field_help(section: str, name: str) -> dict[str, Any]:
     klass = {"data": DataConfig, "model": ModelConfig, "hardware": HardwareConfig, "training": TrainingConfig}[section]
     for f in dataclasses.fields(klass):
         if f.name == name:
-            return {"default": f.default, **f.metadata}
+            return {"default": f.default, "kind": _field_kind(f).__name__, **f.metadata}
     raise KeyError(f"{section}.{name}")
 
 

@@ -6,16 +6,18 @@ import hashlib
 import importlib.util
 import json
 import shutil
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from core.columns import Columns
 from core.config import DataConfig
 from core.errors import UserError
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 def _package_dir(package: str) -> Path:
@@ -59,7 +61,7 @@ BUILTIN_LOADERS = {"tweet-sentiment": load_tweet_sentiment, "bbc-news": load_bbc
 
 
 def load_frame(config: DataConfig) -> pd.DataFrame:
-    """The whole data set as a frame with `text` and `label` columns (labels as strings)."""
+    """A built-in data set as a frame with `text` and `label` columns (labels as strings)."""
     frame = BUILTIN_LOADERS[config.name]()
     frame = frame[frame["text"].str.strip().astype(bool)]
     return frame.reset_index(drop=True)
@@ -70,10 +72,16 @@ class Splits:
     train: pd.DataFrame
     eval: pd.DataFrame
     label_names: list[str]
+    columns: Columns | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def label2id(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.label_names)}
+
+    @property
+    def has_pair(self) -> bool:
+        return "text_pair" in self.train.columns
 
     def eval_overlap(self) -> int:
         """Eval texts that also appear in the training subset (same text, ignoring case and outer spaces)."""
@@ -91,6 +99,8 @@ class Splits:
             "train_counts": {k: int(v) for k, v in self.train["label"].value_counts().items()},
             "eval_counts": {k: int(v) for k, v in eval_counts.items()},
             "majority_rate": float(eval_counts.max() / len(self.eval)) if len(self.eval) else 0.0,
+            "columns": dataclasses.asdict(self.columns) if self.columns else None,
+            "notes": self.notes,
         }
 
 
@@ -106,21 +116,59 @@ def _stratified_sample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFram
     return pd.concat(parts).sample(frac=1.0, random_state=seed)
 
 
-def make_splits(frame: pd.DataFrame, config: DataConfig) -> Splits:
-    """Carve a stratified eval subset, then a stratified train subset from the rest (disjoint, seeded)."""
+def make_splits(frame: pd.DataFrame, config: DataConfig, eval_frame: pd.DataFrame | None = None,
+                label_names: list[str] | None = None) -> Splits:
+    """Stratified, seeded, disjoint train and eval subsets, from the data's own eval split or a carved one."""
+    label_names = label_names or sorted(frame["label"].unique().tolist())
+    if len(label_names) < 2:
+        raise UserError("the data has only one class; a classifier needs at least two.", field="data.label_column",
+                        code="ONE_CLASS")
+    if config.eval_size < len(label_names):
+        raise UserError(f"{config.eval_size} eval examples cannot cover the {len(label_names)} classes; raise it to "
+                        f"at least {len(label_names)} (50 or more gives steadier scores).", field="data.eval_size",
+                        code="EVAL_TOO_SMALL")
+    if eval_frame is None and config.source == "builtin":
+        eval_pool, train_pool = _carve_builtin(frame, config), None
+    elif eval_frame is None:
+        eval_pool = _carve_fraction(frame, config, len(label_names))
+        train_pool = frame.drop(index=eval_pool.index)
+    else:
+        eval_pool, train_pool = eval_frame, frame
+    if train_pool is None:  # built-ins: exactly eval_size rows carved, the rest is the training pool
+        eval_part, train_pool = eval_pool, frame.drop(index=eval_pool.index)
+    else:
+        _check_size("eval_size", config.eval_size, len(eval_pool), eval_frame is None)
+        eval_part = _stratified_sample(eval_pool, config.eval_size, config.seed)
+    _check_size("train_size", config.train_size, len(train_pool), False)
+    train_part = _stratified_sample(train_pool, config.train_size, config.seed)
+    return Splits(train_part.reset_index(drop=True), eval_part.reset_index(drop=True), label_names)
+
+
+def _carve_builtin(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
     total = len(frame)
     if config.train_size + config.eval_size > total:
         raise UserError(f"train ({config.train_size}) + eval ({config.eval_size}) subsets need "
                         f"{config.train_size + config.eval_size} rows but '{config.name}' has {total}; "
                         f"lower the subset sizes.", field="data.train_size", code="SUBSET_TOO_LARGE")
-    label_names = sorted(frame["label"].unique().tolist())
-    if len(label_names) < 2:
-        raise UserError("the data has only one class; a classifier needs at least two.", field="data.label_column",
-                        code="ONE_CLASS")
-    eval_part = _stratified_sample(frame, config.eval_size, config.seed)
-    rest = frame.drop(index=eval_part.index)
-    train_part = _stratified_sample(rest, config.train_size, config.seed)
-    return Splits(train_part.reset_index(drop=True), eval_part.reset_index(drop=True), label_names)
+    return _stratified_sample(frame, config.eval_size, config.seed)
+
+
+def _carve_fraction(frame: pd.DataFrame, config: DataConfig, classes: int) -> pd.DataFrame:
+    """A stratified `eval_fraction` of the rows, for data that has no eval split of its own."""
+    size = round(len(frame) * config.eval_fraction)
+    if size < classes:
+        raise UserError(f"{config.eval_fraction:g} of {len(frame)} rows is {size} eval rows, fewer than the "
+                        f"{classes} classes; raise the eval fraction or bring more rows.", field="data.eval_fraction",
+                        code="EVAL_TOO_SMALL")
+    return _stratified_sample(frame, size, config.seed)
+
+
+def _check_size(name: str, wanted: int, available: int, carved: bool) -> None:
+    if wanted > available:
+        where = "the training rows" if name == "train_size" else "the eval split"
+        hint = " or raise the eval fraction" if carved else ""
+        raise UserError(f"is {wanted} but {where} hold only {available}; lower it to {available} or less{hint}.",
+                        field=f"data.{name}", code="SUBSET_TOO_LARGE")
 
 
 class PaddingMeter:
@@ -154,11 +202,16 @@ def _tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256(f"{type(tokenizer).__name__}|{body}".encode()).hexdigest()[:16]
 
 
-def cache_key(config: DataConfig, tokenizer) -> str:
-    """Same data, subset, seed, tokenizer and max length give the same key, so tokenization runs once."""
-    parts = {"version": CACHE_VERSION, "source": config.source, "name": config.name,
-             "train_size": config.train_size, "eval_size": config.eval_size, "seed": config.seed,
-             "max_length": config.max_length, "tokenizer": _tokenizer_fingerprint(tokenizer)}
+def cache_key(splits: Splits, tokenizer, max_length: int) -> str:
+    """Same rows (texts, pairs, labels: so the same file content and columns), label order, tokenizer and max
+    length give the same key, so tokenization runs once; any change in what would be tokenized changes it."""
+    content = hashlib.sha256()
+    for part in (splits.train, splits.eval):
+        columns = [c for c in ("text", "text_pair", "label") if c in part.columns]
+        content.update(",".join(columns).encode())
+        content.update(pd.util.hash_pandas_object(part[columns], index=False).values.tobytes())
+    parts = {"version": CACHE_VERSION, "rows": content.hexdigest(), "labels": splits.label_names,
+             "max_length": max_length, "tokenizer": _tokenizer_fingerprint(tokenizer)}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -177,15 +230,17 @@ def tokenize_splits(splits: Splits, tokenizer, max_length: int, cache_dir: Path 
         except Exception:  # a half-written or incompatible cache is rebuilt, never trusted
             shutil.rmtree(target, ignore_errors=True)
     label2id = splits.label2id
+    columns = ["text", "text_pair", "label"] if splits.has_pair else ["text", "label"]
 
     def encode(batch):
-        encoded = tokenizer(batch["text"], truncation=True, max_length=max_length)
+        pair = batch["text_pair"] if splits.has_pair else None
+        encoded = tokenizer(batch["text"], pair, truncation=True, max_length=max_length)
         encoded["labels"] = [label2id[label] for label in batch["label"]]
         return encoded
 
     tokenized = DatasetDict({
-        name: Dataset.from_pandas(part[["text", "label"]], preserve_index=False)
-        .map(encode, batched=True, remove_columns=["text", "label"], desc=f"Tokenizing {name}")
+        name: Dataset.from_pandas(part[columns], preserve_index=False)
+        .map(encode, batched=True, remove_columns=columns, desc=f"Tokenizing {name}")
         for name, part in (("train", splits.train), ("eval", splits.eval))
     })
     # Evaluation order does not change any metric, and sorted by length each eval batch pads very little.

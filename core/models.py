@@ -22,11 +22,58 @@ def minilm_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "model"
 
 
+def model_location(config: ModelConfig) -> str:
+    """What from_pretrained reads: the built-in MiniLM folder, a Hub id, or a local folder."""
+    if config.source == "builtin":
+        return str(minilm_dir())  # both random built-ins use MiniLM's uncased WordPiece vocabulary
+    return config.name if config.source == "hub" else str(config.path)
+
+
+def check_model_folder(config: ModelConfig) -> None:
+    """A path source must be a folder written by save_pretrained (config.json next to the weights)."""
+    if config.source != "path":
+        return
+    folder = Path(config.path)
+    if not folder.is_dir():
+        raise UserError(f"'{folder}' is not a folder; pick a folder written by save_pretrained, such as an earlier "
+                        "run's model/ folder.", field="model.path", code="NOT_A_MODEL")
+    if not (folder / "config.json").is_file():
+        raise UserError(f"'{folder}' is not a saved model (no config.json in it); pick a folder written by "
+                        "save_pretrained, such as an earlier run's model/ folder.", field="model.path",
+                        code="NOT_A_MODEL")
+
+
 def load_tokenizer(config: ModelConfig):
+    """The model's tokenizer; a bad folder or an unreachable Hub becomes one sentence."""
     from transformers import AutoTokenizer
 
-    # Both built-in models use MiniLM's uncased WordPiece vocabulary.
-    return AutoTokenizer.from_pretrained(str(minilm_dir()))
+    from core import sources
+
+    check_model_folder(config)
+    if config.source == "hub":
+        sources.hub_model_precheck(config.name)
+    location = model_location(config)
+    try:
+        return AutoTokenizer.from_pretrained(location, **sources.as_kwargs(config))
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - OSError, ValueError, JSON errors: all "not a model"
+        raise sources.model_failure(config.source, location, exc) from None
+
+
+def length_limit(tokenizer, model_config=None) -> int | None:
+    """The most tokens the model takes (tokenizer's model_max_length, else the position embeddings)."""
+    limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(limit, int) and 0 < limit < 1_000_000:
+        return limit
+    return getattr(model_config, "max_position_embeddings", None)
+
+
+def check_max_length(max_length: int, tokenizer) -> None:
+    limit = length_limit(tokenizer)
+    if limit and max_length > limit:
+        raise UserError(f"is {max_length} but the model takes at most {limit} tokens; lower it to {limit} or less.",
+                        field="data.max_length", code="MAX_LENGTH_TOO_LONG")
 
 
 def _random_config(name: str, num_labels: int):
@@ -48,6 +95,24 @@ def _apply_dropout(model_config, config: ModelConfig) -> None:
                 setattr(model_config, name, value)
 
 
+def head_note(config: ModelConfig, num_labels: int) -> str | None:
+    """What happens to the model's classification head, for the page and the log (None for built-ins)."""
+    if config.source == "builtin":
+        return None
+    from transformers import AutoConfig
+
+    from core import sources
+
+    existing = AutoConfig.from_pretrained(model_location(config), **sources.as_kwargs(config))
+    has_head = any(a.endswith("ForSequenceClassification") for a in (existing.architectures or []))
+    if not has_head:
+        return f"A new classification head with {num_labels} outputs is added and trained from scratch."
+    if existing.num_labels == num_labels:
+        return f"The model's own {num_labels}-class head is kept and trained further; labels are renamed to this data."
+    return (f"The model's head had {existing.num_labels} outputs; it was replaced by a new head with {num_labels} "
+            "outputs (ignore_mismatched_sizes).")
+
+
 def load_model(config: ModelConfig, label_names: list[str], seed: int, attention: str | None = None):
     """A sequence classifier whose head has one output per label, with label names in its config.
 
@@ -55,20 +120,27 @@ def load_model(config: ModelConfig, label_names: list[str], seed: int, attention
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification, BertForSequenceClassification
 
+    from core import sources
+
     id2label = dict(enumerate(label_names))
     label2id = {name: i for i, name in id2label.items()}
     torch.manual_seed(seed)  # the new head's initial weights
-    if config.name in ("tiny-random", "bert-base-random"):
+    if config.source == "builtin" and config.name in ("tiny-random", "bert-base-random"):
         model_config = _random_config(config.name, len(label_names))
         model_config.id2label, model_config.label2id = id2label, label2id
         _apply_dropout(model_config, config)
         if attention:
             model_config._attn_implementation = attention
         return BertForSequenceClassification(model_config)
-    path = str(minilm_dir())
-    model_config = AutoConfig.from_pretrained(path, num_labels=len(label_names), id2label=id2label,
-                                              label2id=label2id, problem_type="single_label_classification")
-    _apply_dropout(model_config, config)
-    extra = {"attn_implementation": attention} if attention else {}
-    return AutoModelForSequenceClassification.from_pretrained(path, config=model_config,
-                                                              ignore_mismatched_sizes=True, **extra)
+    location, remote = model_location(config), sources.as_kwargs(config)
+    try:
+        model_config = AutoConfig.from_pretrained(location, num_labels=len(label_names), id2label=id2label,
+                                                  label2id=label2id, problem_type="single_label_classification",
+                                                  **remote)
+        _apply_dropout(model_config, config)
+        # A head of another size (another task's classifier) is replaced by a new one sized from the data.
+        extra = {"attn_implementation": attention} if attention else {}
+        return AutoModelForSequenceClassification.from_pretrained(location, config=model_config,
+                                                                  ignore_mismatched_sizes=True, **remote, **extra)
+    except (OSError, ValueError) as exc:
+        raise sources.model_failure(config.source, location, exc) from None

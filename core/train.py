@@ -13,7 +13,9 @@ import signal
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core import faults, runs
 from core.config import RunConfig, dry_run_variant, load_config_file
@@ -106,17 +108,47 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             config = dry_run_variant(config)
         checkpoint = _claim_run_dir(run_dir, args.resume)
+        inputs = prepare_inputs(config)  # bad data or a bad model stops here, before the run folder is touched
     except UserError as exc:
+        return _refuse(run_dir, exc.code, exc.sentence, EXIT_BAD_INPUT)
+    except Exception as exc:  # noqa: BLE001 - a loader bug: one line here, the traceback in train.log if queued
         if runs.read_status(run_dir).get("state") == "queued":
-            runs.update_status(run_dir, state="failed", ended_at=runs.now_iso(),
-                               error={"code": exc.code, "message": exc.sentence})
-        print(f"error: {exc.sentence}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return run(config, run_dir, _cache_dir(args.cache_dir, run_dir), dry_run=args.dry_run, resume_from=checkpoint)
+            traceback.print_exc(file=sys.stdout)
+        message = f"the data or model could not be loaded ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})."
+        return _refuse(run_dir, "LOAD_FAILED", message, EXIT_FAILED)
+    return run(config, run_dir, _cache_dir(args.cache_dir, run_dir), dry_run=args.dry_run,
+               resume_from=checkpoint, inputs=inputs)
+
+
+def _refuse(run_dir: Path, code: str, message: str, exit_code: int) -> int:
+    """Stop before training: one line on stderr; a run the dashboard queued is marked failed, nothing else written."""
+    if runs.read_status(run_dir).get("state") == "queued":
+        runs.update_status(run_dir, state="failed", ended_at=runs.now_iso(), error={"code": code, "message": message})
+    print(f"error: {message}", file=sys.stderr)
+    return exit_code
+
+
+@dataclass
+class Inputs:
+    """The data subsets and the tokenizer, checked before anything is written."""
+    splits: Any
+    tokenizer: Any
+
+
+def prepare_inputs(config: RunConfig) -> Inputs:
+    """Load the data and the tokenizer, and check max length against the model: all UserErrors, no writes."""
+    from core import models, prepare
+
+    _quiet_progress_bars()
+    splits = prepare.prepare(config.data)
+    tokenizer = models.load_tokenizer(config.model)
+    models.check_max_length(config.data.max_length, tokenizer)
+    models.check_model_folder(config.model)
+    return Inputs(splits, tokenizer)
 
 
 def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False,
-        resume_from: Path | None = None) -> int:
+        resume_from: Path | None = None, inputs: Inputs | None = None) -> int:
     """Train, recording every outcome in status.json; returns the process exit code."""
     import psutil
 
@@ -141,7 +173,7 @@ def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False
     stop = StopOnRequest(run_dir)
     _install_stop_signals(stop)
     try:
-        state = train(config, run_dir, cache_dir, stop, resume_from)
+        state = train(config, run_dir, cache_dir, stop, resume_from, inputs)
     except UserError as exc:
         return _fail(run_dir, exc.code, exc.sentence, EXIT_BAD_INPUT)
     except Exception as exc:  # noqa: BLE001 - every failure must reach status.json
@@ -203,7 +235,8 @@ def _fail_out_of_memory(run_dir: Path, config: RunConfig, exc: BaseException) ->
                  memory_preset=config.hardware.memory_preset)
 
 
-def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: Path | None = None) -> str:
+def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: Path | None = None,
+          inputs: Inputs | None = None) -> str:
     """The seed document's pattern: tokenize once, Trainer with compute_metrics, then the final report."""
     from core import data, models, presets
 
@@ -211,22 +244,30 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
     _preflight(config, run_dir)
     device = presets.resolve_device(config.hardware.device)
     speed = apply_speed_plan(config, device)
-    say(f"Device: {device}. Speed settings: {'; '.join(speed['summary'])}. Loading data set '{config.data.name}'.")
-    splits = data.make_splits(data.load_frame(config.data), config.data)
+    say(f"Device: {device}. Speed settings: {'; '.join(speed['summary'])}. Loading data: {describe_source(config)}.")
+    inputs = inputs or prepare_inputs(config)
+    splits, tokenizer = inputs.splits, inputs.tokenizer
     summary = splits.summary()
     runs.write_json_atomic(run_dir / "dataset.json", summary)
+    for note in splits.notes:
+        say(f"Data: {note}")
     say(f"{summary['train_size']} training and {summary['eval_size']} eval examples, "
-        f"{summary['num_labels']} classes: {', '.join(summary['label_names'])}.")
+        f"{summary['num_labels']} classes: {', '.join(summary['label_names'][:20])}.")
 
-    tokenizer = models.load_tokenizer(config.model)
     runs.update_status(run_dir, phase="tokenizing")
     started = time.time()
     args = training_arguments(config, run_dir, device, speed)  # also joins the ranks of a multi-process run
     with args.main_process_first(desc="tokenizing"):  # rank 0 fills the cache, the others read it
         tokenized, hit = data.tokenize_splits(splits, tokenizer, config.data.max_length, cache_dir,
-                                              data.cache_key(config.data, tokenizer))
+                                              data.cache_key(splits, tokenizer, config.data.max_length))
     say(("Reused tokenized cache" if hit else "Tokenized") + f" in {time.time() - started:.1f} s.")
     runs.update_status(run_dir, phase="loading model", tokenize_cache="hit" if hit else "miss", device=device)
+    if config.model.trust_remote_code:
+        say("Warning: trust_remote_code is on; Python code shipped with the model runs in this process.")
+    note = models.head_note(config.model, len(splits.label_names))
+    if note:
+        say(f"Model: {note}")
+        runs.update_status(run_dir, model_note=note)
     rss_before = _current_rss_mb()
     model = models.load_model(config.model, splits.label_names, config.training.seed, attention=speed["attention"])
     plan = presets.batch_plan(config)
@@ -314,6 +355,13 @@ def _performance_figures(trainer, train_size: int) -> dict:
     if figures.get("samples_per_second"):
         figures["time_per_epoch_s"] = round(train_size / figures["samples_per_second"], 1)
     return figures
+
+
+def describe_source(config: RunConfig) -> str:
+    d = config.data
+    if d.source == "file":
+        return f"file {d.path}" + (f" (eval file {d.eval_path})" if d.eval_path else "")
+    return f"{d.source} data set '{d.name}'" + (f" ({d.config_name})" if d.config_name else "")
 
 
 def _preflight(config: RunConfig, run_dir: Path) -> None:

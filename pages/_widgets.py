@@ -22,11 +22,15 @@ def field_widget(section: str, name: str, **overrides: Any) -> Any:
     kwargs.update(overrides)
     # Values survive a trip to another page (Streamlit drops the state of widgets it did not draw).
     default = st.session_state.get(_kept(section, name), meta["default"])
+    if st.session_state.pop("forced." + kwargs["key"], False):
+        return _forced_widget(meta, kwargs)
     if meta.get("choices"):
         choices = list(meta["choices"])
         return st.selectbox(options=choices, index=choices.index(default) if default in choices else 0, **kwargs)
     if isinstance(meta["default"], bool):
         return st.checkbox(value=bool(default), **kwargs)
+    if meta["kind"] == "str":
+        return st.text_input(value=default or "", **kwargs)
     is_int = isinstance(meta["default"], int) and not isinstance(meta["default"], bool)
     if is_int:
         return st.number_input(min_value=meta.get("min"), max_value=meta.get("max"), value=default, step=1,
@@ -35,6 +39,20 @@ def field_widget(section: str, name: str, **overrides: Any) -> Any:
                            value=_as_float(default), format=FLOAT_FORMATS.get(name, "%.2f"),
                            step=_float_step(name), placeholder="model default" if meta.get("optional") else None,
                            **kwargs)
+
+
+def _forced_widget(meta: dict, kwargs: dict) -> Any:
+    """A widget whose value force_value put in session state: no default passed (Streamlit would warn)."""
+    if meta.get("choices"):
+        return st.selectbox(options=list(meta["choices"]), **kwargs)
+    if isinstance(meta["default"], bool):
+        return st.checkbox(**kwargs)
+    if meta["kind"] == "str":
+        return st.text_input(**kwargs)
+    if meta["kind"] == "int":
+        return st.number_input(min_value=meta.get("min"), max_value=meta.get("max"), value=None, step=1, **kwargs)
+    return st.number_input(min_value=_as_float(meta.get("min")), max_value=_as_float(meta.get("max")), value=None,
+                           step=_float_step(kwargs["key"].rsplit(".", 1)[-1]), **kwargs)
 
 
 def field_row(section: str, names: list[str], columns: int | None = None,
@@ -68,6 +86,14 @@ def set_value(section: str, name: str, value: Any) -> None:
     """Pre-fill a field (used by presets and by 'apply fix'); takes effect on the next rerun."""
     st.session_state[_kept(section, name)] = value
     st.session_state.pop(key_of(section, name), None)
+
+
+def force_value(section: str, name: str, value: Any) -> None:
+    """Set a field now, in this script run, before its widget is drawn; the browser shows the new value too
+    (set_value's popped key can leave the browser showing the old one until the next interaction)."""
+    st.session_state[key_of(section, name)] = value
+    st.session_state[_kept(section, name)] = value
+    st.session_state["forced." + key_of(section, name)] = True
 
 
 def _as_float(value: Any) -> float | None:

@@ -5,13 +5,16 @@ import streamlit as st
 from core import launcher, preflight, presets
 from core.config import RunConfig, dry_run_variant
 from core.errors import UserError
+from pages import _sources
 from pages._estimates import show_estimates, speed_fields
 from pages._state import runs_dir, select_run
 from pages._widgets import current, field_row, field_widget, form_values, keep_values, set_value
 
 SECTIONS = {
-    "data": ["name", "train_size", "eval_size", "max_length", "seed"],
-    "model": ["name", "hidden_dropout_prob", "attention_probs_dropout_prob"],
+    "data": ["source", "name", "path", "config_name", "train_split", "eval_split", "text_column", "label_column",
+             "text_pair_column", "eval_fraction", "drop_missing_labels", "train_size", "eval_size", "max_length",
+             "seed"],
+    "model": ["source", "name", "path", "trust_remote_code", "hidden_dropout_prob", "attention_probs_dropout_prob"],
     "hardware": ["device", "memory_preset", "processes", "speed", "precision", "compile", "attention",
                  "pad_to_multiple_of"],
     "training": ["num_train_epochs", "learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size",
@@ -37,13 +40,18 @@ st.text_input("Run name (optional)", key="form.name", max_chars=60,
 data_col, model_col = st.columns(2)
 with data_col.container(border=True):
     st.subheader("Data")
-    field_widget("data", "name")
+    data_values = _sources.data_source_inputs()
+    raw = _sources.read_raw(data_values)
+    if raw is not None and data_values["source"] != "builtin":
+        data_values.update(_sources.column_inputs(raw, data_values))
+        _sources.fit_sizes_to_new_data(raw, data_values)
+        field_row("data", ["eval_fraction", "drop_missing_labels"])
     field_row("data", ["train_size", "eval_size"])
     field_row("data", ["max_length", "seed"])
 
 with model_col.container(border=True):
     st.subheader("Model")
-    field_widget("model", "name")
+    model_values = _sources.model_inputs()
     field_row("model", ["hidden_dropout_prob", "attention_probs_dropout_prob"])
 
 with model_col.container(border=True):
@@ -68,7 +76,13 @@ with st.container(border=True):
               disabled={"early_stopping_patience": no_best})
 
 keep_values(SECTIONS)
-values = form_values(SECTIONS)
+_sources.keep_extra_values()
+values = form_values({"data": ["eval_fraction", "drop_missing_labels", "train_size", "eval_size", "max_length",
+                               "seed"], **{k: v for k, v in SECTIONS.items() if k != "data"}})
+# Fields this source does not draw keep their defaults.
+values["data"] = {**{k: v for k, v in values["data"].items() if v is not None}, **data_values}
+values["model"] = {**model_values, **{k: values["model"][k] for k in ("hidden_dropout_prob",
+                                                                      "attention_probs_dropout_prob")}}
 values["name"] = st.session_state.get("form.name", "")
 if values["training"]["eval_strategy"] == "no":
     values["training"]["load_best_model_at_end"] = False
@@ -88,6 +102,14 @@ else:
             f"{plan.gradient_accumulation_steps} accumulation = **{plan.effective_batch_size}**"
             + (" · gradient checkpointing on" if plan.gradient_checkpointing else ""), icon=":material/calculate:")
     show_estimates(config, detected_devices())
+
+if config is not None and raw is not None:
+    with st.container(border=True, key="data_preview"):
+        st.subheader("Data preview")
+        problem = _sources.data_preview(config, raw)
+    config = None if problem else config
+elif config is not None:
+    config = None  # the data could not be read; its sentence is shown in the Data section
 
 if problem:
     st.error(problem, icon=":material/error:")

@@ -46,7 +46,7 @@ def test_other_real_training_arguments_pass_through():
 @pytest.mark.parametrize("section,key,value,words", [
     ("data", "train_size", 0, "at least 1"),
     ("data", "train_size", "many", "whole number"),
-    ("data", "max_length", 4096, "at most 512"),
+    ("data", "max_length", 100000, "at most 16384"),
     ("data", "name", "tweets", "did you mean 'tweet-sentiment'"),
     ("training", "learning_rate", "fast", "must be a number"),
     ("training", "eval_strategy", "epochs", "did you mean 'epoch'"),

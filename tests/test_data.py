@@ -61,7 +61,7 @@ def test_tokenized_once_then_read_from_cache(tweets, tmp_path):
     config = DataConfig(train_size=50, eval_size=20, max_length=32)
     splits = data.make_splits(tweets, config)
     tokenizer = models.load_tokenizer(ModelConfig())
-    key = data.cache_key(config, tokenizer)
+    key = data.cache_key(splits, tokenizer, 32)
     first, hit = data.tokenize_splits(splits, tokenizer, 32, tmp_path, key)
     assert not hit and len(first["train"]) == 50
     assert max(len(ids) for ids in first["train"]["input_ids"]) <= 32
@@ -72,13 +72,21 @@ def test_tokenized_once_then_read_from_cache(tweets, tmp_path):
     assert len({len(ids) for ids in first["train"]["input_ids"]}) > 1
 
 
-def test_cache_key_changes_with_what_changes_the_tokens():
+def test_cache_key_changes_with_what_changes_the_tokens(tweets):
     tokenizer = models.load_tokenizer(ModelConfig())
-    base = data.cache_key(DataConfig(), tokenizer)
-    assert data.cache_key(DataConfig(), tokenizer) == base
-    assert data.cache_key(DataConfig(max_length=64), tokenizer) != base
-    assert data.cache_key(DataConfig(seed=1), tokenizer) != base
-    assert data.cache_key(DataConfig(train_size=10), tokenizer) != base
+
+    def key(max_length=128, **data_fields):
+        config = DataConfig(**{"train_size": 100, "eval_size": 30, **data_fields})
+        return data.cache_key(data.make_splits(tweets, config), tokenizer, max_length)
+
+    base = key()
+    assert key() == base
+    assert key(max_length=64) != base
+    assert key(seed=1) != base
+    assert key(train_size=10) != base
+    splits = data.make_splits(tweets, DataConfig(train_size=100, eval_size=30))
+    splits.train = splits.train.assign(text_pair="a second text")  # a pair column changes the tokens
+    assert data.cache_key(splits, tokenizer, 128) != base
 
 
 def test_summary_counts_eval_texts_seen_in_training():
