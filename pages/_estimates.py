@@ -3,6 +3,7 @@ and the memory presets as measured in bench/ (not the seed's claims)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -29,12 +30,15 @@ def speed_fields() -> None:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def sample_lengths(dataset: str, max_length: int, rows: int = 400) -> list[int]:
-    """Token lengths of a seeded sample of the data set's texts (the estimate's input)."""
-    from core import data, models
+def sample_lengths(data_config: dict, max_length: int, rows: int = 400) -> list[int]:
+    """Token lengths of a seeded sample of the training texts (the estimate's input); [] if the data won't load."""
+    from core import models, prepare
     from core.config import DataConfig, ModelConfig
 
-    frame = data.load_frame(DataConfig(name=dataset))
+    try:
+        frame = prepare.prepare(DataConfig(**data_config)).train
+    except UserError:
+        return []  # the Data section says what is wrong with it
     texts = frame["text"].sample(n=min(rows, len(frame)), random_state=0).tolist()
     tokenizer = models.load_tokenizer(ModelConfig())
     return [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]]
@@ -55,8 +59,11 @@ def show_estimates(config: RunConfig, available: dict) -> None:
         return  # pre-flight explains a missing device or an impossible precision
     st.caption(f"Speed settings on {device}: " + " · ".join(plan["summary"]) + ".")
     batch = presets.batch_plan(config)
+    lengths = sample_lengths(dataclasses.asdict(config.data), config.data.max_length)
+    if not lengths:
+        return
     result = estimate.run_estimate(config.model.name, 5, batch.per_device_train_batch_size,
-                                   sample_lengths(config.data.name, config.data.max_length), config.data.max_length,
+                                   lengths, config.data.max_length,
                                    plan, batch.gradient_checkpointing, config.data.train_size, config.data.eval_size,
                                    config.training.train_sampling_strategy == "group_by_length")
     if result:
