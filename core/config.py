@@ -46,6 +46,9 @@ class DataConfig:
                          "longest text, so a generous value costs little on short texts.", "Max sequence length",
                          min=8, max=512)
     seed: int = _f(42, "Seed for the subset sampling, so the same settings pick the same examples.", "Data seed", min=0)
+    padding: str = _f("longest", "longest pads each batch to its longest text (fast); max_length pads every text to "
+                      "the max sequence length, which wastes compute on short texts.", "Padding",
+                      choices=("longest", "max_length"))
 
 
 @dataclass

@@ -106,8 +106,17 @@ def _stratified_sample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFram
     return pd.concat(parts).sample(frac=1.0, random_state=seed)
 
 
+def require_label_column(frame: pd.DataFrame, config: DataConfig) -> None:
+    """LABELS_MISSING: without a label column there is nothing to learn; name the columns that are there."""
+    if "label" not in frame.columns:
+        raise UserError(f"the data set '{config.name}' has no label column 'label' (its columns: "
+                        f"{', '.join(map(str, frame.columns))}); point the label column at the one holding the "
+                        "classes.", field="data.label_column", code="LABELS_MISSING")
+
+
 def make_splits(frame: pd.DataFrame, config: DataConfig) -> Splits:
     """Carve a stratified eval subset, then a stratified train subset from the rest (disjoint, seeded)."""
+    require_label_column(frame, config)
     total = len(frame)
     if config.train_size + config.eval_size > total:
         raise UserError(f"train ({config.train_size}) + eval ({config.eval_size}) subsets need "
@@ -121,6 +130,13 @@ def make_splits(frame: pd.DataFrame, config: DataConfig) -> Splits:
     rest = frame.drop(index=eval_part.index)
     train_part = _stratified_sample(rest, config.train_size, config.seed)
     return Splits(train_part.reset_index(drop=True), eval_part.reset_index(drop=True), label_names)
+
+
+def padding_arguments(config: DataConfig) -> dict[str, Any]:
+    """DataCollatorWithPadding arguments: pad each batch to its longest text, or every text to max_length."""
+    if config.padding == "max_length":
+        return {"padding": "max_length", "max_length": config.max_length}
+    return {}
 
 
 class PaddingMeter:

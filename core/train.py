@@ -143,7 +143,8 @@ def _fail(run_dir: Path, code: str, message: str, exit_code: int) -> int:
 
 def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop) -> str:
     """The seed document's pattern: tokenize once, Trainer with compute_metrics, then the final report."""
-    from core import data, models, presets
+    from core import data, faults, models, presets
+    from core.callbacks import model_facts
 
     _quiet_progress_bars()
     _preflight(config, run_dir)
@@ -151,7 +152,8 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop) -> str:
     if device == "mps":
         os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
     say(f"Device: {device}. Loading data set '{config.data.name}'.")
-    splits = data.make_splits(data.load_frame(config.data), config.data)
+    frame = faults.apply_to_frame(data.load_frame(config.data))
+    splits = faults.apply_to_splits(data.make_splits(frame, config.data))
     summary = splits.summary()
     runs.write_json_atomic(run_dir / "dataset.json", summary)
     say(f"{summary['train_size']} training and {summary['eval_size']} eval examples, "
@@ -165,8 +167,10 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop) -> str:
         tokenized, hit = data.tokenize_splits(splits, tokenizer, config.data.max_length, cache_dir,
                                               data.cache_key(config.data, tokenizer))
     say(("Reused tokenized cache" if hit else "Tokenized") + f" in {time.time() - started:.1f} s.")
-    runs.update_status(run_dir, phase="loading model", tokenize_cache="hit" if hit else "miss", device=device)
-    model = models.load_model(config.model, splits.label_names, config.training.seed)
+    runs.update_status(run_dir, phase="loading model", tokenize_cache="hit" if hit else "miss", device=device,
+                       device_facts=presets.device_facts(device))
+    model = faults.apply_to_model(models.load_model(config.model, splits.label_names, config.training.seed))
+    runs.update_status(run_dir, model_facts=model_facts(model))  # before training, so a crash still shows them
     trainer = build_trainer(config, run_dir, device, args, model, tokenizer, tokenized, stop)
     runs.update_status(run_dir, phase="training")
     trainer.train()
@@ -231,17 +235,18 @@ def training_arguments(config: RunConfig, run_dir: Path, device: str):
 def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, tokenizer, tokenized, stop):
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
 
-    from core import compat
+    from core import compat, faults
     from core.callbacks import MetricsRecorder
-    from core.data import PaddingMeter
+    from core.data import PaddingMeter, padding_arguments
     from core.metrics import compute_metrics
 
     from core.presets import batch_plan
 
-    collator = PaddingMeter(DataCollatorWithPadding(tokenizer))
+    padder = DataCollatorWithPadding(tokenizer, **padding_arguments(config.data))
+    collator = faults.wrap_collator(PaddingMeter(padder))
     effective_batch = batch_plan(config).effective_batch_size * args.world_size
     recorder = MetricsRecorder(run_dir, device, effective_batch, collator)
-    callbacks = [recorder, stop]
+    callbacks = [recorder, stop, *faults.callbacks()]
     if config.training.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))
     return Trainer(model=model, args=args,
