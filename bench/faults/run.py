@@ -175,8 +175,8 @@ def _child_can_disable_recorder() -> bool:
 def estimate_s(faults: list[Fault], seeds: int, healthy: int, with_overhead: bool) -> float:
     fault_s = sum(fault_cost(f) for f in faults) * seeds
     healthy_s = sum(_healthy_cost(*HEALTHY[i]) for i in range(healthy))
-    runs_for_overhead = 3 if _child_can_disable_recorder() else 2
-    return fault_s + healthy_s + (runs_for_overhead * _healthy_cost("tweet-sentiment", 240, 2, 0) if with_overhead else 0)
+    overhead_runs = (3 if _child_can_disable_recorder() else 2) if with_overhead else 0
+    return fault_s + healthy_s + overhead_runs * _healthy_cost("tweet-sentiment", 240, 2, 0)
 
 
 def fault_cost(fault: Fault) -> float:
