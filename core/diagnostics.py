@@ -16,7 +16,8 @@ OVERFIT_MARGIN = 0.01
 OVERFIT_PATIENCE = 2
 # "Stuck": loss within 5% of ln(K), the loss of a uniform guess over K classes...
 STUCK_LOSS_TOLERANCE = 0.05
-# ...and accuracy within 2 points of always answering the most frequent class.
+# ...and accuracy no more than 2 points above always answering the most frequent class. (Below it counts too:
+# predictions unrelated to the labels score at most the majority rate, e.g. 39% against 42% on shuffled labels.)
 STUCK_ACCURACY_POINTS = 0.02
 # Judge only after the larger of this share of the planned steps and STUCK_MIN_STEPS (the rule in issue 4),
 # so the warm-up is not mistaken for being stuck; a run shorter than that is never called stuck.
@@ -131,7 +132,7 @@ def loss_at_chance_and_accuracy_at_majority(records: list[dict], num_labels: int
     accuracy = as_float(evals[-1].get("eval_accuracy"))
     top_share = as_float(evals[-1].get("eval_top_class_share"))
     at_chance = (abs(smoothed - chance_loss) <= STUCK_LOSS_TOLERANCE * chance_loss
-                 and not math.isnan(accuracy) and abs(accuracy - majority_rate) <= STUCK_ACCURACY_POINTS)
+                 and not math.isnan(accuracy) and accuracy <= majority_rate + STUCK_ACCURACY_POINTS)
     if not (at_chance or top_share > ONE_CLASS_SHARE):
         return None
     evidence = (f"After {step} of {max_steps} steps the training loss is {smoothed:.3f} (a uniform guess over "

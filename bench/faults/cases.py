@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 # Small, so that a run costs seconds: MiniLM-L6 on a few hundred short texts, no checkpoints.
-BASE = {"data": {"name": "tweet-sentiment", "train_size": 240, "eval_size": 60, "max_length": 48},
+BASE = {"data": {"name": "tweet-sentiment", "train_size": 240, "eval_size": 100, "max_length": 48},
         "model": {"name": "minilm-l6"}, "hardware": {"device": "cpu"},
         "training": {"num_train_epochs": 2, "learning_rate": 5e-5, "per_device_train_batch_size": 16,
                      "logging_steps": 5, "load_best_model_at_end": False, "save_strategy": "no"}}
@@ -65,7 +65,7 @@ FAULTS = [
           fault="shuffle_labels", stuck=True, own_cache=True, cost_samples=300),
     Fault("head of 1 output", ("REGRESSION_HEAD",), fix_says("num_labels=3"), fault="head=1"),
     Fault("head of 2 outputs for 3 classes", ("NUM_LABELS_MISMATCH",), fix_says("num_labels=3"), fault="head=2"),
-    Fault("64 rows, 20 epochs", ("OVERFITTING",), change_is("training.early_stopping_patience", 1, 2, 3),
+    Fault("64 rows for 20 epochs", ("OVERFITTING",), change_is("training.early_stopping_patience", 1, 2, 3),
           {"data": {"train_size": 64}, "training": {"num_train_epochs": 20, "learning_rate": 1e-4,
                                                     "logging_steps": 2}}, cost_samples=700),
     Fault("NaN at step 10", ("LOSS_NAN",), lr_at_most(1e-5), fault="nan@step=10", onset=10,

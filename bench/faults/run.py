@@ -185,7 +185,7 @@ def fault_cost(fault: Fault) -> float:
 
 def _healthy_cost(data: str, rows: int, epochs: int, lr: float) -> float:
     slower = 1.4 if data == "bbc-news" else 1.0  # 64 tokens instead of 48
-    return STARTUP_S + slower * rows * epochs / TRAIN_RATE + (epochs + 1) * 60 / EVAL_RATE + 3
+    return STARTUP_S + slower * rows * epochs / TRAIN_RATE + (epochs + 1) * 100 / EVAL_RATE + 3
 
 
 def _pct(count: int, total: int) -> str:
@@ -246,9 +246,11 @@ def overhead_lines(result: dict) -> list[str]:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="", help="comma-separated fault names (see bench/faults/cases.py)")
+    parser.add_argument("--only", default="", help="comma-separated fault names (see bench/faults/cases.py); "
+                        "'none' runs no fault")
     parser.add_argument("--quick", action="store_true", help="1 seed and 5 healthy runs")
     parser.add_argument("--no-healthy", action="store_true", help="skip the healthy runs")
+    parser.add_argument("--healthy", type=int, default=None, help="run only the first N healthy runs")
     parser.add_argument("--no-overhead", action="store_true", help="skip the overhead runs")
     parser.add_argument("--keep", default="", help="keep the run folders in this folder")
     parser.add_argument("--json", default="", help="also write all results to this JSON file")
@@ -258,6 +260,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def selected_faults(only: str) -> list[Fault]:
     if not only:
         return list(FAULTS)
+    if only == "none":
+        return []
     names = [name.strip() for name in only.split(",") if name.strip()]
     unknown = [n for n in names if n not in {f.name for f in FAULTS}]
     if unknown:
@@ -271,6 +275,7 @@ def main(argv=None) -> int:
     faults = selected_faults(args.only)
     seeds = [1] if args.quick else [1, 2, 3]
     healthy = 0 if args.no_healthy or args.only else (5 if args.quick else len(HEALTHY))
+    healthy = min(len(HEALTHY), args.healthy) if args.healthy is not None else healthy
     with_overhead = not (args.no_overhead or args.only)
     print(f"{len(faults)} fault kinds x {len(seeds)} seeds, {healthy} healthy runs"
           f"{', overhead runs' if with_overhead else ''}; estimate on an idle 2-core CPU: "
