@@ -180,7 +180,7 @@ def estimate_s(faults: list[Fault], seeds: int, healthy: int, with_overhead: boo
 
 
 def fault_cost(fault: Fault) -> float:
-    return STARTUP_S + fault.cost_samples / TRAIN_RATE
+    return STARTUP_S * (0.6 if fault.before_model else 1.0) + fault.cost_samples / TRAIN_RATE
 
 
 def _healthy_cost(data: str, rows: int, epochs: int, lr: float) -> float:
@@ -274,9 +274,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     faults = selected_faults(args.only)
     seeds = [1] if args.quick else [1, 2, 3]
-    healthy = 0 if args.no_healthy or args.only else (5 if args.quick else len(HEALTHY))
+    subset = bool(args.only) and args.only != "none"  # a few faults: nothing else unless asked
+    healthy = 0 if args.no_healthy or subset else (5 if args.quick else len(HEALTHY))
     healthy = min(len(HEALTHY), args.healthy) if args.healthy is not None else healthy
-    with_overhead = not (args.no_overhead or args.only)
+    with_overhead = not (args.no_overhead or subset)
     print(f"{len(faults)} fault kinds x {len(seeds)} seeds, {healthy} healthy runs"
           f"{', overhead runs' if with_overhead else ''}; estimate on an idle 2-core CPU: "
           f"{estimate_s(faults, len(seeds), healthy, with_overhead) / 60:.1f} min", flush=True)
