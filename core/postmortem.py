@@ -398,7 +398,7 @@ def _frozen_weights(clue: Clue) -> Finding:
 
 
 def _labels_missing(clue: Clue) -> Finding:
-    evidence = _quote(clue.message) if clue.message else "The data has no label column."
+    evidence = _one_line(clue.message) if clue.message else "The data has no label column."  # names the columns
     fix = ("Set the label column to the column of the data that holds the classes (the error lists the columns "
            "there are), or rename that column to 'label', and start again.")
     return _finding("LABELS_MISSING", evidence, fix)

@@ -252,6 +252,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--no-healthy", action="store_true", help="skip the healthy runs")
     parser.add_argument("--healthy", type=int, default=None, help="run only the first N healthy runs")
     parser.add_argument("--no-overhead", action="store_true", help="skip the overhead runs")
+    parser.add_argument("--seeds", default="", help="comma-separated seeds for the fault runs (default 1,2,3)")
     parser.add_argument("--keep", default="", help="keep the run folders in this folder")
     parser.add_argument("--json", default="", help="also write all results to this JSON file")
     return parser.parse_args(argv)
@@ -273,7 +274,7 @@ def selected_faults(only: str) -> list[Fault]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     faults = selected_faults(args.only)
-    seeds = [1] if args.quick else [1, 2, 3]
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else ([1] if args.quick else [1, 2, 3])
     subset = bool(args.only) and args.only != "none"  # a few faults: nothing else unless asked
     healthy = 0 if args.no_healthy or subset else (5 if args.quick else len(HEALTHY))
     healthy = min(len(HEALTHY), args.healthy) if args.healthy is not None else healthy
