@@ -202,9 +202,9 @@ def _child_can_disable_recorder() -> bool:
     return hasattr(train, "live_metrics_enabled")
 
 
-def estimate_s(faults: list[Fault], seeds: int, healthy: int, with_overhead: bool) -> float:
+def estimate_s(faults: list[Fault], seeds: int, healthy: list[int], with_overhead: bool) -> float:
     fault_s = sum(fault_cost(f) for f in faults) * seeds
-    healthy_s = sum(_healthy_cost(*HEALTHY[i]) for i in range(healthy))
+    healthy_s = sum(_healthy_cost(*HEALTHY[i]) for i in healthy)
     overhead_runs = (3 if _child_can_disable_recorder() else 2) if with_overhead else 0
     return fault_s + healthy_s + overhead_runs * _healthy_cost("tweet-sentiment", 240, 2, 0)
 
@@ -286,7 +286,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "'none' runs no fault")
     parser.add_argument("--quick", action="store_true", help="1 seed and 5 healthy runs")
     parser.add_argument("--no-healthy", action="store_true", help="skip the healthy runs")
-    parser.add_argument("--healthy", type=int, default=None, help="run only the first N healthy runs")
+    parser.add_argument("--healthy", default="", help="which healthy runs: N (the first N) or a list of "
+                        "indexes into cases.HEALTHY such as 5,10")
     parser.add_argument("--no-overhead", action="store_true", help="skip the overhead runs")
     parser.add_argument("--seeds", default="", help="comma-separated seeds for the fault runs (default 1,2,3)")
     parser.add_argument("--keep", default="", help="keep the run folders in this folder")
@@ -313,11 +314,14 @@ def main(argv=None) -> int:
     seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else ([1] if args.quick else [1, 2, 3])
     subset = bool(args.only) and args.only != "none"  # a few faults: nothing else unless asked
     healthy = 0 if args.no_healthy or subset else (5 if args.quick else len(HEALTHY))
-    healthy = min(len(HEALTHY), args.healthy) if args.healthy is not None else healthy
+    indexes = list(range(healthy))
+    if args.healthy:
+        picked = [int(x) for x in args.healthy.split(",")]
+        indexes = picked if "," in args.healthy else list(range(min(len(HEALTHY), picked[0])))
     with_overhead = not (args.no_overhead or subset)
-    print(f"{len(faults)} fault kinds x {len(seeds)} seeds, {healthy} healthy runs"
+    print(f"{len(faults)} fault kinds x {len(seeds)} seeds, {len(indexes)} healthy runs"
           f"{', overhead runs' if with_overhead else ''}; estimate on an idle 2-core CPU: "
-          f"{estimate_s(faults, len(seeds), healthy, with_overhead) / 60:.1f} min", flush=True)
+          f"{estimate_s(faults, len(seeds), indexes, with_overhead) / 60:.1f} min", flush=True)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="faults-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -326,7 +330,7 @@ def main(argv=None) -> int:
         for seed in seeds:
             fault_results.append(run_fault(fault, seed, work))
             print(json.dumps(fault_results[-1]), flush=True)
-    for index in range(healthy):
+    for index in indexes:
         healthy_results.append(run_healthy(index, 1 + index % 3, work))
         print(json.dumps(healthy_results[-1]), flush=True)
     if with_overhead:
