@@ -15,7 +15,8 @@ DASHBOARD_FAULT, comma-separated:
   imbalance           one training class is cut to a twentieth of its rows
   rename_label_column the data's label column is called 'sentiment' (a misnamed label column)
   shape_mismatch      batches are not padded, so texts of different lengths cannot be stacked
-DASHBOARD_FAKE_DEVICES=cuda[,mps]     the device checks see these GPUs (training still runs where it would)
+DASHBOARD_FAKE_DEVICES=cuda[,mps]     the device checks see these GPUs (use with device cpu: 'auto' would
+                                      pick the fake GPU and fail)
 DASHBOARD_FAKE_FREE_DISK_MB=N         the disk checks see N MB free
 DASHBOARD_FAKE_MISSING=pkg[,pkg]      the package checks see these distributions as not installed
 """
