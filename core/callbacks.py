@@ -36,6 +36,22 @@ def memory_mb(device: str) -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
+def head_outputs(model) -> int | None:
+    """Outputs of a sequence classifier's last layer (BERT's `classifier`, RoBERTa's `classifier.out_proj`)."""
+    head = getattr(model, "classifier", None)
+    head = getattr(head, "out_proj", head)
+    outputs = getattr(head, "out_features", None)
+    return int(outputs) if outputs else getattr(getattr(model, "config", None), "num_labels", None)
+
+
+def model_facts(model) -> dict:
+    """What the diagnostics need to know about a model: trainable parameters and the head it has."""
+    config = getattr(model, "config", None)
+    return {"trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "total_parameters": sum(p.numel() for p in model.parameters()),
+            "num_labels": head_outputs(model), "problem_type": getattr(config, "problem_type", None)}
+
+
 class UpdateRatio:
     """‖ΔW‖/‖W‖ of one optimizer update: the median over weight matrices (embeddings, where most rows get
     no gradient in a step, would drown a global ratio). ~1e-3 is healthy fine-tuning; above 1e-2 the
@@ -88,10 +104,7 @@ class MetricsRecorder(TrainerCallback):
         self._start_step = state.global_step  # above 0 when resumed from a checkpoint
         self._window = (state.global_step, self._train_started)
         if model is not None:
-            trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-            total = sum(p.numel() for p in model.parameters())
-            runs.update_status(self.run_dir, model_facts={"trainable_parameters": trainable,
-                                                          "total_parameters": total})
+            runs.update_status(self.run_dir, model_facts=model_facts(model))
         self._write_progress(state, force=True)
 
     def on_step_begin(self, args, state, control, model=None, **kwargs):

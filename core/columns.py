@@ -76,7 +76,7 @@ def resolve_columns(frame: pd.DataFrame, text: str | None, label: str | None, pa
     for field, name in (("data.text_column", text), ("data.label_column", label), ("data.text_pair_column", pair)):
         if name and name not in frame.columns:
             raise UserError(f"there is no column '{name}'; the columns are: {listed}.", field=field,
-                            code="MISSING_COLUMN")
+                            code="LABELS_MISSING" if field == "data.label_column" else "MISSING_COLUMN")
     detected_text = not text
     text = text or detect_text(frame)
     if text is None:
@@ -88,7 +88,7 @@ def resolve_columns(frame: pd.DataFrame, text: str | None, label: str | None, pa
     label = label or detect_label(frame, text, class_labels)
     if label is None:
         raise UserError(f"no column looks like a label (columns: {listed}); pick the column with the classes.",
-                        field="data.label_column", code="MISSING_COLUMN")
+                        field="data.label_column", code="LABELS_MISSING")
     if label == text:
         raise UserError(f"'{label}' is also the text column; pick a different column for the classes.",
                         field="data.label_column")

@@ -80,6 +80,9 @@ class DataConfig:
                          "longest text, so a generous value costs little on short texts. At most the model's "
                          "limit (512 for BERT-like models).", "Max sequence length", min=8, max=MAX_LENGTH_CAP)
     seed: int = _f(42, "Seed for the subset sampling, so the same settings pick the same examples.", "Data seed", min=0)
+    padding: str = _f("longest", "longest pads each batch to its longest text (fast); max_length pads every text to "
+                      "the max sequence length, which wastes compute on short texts.", "Padding",
+                      choices=("longest", "max_length"))
 
 
 @dataclass

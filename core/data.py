@@ -171,6 +171,13 @@ def _check_size(name: str, wanted: int, available: int, carved: bool) -> None:
                         field=f"data.{name}", code="SUBSET_TOO_LARGE")
 
 
+def padding_arguments(config: DataConfig) -> dict[str, Any]:
+    """DataCollatorWithPadding arguments: pad each batch to its longest text, or every text to max_length."""
+    if config.padding == "max_length":
+        return {"padding": "max_length", "max_length": config.max_length}
+    return {}
+
+
 class PaddingMeter:
     """Wraps a collator and counts real and padded tokens, so padding waste can be seen (SLOW_TRAINING)."""
 

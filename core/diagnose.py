@@ -22,8 +22,27 @@ def diagnose(run_dir: Path) -> list[Finding]:
     config = runs.read_json(run_dir / "config.json", {}) or {}
     dataset = runs.read_json(run_dir / "dataset.json", {}) or {}
     findings = live_findings(runs.read_metrics(run_dir), dataset, status, config)
-    failure = explain_failure(status, runs.read_log_tail(run_dir, max_bytes=20000), config=config)
-    return ([failure] if failure else []) + findings
+    failure = explain_failure(status, runs.read_log_tail(run_dir, max_bytes=20000), config=config, dataset=dataset)
+    return merged(failure, preflight_findings(status), findings)
+
+
+def preflight_findings(status: dict) -> list[Finding]:
+    """The pre-flight findings the child stored in status.json before it started."""
+    fields = set(Finding.__dataclass_fields__)
+    return [Finding(**{k: v for k, v in item.items() if k in fields}) for item in status.get("preflight") or []
+            if isinstance(item, dict) and {"code", "severity", "title", "evidence", "fix"} <= set(item)]
+
+
+def merged(failure: Finding | None, preflight: list[Finding], live: list[Finding]) -> list[Finding]:
+    """Failure first, then pre-flight, then live findings; one finding per code and title. A pre-flight
+    error that stopped the run explains it better than the post-mortem's reading of the same code."""
+    if failure and any(f.code == failure.code and f.severity == "error" for f in preflight):
+        failure = None
+    out: list[Finding] = []
+    for finding in ([failure] if failure else []) + preflight + live:
+        if not any(f.code == finding.code and f.title == finding.title for f in out):
+            out.append(finding)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,10 +16,11 @@ OVERFIT_MARGIN = 0.01
 OVERFIT_PATIENCE = 2
 # "Stuck": loss within 5% of ln(K), the loss of a uniform guess over K classes...
 STUCK_LOSS_TOLERANCE = 0.05
-# ...and accuracy within 2 points of always answering the most frequent class.
+# ...and accuracy no more than 2 points above always answering the most frequent class. (Below it counts too:
+# predictions unrelated to the labels score at most the majority rate, e.g. 39% against 42% on shuffled labels.)
 STUCK_ACCURACY_POINTS = 0.02
-# Judge only after this share of the planned steps, and at least STUCK_MIN_STEPS (capped at half a
-# short run), so the warm-up is not mistaken for being stuck.
+# Judge only after the larger of this share of the planned steps and STUCK_MIN_STEPS (the rule in issue 4),
+# so the warm-up is not mistaken for being stuck; a run shorter than that is never called stuck.
 STUCK_MIN_PROGRESS = 0.10
 STUCK_MIN_STEPS = 50
 # More than this share of eval predictions in one class means the model answers one class for everything.
@@ -111,7 +112,7 @@ def _smoothed(values: list[float], window: int = 5) -> list[float]:
 
 
 def _enough_steps(step: int, max_steps: int) -> bool:
-    needed = max(STUCK_MIN_PROGRESS * max_steps, min(STUCK_MIN_STEPS, 0.5 * max_steps))
+    needed = max(STUCK_MIN_PROGRESS * max_steps, STUCK_MIN_STEPS)
     return step >= needed
 
 
@@ -131,7 +132,7 @@ def loss_at_chance_and_accuracy_at_majority(records: list[dict], num_labels: int
     accuracy = as_float(evals[-1].get("eval_accuracy"))
     top_share = as_float(evals[-1].get("eval_top_class_share"))
     at_chance = (abs(smoothed - chance_loss) <= STUCK_LOSS_TOLERANCE * chance_loss
-                 and not math.isnan(accuracy) and abs(accuracy - majority_rate) <= STUCK_ACCURACY_POINTS)
+                 and not math.isnan(accuracy) and accuracy <= majority_rate + STUCK_ACCURACY_POINTS)
     if not (at_chance or top_share > ONE_CLASS_SHARE):
         return None
     evidence = (f"After {step} of {max_steps} steps the training loss is {smoothed:.3f} (a uniform guess over "
@@ -294,15 +295,20 @@ def classes_far_apart_in_size(dataset: dict) -> Finding | None:
 PADDING_WASTE_SHARE = 0.5
 
 
-def batches_mostly_padding(records: list[dict], sampling: str | None) -> Finding | None:
+def batches_mostly_padding(records: list[dict], sampling: str | None, padding: str | None = None) -> Finding | None:
     """SLOW_TRAINING (padding waste): over half of the tokens in recent batches are padding."""
     shares = [as_float(r["pad_share"]) for r in train_points(records) if "pad_share" in r][-3:]
     if len(shares) < 3 or min(shares) <= PADDING_WASTE_SHARE:
         return None
     mean = sum(shares) / len(shares)
-    change = {"training.train_sampling_strategy": "group_by_length"} if sampling != "group_by_length" else {}
-    fix = ("Batch texts of similar length together (group_by_length)" if change else
-           "Lower the max sequence length to what most texts need")
+    if padding == "max_length":
+        change: dict[str, Any] = {"data.padding": "longest"}
+        fix = "Pad each batch to its longest text (padding 'longest') instead of every text to the max length"
+    elif sampling != "group_by_length":
+        change = {"training.train_sampling_strategy": "group_by_length"}
+        fix = "Batch texts of similar length together (group_by_length)"
+    else:
+        change, fix = {}, "Lower the max sequence length to what most texts need"
     return Finding(code="SLOW_TRAINING", severity="warning", title="Most of each batch is padding",
                    evidence=f"{mean:.0%} of the tokens in recent training batches are padding, so most compute is "
                             "spent on nothing.",
@@ -318,28 +324,46 @@ def live_findings(records: list[dict], dataset: dict, status: dict, config: dict
     num_labels = int(dataset.get("num_labels", 0) or 0)
     majority = float(dataset.get("majority_rate", 0.0) or 0.0)
     nan = first_non_finite_loss(records)
-    found = [nan] if nan else [
+    curves = [nan] if nan else [
         loss_diverging(records, num_labels),
         eval_loss_rising_while_train_falls(records),
         loss_at_chance_and_accuracy_at_majority(records, num_labels, majority, int(progress.get("max_steps", 0) or 0),
                                                 training.get("learning_rate"), facts.get("trainable_parameters")),
         train_learns_but_eval_stays_at_majority(records, num_labels, majority),
-        batches_mostly_padding(records, training.get("train_sampling_strategy")),
-        eval_texts_seen_in_training(dataset),
-        classes_far_apart_in_size(dataset),
+        batches_mostly_padding(records, training.get("train_sampling_strategy"),
+                               (config.get("data") or {}).get("padding")),
     ]
+    found = [*curves, eval_texts_seen_in_training(dataset), classes_far_apart_in_size(dataset),
+             *setup_findings(records, dataset, status, config)]
     return sorted((f for f in found if f), key=lambda f: f.step or 0, reverse=True)
+
+
+def setup_findings(records: list[dict], dataset: dict, status: dict, config: dict) -> list[Finding | None]:
+    """The rules over the model's head, its trainable parameters and the device (core/model_checks.py)."""
+    from core import model_checks
+
+    facts, device = status.get("model_facts") or {}, status.get("device_facts") or {}
+    training, hardware = config.get("training") or {}, config.get("hardware") or {}
+    checkpointing = hardware.get("memory_preset") == "very_low" or bool(training.get("gradient_checkpointing"))
+    return [model_checks.no_trainable_parameters(facts), model_checks.head_does_not_match_classes(facts, dataset),
+            model_checks.fp32_on_a_bf16_gpu(device, training),
+            model_checks.checkpointing_with_memory_to_spare(records, device, checkpointing)]
 
 
 def classify_exception(exc: BaseException) -> tuple[str, str]:
     """A stable error code and a sentence for an exception that ended a run."""
     text = f"{type(exc).__name__}: {exc}"
     lowered = text.lower()
-    if "out of memory" in lowered or type(exc).__name__ == "OutOfMemoryError":
+    # CUDA and MPS say "out of memory"; PyTorch's CPU allocator says "can't allocate memory".
+    if ("out of memory" in lowered or "can't allocate memory" in lowered
+            or type(exc).__name__ == "OutOfMemoryError"):
         return "OUT_OF_MEMORY", ("The device ran out of memory. Use the low or very_low memory preset, or halve "
                                  "the batch size and double gradient accumulation.")
     if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
         return "DISK_SPACE", ("The disk is full. Lower 'checkpoints kept', free space, or delete old runs.")
+    if isinstance(exc, KeyError) and exc.args and str(exc.args[0]) in ("label", "labels"):
+        return "LABELS_MISSING", (f"The data has no label column {exc.args[0]!r}; point the label column at the "
+                                  "column that holds the classes.")
     if isinstance(exc, ImportError):
         return "DEPENDENCY_ERROR", f"A package is missing or too old ({exc}); run 'pip install -r requirements.txt'."
     return "TRAINING_ERROR", f"Training failed with {text[:300]}. The full traceback is in train.log."

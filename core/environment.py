@@ -19,6 +19,7 @@ from packaging.version import InvalidVersion, Version
 
 from core.config import TrainingConfig
 from core.diagnostics import Finding, by_severity
+from core.faults import fake_free_bytes, fake_missing
 
 REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements.txt"
 # The Trainer refuses to start with an older accelerate (seed issue 2; transformers' own check).
@@ -43,7 +44,7 @@ def package_versions(names: Iterable[str]) -> dict[str, str | None]:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
-    return versions
+    return fake_missing(versions)  # no-op unless a test hides a package (DASHBOARD_FAKE_MISSING)
 
 
 def _older_than(version: str, minimum: str) -> bool:
@@ -188,7 +189,7 @@ def free_bytes_at(path: Path) -> int:
     path = Path(path).resolve()
     while not path.exists() and path != path.parent:
         path = path.parent
-    return shutil.disk_usage(path).free
+    return fake_free_bytes(shutil.disk_usage(path).free)  # no-op unless DASHBOARD_FAKE_FREE_DISK_MB is set
 
 
 def disk_space_check(path: Path, needed_bytes: int, free_bytes: int | None = None) -> Finding | None:

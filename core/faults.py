@@ -13,7 +13,6 @@ DASHBOARD_FAULT, comma-separated:
   shuffle_labels      the training labels are permuted (they no longer match the texts)
   eval_equals_train   the eval set is a copy of the training set
   imbalance           one training class is cut to a twentieth of its rows
-  rename_label_column the data's label column is called 'sentiment' (a misnamed label column)
   shape_mismatch      batches are not padded, so texts of different lengths cannot be stacked
   enospc_on_save=N    the Nth checkpoint save writes part of its optimizer file, then raises
                       OSError(ENOSPC) where a full disk would stop it (after the weights, before
@@ -35,7 +34,7 @@ FAULT_ENV = "DASHBOARD_FAULT"
 # Faults that fire at a step (KIND@step=N; the kinds of the speed branch's hook, same messages) and faults
 # that change the set-up (a name, or NAME=N).
 STEP_KINDS = ("nan", "oom", "cpu_oom", "mps_oom", "error", "kill")
-SETUP_KINDS = ("freeze", "head", "shuffle_labels", "eval_equals_train", "imbalance", "rename_label_column",
+SETUP_KINDS = ("freeze", "head", "shuffle_labels", "eval_equals_train", "imbalance",
                "shape_mismatch", "enospc_on_save")
 NUMBERED = STEP_KINDS + ("head", "enospc_on_save")  # the kinds that take a number
 
@@ -81,12 +80,6 @@ def fake_missing(versions: dict) -> dict:
     """Installed versions with the DASHBOARD_FAKE_MISSING packages shown as not installed."""
     missing = set(_listed("DASHBOARD_FAKE_MISSING"))
     return {name: (None if name in missing else version) for name, version in versions.items()}
-
-
-def apply_to_frame(frame):
-    if "rename_label_column" in planted():
-        return frame.rename(columns={"label": "sentiment"})
-    return frame
 
 
 def apply_to_splits(splits):

@@ -30,6 +30,8 @@ PATTERNS: dict[str, tuple[str, ...]] = {
                          r"^(?:\w+\.)*(?:ModuleNotFoundError|ImportError)\b"),
     "SHAPE_MISMATCH": (r"input_ids`? and `?attention_mask`? should have the same shape",
                        r"expected sequence of length \d+", r"Unable to create tensor"),
+    # The Trainer's optimizer with nothing to optimise, or backward() through a model with no trainable weight.
+    "FROZEN_WEIGHTS": (r"optimizer got an empty parameter list", r"does not require grad and does not have a grad_fn"),
     "LABEL_OUT_OF_RANGE": (r"Target -?\d+ is out of bounds", r"IndexError: Target", r"device-side assert triggered",
                            r"Assertion `t >= 0 && t < n_classes` failed"),
 }
@@ -56,6 +58,8 @@ TITLES = {
     "SHAPE_MISMATCH": "The token batches had mismatched shapes",
     "LABEL_OUT_OF_RANGE": "A label is outside the model's classes",
     "TRAINING_ERROR": "Training stopped with an error",
+    "FROZEN_WEIGHTS": "Every weight of the model is frozen",
+    "LABELS_MISSING": "The data has no label column",
 }
 
 
@@ -72,12 +76,28 @@ class Clue:
 
 
 def explain_failure(status: dict, log_tail: str, exit_signal: int | None = None, *,
-                    config: dict | None = None) -> Finding | None:
-    """Why a failed run died, as one Finding; None for any run whose state is not 'failed'."""
+                    config: dict | None = None, dataset: dict | None = None) -> Finding | None:
+    """Why a failed run died, as one Finding; None for any run whose state is not 'failed'.
+
+    With the data set's summary, a crash that the model's set-up explains (a head with fewer outputs than
+    classes: "Target 2 is out of bounds"; no trainable parameter) is named by that cause."""
     if (status or {}).get("state") != "failed":
         return None
     clue = find_clue(status, log_tail or "", exit_signal, config or {})
-    return BUILDERS.get(clue.code, _rejected_input)(clue)
+    return _setup_cause(clue, status, dataset or {}) or BUILDERS.get(clue.code, _rejected_input)(clue)
+
+
+def _setup_cause(clue: Clue, status: dict, dataset: dict) -> Finding | None:
+    from core.model_checks import head_does_not_match_classes, no_trainable_parameters
+
+    if clue.code not in ("LABEL_OUT_OF_RANGE", "TRAINING_ERROR", "FROZEN_WEIGHTS"):
+        return None
+    facts = status.get("model_facts") or {}
+    cause = no_trainable_parameters(facts) or head_does_not_match_classes(facts, dataset)
+    if cause:
+        cause.evidence += f" The run then failed{_said(clue)}."
+        cause.step = None
+    return cause
 
 
 def find_clue(status: dict, log_tail: str, exit_signal: int | None, config: dict) -> Clue:
@@ -370,6 +390,20 @@ def _rejected_input(clue: Clue) -> Finding:
                    evidence=evidence, fix="Change what the sentence names on the New run page and start again.")
 
 
+def _frozen_weights(clue: Clue) -> Finding:
+    evidence = f"Training found no trainable parameter to update{_said(clue)}."
+    fix = ("Make the encoder and the head trainable (requires_grad=True on their parameters, or do not freeze "
+           "them) and restart; to train only the head, freeze just the encoder.")
+    return _finding("FROZEN_WEIGHTS", evidence, fix)
+
+
+def _labels_missing(clue: Clue) -> Finding:
+    evidence = _one_line(clue.message) if clue.message else "The data has no label column."  # names the columns
+    fix = ("Set the label column to the column of the data that holds the classes (the error lists the columns "
+           "there are), or rename that column to 'label', and start again.")
+    return _finding("LABELS_MISSING", evidence, fix)
+
+
 BUILDERS: dict[str, Callable[[Clue], Finding]] = {
     "OUT_OF_MEMORY": _out_of_memory,
     "DISK_SPACE": _disk_space,
@@ -379,4 +413,6 @@ BUILDERS: dict[str, Callable[[Clue], Finding]] = {
     "SHAPE_MISMATCH": _shape_mismatch,
     "LABEL_OUT_OF_RANGE": _label_out_of_range,
     "TRAINING_ERROR": _training_error,
+    "FROZEN_WEIGHTS": _frozen_weights,
+    "LABELS_MISSING": _labels_missing,
 }

@@ -81,8 +81,22 @@ def available_devices() -> dict[str, bool]:
 
     mps = getattr(torch.backends, "mps", None)
     cuda = torch.cuda.is_available()
-    return {"cpu": True, "cuda": cuda, "mps": bool(mps and mps.is_available()),
-            "cuda_count": torch.cuda.device_count() if cuda else 0}
+    from core.faults import fake_devices  # no-op unless a test fakes a GPU (DASHBOARD_FAKE_DEVICES)
+
+    return fake_devices({"cpu": True, "cuda": cuda, "mps": bool(mps and mps.is_available()),
+                         "cuda_count": torch.cuda.device_count() if cuda else 0})
+
+
+def device_facts(device: str) -> dict:
+    """What the slow-training rules need to know about the device a run trains on."""
+    import torch
+
+    facts: dict = {"device": device}
+    if device == "cuda" and torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(torch.cuda.current_device())
+        facts.update(name=props.name, bf16_supported=bool(torch.cuda.is_bf16_supported()),
+                     memory_total_mb=round(props.total_memory / 2**20))
+    return facts
 
 
 def resolve_device(requested: str, available: dict[str, bool] | None = None) -> str:

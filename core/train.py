@@ -238,7 +238,8 @@ def _fail_out_of_memory(run_dir: Path, config: RunConfig, exc: BaseException) ->
 def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: Path | None = None,
           inputs: Inputs | None = None) -> str:
     """The seed document's pattern: tokenize once, Trainer with compute_metrics, then the final report."""
-    from core import data, models, presets
+    from core import data, faults, models, presets
+    from core.callbacks import model_facts
 
     _quiet_progress_bars()
     _preflight(config, run_dir)
@@ -246,7 +247,7 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
     speed = apply_speed_plan(config, device)
     say(f"Device: {device}. Speed settings: {'; '.join(speed['summary'])}. Loading data: {describe_source(config)}.")
     inputs = inputs or prepare_inputs(config)
-    splits, tokenizer = inputs.splits, inputs.tokenizer
+    splits, tokenizer = faults.apply_to_splits(inputs.splits), inputs.tokenizer
     summary = splits.summary()
     runs.write_json_atomic(run_dir / "dataset.json", summary)
     for note in splits.notes:
@@ -261,7 +262,8 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
         tokenized, hit = data.tokenize_splits(splits, tokenizer, config.data.max_length, cache_dir,
                                               data.cache_key(splits, tokenizer, config.data.max_length))
     say(("Reused tokenized cache" if hit else "Tokenized") + f" in {time.time() - started:.1f} s.")
-    runs.update_status(run_dir, phase="loading model", tokenize_cache="hit" if hit else "miss", device=device)
+    runs.update_status(run_dir, phase="loading model", tokenize_cache="hit" if hit else "miss", device=device,
+                       device_facts=presets.device_facts(device))
     if config.model.trust_remote_code:
         say("Warning: trust_remote_code is on; Python code shipped with the model runs in this process.")
     note = models.head_note(config.model, len(splits.label_names))
@@ -269,7 +271,9 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
         say(f"Model: {note}")
         runs.update_status(run_dir, model_note=note)
     rss_before = _current_rss_mb()
-    model = models.load_model(config.model, splits.label_names, config.training.seed, attention=speed["attention"])
+    model = faults.apply_to_model(models.load_model(config.model, splits.label_names, config.training.seed,
+                                                    attention=speed["attention"]))
+    runs.update_status(run_dir, model_facts=model_facts(model))  # before training, so a crash still shows them
     plan = presets.batch_plan(config)
     if config.hardware.memory_preset == "auto" and device == "cuda":
         plan = _fit_batch(config, run_dir, model, speed)
@@ -451,16 +455,17 @@ def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, to
                   speed: dict, plan, rss_before_mb: float = 0.0):
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
 
-    from core import compat
+    from core import compat, faults
     from core.callbacks import MetricsRecorder
-    from core.data import PaddingMeter
-    from core.faults import fault_callbacks
+    from core.data import PaddingMeter, padding_arguments
     from core.metrics import compute_metrics
     from core.performance import PerformanceMeter
 
-    collator = PaddingMeter(DataCollatorWithPadding(tokenizer, pad_to_multiple_of=speed["pad_to_multiple_of"]))
+    padder = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=speed["pad_to_multiple_of"],
+                                     **padding_arguments(config.data))
+    collator = faults.wrap_collator(PaddingMeter(padder))
     effective_batch = plan.effective_batch_size * args.world_size
-    callbacks = [stop, PerformanceMeter(device, effective_batch, collator, rss_before_mb), *fault_callbacks()]
+    callbacks = [stop, PerformanceMeter(device, effective_batch, collator, rss_before_mb), *faults.callbacks()]
     if live_metrics_enabled():
         callbacks.insert(0, MetricsRecorder(run_dir, device, effective_batch, collator))
     if config.training.early_stopping_patience:

@@ -72,6 +72,18 @@ def test_stuck_is_not_judged_before_ten_percent_of_the_steps():
     assert loss_at_chance_and_accuracy_at_majority(stuck_records(steps=3), 3, 0.424, max_steps=375) is None
 
 
+def test_a_run_shorter_than_fifty_steps_is_never_called_stuck():
+    # Issue 4: judge only after the larger of 10% of the steps and 50 steps; a 40-step run at chance is warm-up.
+    assert loss_at_chance_and_accuracy_at_majority(stuck_records(steps=4), 3, 0.424, max_steps=40) is None
+    assert loss_at_chance_and_accuracy_at_majority(stuck_records(steps=5), 3, 0.424, max_steps=60) is not None
+
+
+def test_accuracy_below_the_majority_rate_with_loss_at_chance_is_stuck():
+    # Predictions that ignore the texts (labels shuffled) score at or below the majority rate, not exactly at it.
+    finding = loss_at_chance_and_accuracy_at_majority(stuck_records(accuracy=0.383), 3, 0.424, max_steps=375)
+    assert finding is not None and finding.code == "STUCK_AT_CHANCE"
+
+
 def test_learning_model_is_not_stuck():
     assert loss_at_chance_and_accuracy_at_majority(stuck_records(loss=0.8, accuracy=0.62), 3, 0.424, 375) is None
     # Loss near chance but accuracy well above majority: still learning.
