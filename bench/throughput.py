@@ -297,12 +297,14 @@ def write_section(title: str, command: str, lines: list[str], out: Path | None, 
         handle.write(text)
 
 
-def write_presets(measured: dict, out: Path | None) -> None:
+def write_presets(measured: dict, out: Path | None, note: str = "") -> None:
     """The preset figures the New run page shows, next to RESULTS.md (one file per device kind)."""
     if not measured.get("presets"):
         return
     measured["date"] = time.strftime("%Y-%m-%d", time.gmtime())
     measured["machine"] = machine()
+    if note:  # shown under the New run page's preset table, e.g. that the machine was busy
+        measured["note"] = note
     target = (out.parent if out else ROOT / "bench") / f"presets_{measured['device']}.json"
     target.write_text(json.dumps(measured, indent=1) + "\n")
 
@@ -320,9 +322,10 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=[], help="GPU: only these configurations (e.g. fast)")
     parser.add_argument("--no-presets", action="store_true", help="CPU: skip the memory preset runs")
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown section here")
+    parser.add_argument("--note", default="", help="a caveat stored with the preset figures the UI shows")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
-    command = "python bench/throughput.py " + " ".join(sys.argv[1:])
+    command = " ".join(["python bench/throughput.py", *sys.argv[1:]])
     if args.gpu:
         lines, measured = gpu_mode(workdir, args.scale, args.only)
         write_section("Throughput on one GPU: the fast preset, the memory presets and the seed's default", command,
@@ -337,7 +340,7 @@ def main() -> None:
         write_section("Throughput on CPU: the app's preset against the seed's and a plain script", command, lines,
                       args.out, f"MiniLM-L6 (`minilm-l6`) on {args.rows} tweets, steady-state figures after "
                       "warm-up, no evaluation.")
-    write_presets(measured, args.out)
+    write_presets(measured, args.out, args.note)
     print(f"run folders: {workdir}")
 
 

@@ -238,13 +238,13 @@ def _fail_out_of_memory(run_dir: Path, config: RunConfig, exc: BaseException) ->
 def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: Path | None = None,
           inputs: Inputs | None = None) -> str:
     """The seed document's pattern: tokenize once, Trainer with compute_metrics, then the final report."""
-    from core import data, faults, models, presets
+    from core import data, faults, models, presets, tuning
     from core.callbacks import model_facts
 
     _quiet_progress_bars()
     _preflight(config, run_dir)
     device = presets.resolve_device(config.hardware.device)
-    speed = apply_speed_plan(config, device)
+    speed = tuning.apply_speed_plan(config, device)
     say(f"Device: {device}. Speed settings: {'; '.join(speed['summary'])}. Loading data: {describe_source(config)}.")
     inputs = inputs or prepare_inputs(config)
     splits, tokenizer = faults.apply_to_splits(inputs.splits), inputs.tokenizer
@@ -270,18 +270,19 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
     if note:
         say(f"Model: {note}")
         runs.update_status(run_dir, model_note=note)
-    rss_before = _current_rss_mb()
+    rss_before = tuning.current_rss_mb()
     model = faults.apply_to_model(models.load_model(config.model, splits.label_names, config.training.seed,
                                                     attention=speed["attention"]))
     runs.update_status(run_dir, model_facts=model_facts(model))  # before training, so a crash still shows them
     plan = presets.batch_plan(config)
     if config.hardware.memory_preset == "auto" and device == "cuda":
-        plan = _fit_batch(config, run_dir, model, speed)
+        plan = tuning.fit_batch(config, run_dir, model, speed, say)
         args = training_arguments(config, run_dir, device, speed, plan)
     runs.update_status(run_dir, batch={"per_device_train_batch_size": plan.per_device_train_batch_size,
                                        "gradient_accumulation_steps": plan.gradient_accumulation_steps,
                                        "gradient_checkpointing": plan.gradient_checkpointing})
-    _write_estimate(config, run_dir, tokenized["train"], len(splits.label_names), plan, speed)
+    tuning.write_estimate(config, run_dir, tokenized["train"], len(splits.label_names), plan, speed,
+                          live_metrics_enabled())
     trainer = build_trainer(config, run_dir, device, args, model, tokenizer, tokenized, stop, speed, plan,
                             rss_before)
     faults.install(trainer)
@@ -289,76 +290,9 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     state = "stopped" if stop.stop_requested() else "completed"
     runs.update_status(run_dir, phase="saving")
-    performance = _performance_figures(trainer, len(tokenized["train"]))
+    performance = tuning.performance_figures(trainer, len(tokenized["train"]))
     _save_and_report(trainer, tokenizer, tokenized["eval"], splits.label_names, run_dir, performance)
     return state
-
-
-def apply_speed_plan(config: RunConfig, device: str) -> dict:
-    """The speed plan for this device; the parts that act on the process (threads, environment) act here."""
-    from core import presets
-
-    speed = presets.speed_plan(config, presets.device_facts(device))
-    for key, value in speed["env"].items():
-        os.environ.setdefault(key, value)
-    if speed["threads"]:
-        import torch
-
-        torch.set_num_threads(speed["threads"])
-    return speed
-
-
-def _fit_batch(config: RunConfig, run_dir: Path, model, speed: dict):
-    """The 'auto' memory preset on CUDA: the largest batch that trains at the longest padded length."""
-    import math
-
-    from core import autofit, presets
-
-    runs.update_status(run_dir, phase="fitting the batch to GPU memory")
-    multiple = speed["pad_to_multiple_of"] or 1
-    length = min(512, math.ceil(config.data.max_length / multiple) * multiple)
-    if presets.batch_plan(config).gradient_checkpointing:
-        model.gradient_checkpointing_enable()
-    batch, tried = autofit.fit_batch_on_cuda(model, config.effective_batch_size(), length, speed["precision"])
-    plan = presets.batch_plan(config, batch)
-    say(f"Memory preset auto: tried batch {', '.join(map(str, tried))} at {length} tokens; training with "
-        f"{plan.per_device_train_batch_size} x {plan.gradient_accumulation_steps} accumulation.")
-    runs.update_status(run_dir, batch_fit={"tried": tried, "length": length, "fitted": batch})
-    return plan
-
-
-def _current_rss_mb() -> float:
-    import psutil
-
-    return psutil.Process().memory_info().rss / 2**20
-
-
-def _write_estimate(config: RunConfig, run_dir: Path, train_set, num_labels: int, plan, speed: dict) -> None:
-    """The memory and time estimate for this run, stored before training so it can be checked after."""
-    from core import estimate
-
-    if not runs.is_writer():
-        return
-    lengths = [len(ids) for ids in train_set["input_ids"]]
-    result = estimate.run_estimate(config.model.name, num_labels, plan.per_device_train_batch_size, lengths,
-                                   config.data.max_length, speed, plan.gradient_checkpointing,
-                                   config.data.train_size, config.data.eval_size,
-                                   config.training.train_sampling_strategy == "group_by_length",
-                                   live_metrics=live_metrics_enabled())
-    if result:
-        runs.write_json_atomic(run_dir / "estimate.json", result)
-
-
-def _performance_figures(trainer, train_size: int) -> dict:
-    from core.performance import PerformanceMeter
-
-    meter = next((c for c in trainer.callback_handler.callbacks if isinstance(c, PerformanceMeter)), None)
-    if meter is None:
-        return {}
-    figures = meter.figures(trainer.state)
-    if figures.get("samples_per_second"):
-        figures["time_per_epoch_s"] = round(train_size / figures["samples_per_second"], 1)
-    return figures
 
 
 def describe_source(config: RunConfig) -> str:

@@ -95,4 +95,5 @@ def show_measured_presets(device: str) -> None:
              "peak memory vs standard": f"{p['peak_memory_x']:.2f}x"} for name, p in measured["presets"].items()]
     with st.expander(f"Memory presets as measured on {measured['device']}"):
         st.dataframe(pd.DataFrame(rows).set_index("preset"), key="measured_presets")
-        st.caption(f"bench/RESULTS.md, {measured['date']}, {measured['machine']}.")
+        note = f" Note: {measured['note']}." if measured.get("note") else ""
+        st.caption(f"bench/RESULTS.md, {measured['date']}, {measured['machine']}.{note}")
