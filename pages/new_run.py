@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import launcher, preflight, presets
+from core import compat, launcher, preflight, presets
 from core.config import RunConfig, dry_run_variant
 from core.errors import UserError
 from pages._state import runs_dir, select_run
@@ -64,9 +64,20 @@ with st.container(border=True):
     field_row("training", ["early_stopping_patience", "save_total_limit", "seed", "train_sampling_strategy"],
               disabled={"early_stopping_patience": no_best})
 
+    reporters = compat.installed_reporters()
+    if reporters:
+        st.multiselect("Also report to", reporters, key="form.report_to",
+                       help="Send the metrics to a tracker you already use as well (TrainingArguments report_to). "
+                            "The run's own folder stays the source of truth.")
+    else:
+        st.caption("Reporting to TensorBoard, MLflow or W&B is offered here when one of them is installed "
+                   "(pip install tensorboard).")
+
 keep_values(SECTIONS)
 values = form_values(SECTIONS)
 values["name"] = st.session_state.get("form.name", "")
+if st.session_state.get("form.report_to"):
+    values["training"]["report_to"] = list(st.session_state["form.report_to"])
 if values["training"]["eval_strategy"] == "no":
     values["training"]["load_best_model_at_end"] = False
 if not values["training"]["load_best_model_at_end"]:
