@@ -16,6 +16,7 @@ Everything the dashboard shows is rebuilt from these files, so a reload or a res
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -250,7 +251,8 @@ def best_metric_of(run: RunSummary) -> tuple[str, float | None]:
     metric = (run.config.get("training") or {}).get("metric_for_best_model") or "f1"
     final = (read_json(run.path / "results.json", {}) or {}).get("final_metrics") or {}
     if final.get(metric) is not None:
-        return metric, as_float(final[metric])
+        value = as_float(final[metric])
+        return metric, (value if math.isfinite(value) else None)  # NaN is no best, and not valid JSON
     best = best_eval(read_metrics(run.path), metric)
     return metric, (as_float(best["eval_" + metric]) if best else None)
 

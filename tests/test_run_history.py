@@ -104,3 +104,9 @@ def test_cli_bad_arguments_get_one_sentence(tmp_path):
 def test_rename_keeps_one_printable_line(runs_dir):
     make_run(runs_dir, "20260101-000000", "completed")
     assert runs.rename_run(runs_dir, "20260101-000000", "two\nlines\x07 here") == "two lines here"
+
+
+def test_a_nan_final_metric_is_listed_as_none_and_the_json_stays_valid(runs_dir):
+    make_run(runs_dir, "20260101-000000", "completed", results={**RESULTS, "final_metrics": {"f1": "nan"}})
+    assert runs.run_row(runs.list_runs(runs_dir)[0])["best metric"] is None
+    assert json.loads(cli("list", "--runs-dir", str(runs_dir), "--json").stdout)[0]["best metric"] is None
