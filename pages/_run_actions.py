@@ -16,7 +16,7 @@ def manage_panel(run: runs.RunSummary) -> None:
     """Open, rename and delete (with a confirmation step)."""
     st.markdown(f"#### {run.config.get('name') or run.run_id}")
     st.badge(run.state, color=STATE_COLOURS.get(run.state, "gray"))
-    open_col, name_col, rename_col, delete_col = st.columns([1, 3, 1, 1], vertical_alignment="bottom")
+    open_col, name_col, rename_col, delete_col = st.columns([1.5, 3, 1, 1], vertical_alignment="bottom")
     if open_col.button("Open in Live run", key="open_run", icon=":material/monitoring:"):
         select_run(run.run_id)
         st.switch_page("pages/live_run.py", query_params={"run": run.run_id})
