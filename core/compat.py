@@ -125,3 +125,23 @@ def trainer_tokenizer_kwargs(tokenizer) -> dict[str, Any]:
 
     parameters = inspect.signature(Trainer.__init__).parameters
     return {"processing_class": tokenizer} if "processing_class" in parameters else {"tokenizer": tokenizer}
+
+
+# Experiment trackers people already use; a run reports to them only when asked and when installed.
+# The run's own folder (metrics.jsonl, status.json) stays the source of truth either way.
+REPORTERS = {"tensorboard": ("tensorboard", "tensorboardX"), "mlflow": ("mlflow",), "wandb": ("wandb",)}
+
+
+def installed_reporters() -> list[str]:
+    """The `report_to` integrations whose package is importable here (found without importing it)."""
+    import importlib.util
+
+    return [name for name, modules in REPORTERS.items() if any(importlib.util.find_spec(m) for m in modules)]
+
+
+def requested_reporters(value: Any) -> list[str]:
+    """`report_to` as a list of integration names; None, "none" and [] all mean none."""
+    if value in (None, "none", "None", ""):
+        return []
+    names = [value] if isinstance(value, str) else list(value)
+    return [str(name) for name in names if name not in ("none", "None")]

@@ -7,6 +7,7 @@ so a user can run it outside the dashboard: `python reproduce.py --output-dir ou
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -83,7 +84,7 @@ def reproduce_script(config: dict[str, Any]) -> str:
     tokenizer_kwarg = "processing_class" if "processing_class" in compat.trainer_tokenizer_kwargs(object()) \
         else "tokenizer"
     return (SCRIPT_TEMPLATE
-            .replace("__NAME__", parsed.name or "run")
+            .replace("__NAME__", _docstring_safe(parsed.name) or "run")
             .replace("__NOTE__", note)
             .replace("__DATA__", repr(parsed.to_dict()["data"]))
             .replace("__MODEL__", repr({k: v for k, v in parsed.to_dict()["model"].items() if k != "source"}))
@@ -92,12 +93,17 @@ def reproduce_script(config: dict[str, Any]) -> str:
             .replace("__TOKENIZER_KWARG__", tokenizer_kwarg))
 
 
+def _docstring_safe(text: str) -> str:
+    """A run name fit for the script's docstring: quotes and backslashes would end or break it."""
+    return re.sub(r"[^\w .,:;()+-]", "", text)
+
+
 def _python_literal(values: dict[str, Any]) -> str:
     lines = [f"    {key!r}: {value!r}," for key, value in values.items()]
     return "{\n" + "\n".join(lines) + "\n}"
 
 
-SCRIPT_TEMPLATE = '''"""Reproduce the dashboard run "__NAME__" with plain transformers: python reproduce.py [--output-dir DIR]
+SCRIPT_TEMPLATE = '''"""Reproduce the dashboard run "__NAME__" with plain transformers: python reproduce.py --output-dir OUT
 
 Generated from the run's config.json. Needs the same packages as the dashboard (requirements.txt):
 the built-in data and the MiniLM encoder come from PyPI packages, so it works offline.

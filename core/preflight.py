@@ -46,6 +46,22 @@ def too_many_processes(config: RunConfig, device: str, available: dict) -> Findi
                    fix=f"Set GPUs (processes) to {max(1, have)}.", config_change={"hardware.processes": max(1, have)})
 
 
+def reporting_check(config: RunConfig, installed: list[str] | None = None) -> Finding | None:
+    """report_to names a tracker whose package is not installed: the Trainer would fail at start."""
+    from core import compat
+
+    installed = compat.installed_reporters() if installed is None else installed
+    missing = [name for name in compat.requested_reporters(config.training.extra.get("report_to"))
+               if name not in installed]
+    if not missing:
+        return None
+    known = ", ".join(compat.REPORTERS)
+    return Finding(code="REPORTER_NOT_INSTALLED", severity="error", title=f"{', '.join(missing)} is not installed",
+                   evidence=f"training.report_to asks for {', '.join(missing)}, but its package is not importable "
+                            f"here (installed: {', '.join(installed) or 'none'}; supported: {known}).",
+                   fix=f"pip install {missing[0]} into this environment, or remove it from training.report_to.")
+
+
 def preflight(config: RunConfig, runs_dir: Path, available: dict[str, bool]) -> list[Finding]:
     """Every pre-flight finding for `config`, errors first."""
     device_finding = environment.device_check(config.hardware.device, available)
@@ -55,7 +71,7 @@ def preflight(config: RunConfig, runs_dir: Path, available: dict[str, bool]) -> 
     parameters = BUILTIN_PARAMETERS.get(config.model.name)
     found = [*renamed_arguments(config), device_finding, precision_on_device(config, device),
              too_many_processes(config, device, available),
-             environment.accelerate_check()]
+             environment.accelerate_check(), reporting_check(config)]
     if parameters:
         needed = environment.checkpoint_bytes(parameters, config.training.save_total_limit)
         found.append(environment.disk_space_check(Path(runs_dir), needed))

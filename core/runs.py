@@ -16,6 +16,7 @@ Everything the dashboard shows is rebuilt from these files, so a reload or a res
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -299,7 +300,8 @@ def best_metric_of(run: RunSummary) -> tuple[str, float | None]:
     metric = (run.config.get("training") or {}).get("metric_for_best_model") or "f1"
     final = (read_json(run.path / "results.json", {}) or {}).get("final_metrics") or {}
     if final.get(metric) is not None:
-        return metric, as_float(final[metric])
+        value = as_float(final[metric])
+        return metric, (value if math.isfinite(value) else None)  # NaN is no best, and not valid JSON
     best = best_eval(read_metrics(run.path), metric)
     return metric, (as_float(best["eval_" + metric]) if best else None)
 
@@ -309,7 +311,8 @@ def run_row(run: RunSummary) -> dict[str, Any]:
     metric, value = best_metric_of(run)
     started = run.status.get("started_at") or _epoch_to_iso(run.status.get("created_at"))
     return {"id": run.run_id, "name": run.config.get("name") or "", "state": run.state,
-            "data set": (run.config.get("data") or {}).get("name"), "model": (run.config.get("model") or {}).get("name"),
+            "data set": (run.config.get("data") or {}).get("name"),
+            "model": (run.config.get("model") or {}).get("name"),
             "device": run.status.get("device") or (run.config.get("hardware") or {}).get("device"),
             "metric": metric, "best metric": value, "duration_s": run_duration_s(run.status), "started": started}
 
@@ -317,8 +320,9 @@ def run_row(run: RunSummary) -> dict[str, Any]:
 def filter_rows(rows: list[dict[str, Any]], states: list[str] | None = None, text: str = "") -> list[dict[str, Any]]:
     """Rows in one of `states` (all when empty) whose id, name, data set or model contains `text`."""
     needle = text.strip().lower()
+    searched = ("id", "name", "data set", "model")
     return [row for row in rows if (not states or row["state"] in states)
-            and (not needle or any(needle in str(row.get(c) or "").lower() for c in ("id", "name", "data set", "model")))]
+            and (not needle or any(needle in str(row.get(c) or "").lower() for c in searched))]
 
 
 def _epoch_to_iso(value: Any) -> str | None:
@@ -347,7 +351,8 @@ def rename_run(runs_dir: Path, run_id: str, name: str) -> str:
     from core.errors import UserError
 
     path = _existing_run(runs_dir, run_id)
-    cleaned = " ".join(str(name).split())
+    # One line of printable text: newlines, tabs and control characters would garble tables and headings.
+    cleaned = "".join(ch for ch in " ".join(str(name).split()) if ch.isprintable())
     if not cleaned or len(cleaned) > NAME_MAX_CHARS:
         raise UserError(f"must be 1 to {NAME_MAX_CHARS} characters, got {len(cleaned)}; type a shorter name.",
                         field="name", code="BAD_NAME")

@@ -16,7 +16,7 @@ def manage_panel(run: runs.RunSummary) -> None:
     """Open, rename and delete (with a confirmation step)."""
     st.markdown(f"#### {run.config.get('name') or run.run_id}")
     st.badge(run.state, color=STATE_COLOURS.get(run.state, "gray"))
-    open_col, name_col, rename_col, delete_col = st.columns([1, 3, 1, 1], vertical_alignment="bottom")
+    open_col, name_col, rename_col, delete_col = st.columns([1.5, 3, 1, 1], vertical_alignment="bottom")
     if open_col.button("Open in Live run", key="open_run", icon=":material/monitoring:"):
         select_run(run.run_id)
         st.switch_page("pages/live_run.py", query_params={"run": run.run_id})
@@ -107,19 +107,28 @@ def try_model_panel(run: runs.RunSummary) -> None:
         return
     raw = st.text_area("Texts, one per line", key="try_texts", height=120,
                        placeholder="What a great match!\nThe train was late again.")
-    if not st.button("Predict", key="try_predict", icon=":material/psychology:"):
-        return
+    if st.button("Predict", key="try_predict", icon=":material/psychology:"):
+        # Kept per run, so the answers stay while the user looks at another tab.
+        st.session_state[f"try_rows_{run.run_id}"] = predictions(run, raw)
+    rows = st.session_state.get(f"try_rows_{run.run_id}")
+    if rows:
+        show_predictions(rows)
+
+
+def predictions(run: runs.RunSummary, raw: str) -> list[dict] | None:
     try:
         texts = predict.split_texts(raw)
         if not texts:
             raise UserError("is empty; type at least one text, one per line.", field="texts")
         model_dir = run.path / "model"
         tokenizer, model = cached_classifier(str(model_dir), (model_dir / "config.json").stat().st_mtime)
-        max_length = (run.config.get("data") or {}).get("max_length", 128)
-        rows = predict.predict(texts, tokenizer, model, max_length)
+        return predict.predict(texts, tokenizer, model, (run.config.get("data") or {}).get("max_length", 128))
     except UserError as exc:
         st.error(exc.sentence, icon=":material/error:")
-        return
+        return None
+
+
+def show_predictions(rows: list[dict]) -> None:
     frame = pd.DataFrame([{"text": r["text"], "label": r["label"], "probability": r["probability"],
                            **{f"p({k})": v for k, v in r["probabilities"].items()}} for r in rows])
     with st.container(key="try_results"):  # a table that cannot be selected keeps no key of its own

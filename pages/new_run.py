@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import launcher, preflight, presets
+from core import compat, launcher, preflight, presets
 from core.config import RunConfig, dry_run_variant
 from core.errors import UserError
 from pages import _sources
@@ -75,6 +75,15 @@ with st.container(border=True):
     field_row("training", ["early_stopping_patience", "save_total_limit", "seed", "train_sampling_strategy"],
               disabled={"early_stopping_patience": no_best})
 
+    reporters = compat.installed_reporters()
+    if reporters:
+        st.multiselect("Also report to", reporters, key="form.report_to",
+                       help="Send the metrics to a tracker you already use as well (TrainingArguments report_to). "
+                            "The run's own folder stays the source of truth.")
+    else:
+        st.caption("Reporting to TensorBoard, MLflow or W&B is offered here when one of them is installed "
+                   "(pip install tensorboard).")
+
 keep_values(SECTIONS)
 _sources.keep_extra_values()
 values = form_values({"data": ["eval_fraction", "drop_missing_labels", "train_size", "eval_size", "max_length",
@@ -84,6 +93,8 @@ values["data"] = {**{k: v for k, v in values["data"].items() if v is not None}, 
 values["model"] = {**model_values, **{k: values["model"][k] for k in ("hidden_dropout_prob",
                                                                       "attention_probs_dropout_prob")}}
 values["name"] = st.session_state.get("form.name", "")
+if st.session_state.get("form.report_to"):
+    values["training"]["report_to"] = list(st.session_state["form.report_to"])
 if values["training"]["eval_strategy"] == "no":
     values["training"]["load_best_model_at_end"] = False
 if not values["training"]["load_best_model_at_end"]:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 
 import pytest
 
@@ -74,7 +75,7 @@ def page(browser):  # noqa: F811 - the fixture imported above
     page.close()
 
 
-def test_runs_table_lists_the_runs_and_opens_one_in_live_run(server, page):
+def test_runs_table_lists_the_runs_downloads_a_model_and_opens_a_run(server, page, tmp_path):
     url, _ = server
     open_from_sidebar(page, url, "Runs")
     page.locator(".st-key-runs_table").wait_for(timeout=30000)
@@ -82,6 +83,13 @@ def test_runs_table_lists_the_runs_and_opens_one_in_live_run(server, page):
     page.locator(".st-key-open_run button").wait_for(timeout=30000)  # the whole page has rendered
     shot(page, "runs_table")
     pick(page, "runs_selected", f"{RUN_A} · tiny a · tiny-random on tweet-sentiment")
+    page.locator('h4:has-text("tiny a"):visible').wait_for(timeout=30000)
+    with page.expect_download(timeout=60000) as download:  # the zip is built when the button is clicked
+        page.locator(".st-key-download_model button").click()
+    saved = tmp_path / "model.zip"
+    download.value.save_as(saved)
+    assert download.value.suggested_filename == f"{RUN_A}-model.zip"
+    assert "model/model.safetensors" in zipfile.ZipFile(saved).namelist()
     page.locator(".st-key-open_run button").click()
     page.get_by_role("heading", name="Live run").wait_for(timeout=30000)
     assert page.url.endswith(f"/live?run={RUN_A}")

@@ -97,3 +97,8 @@ def test_pasted_text_is_split_into_lines_and_limited():
     assert predict.split_texts("good\n\n  bad  \n") == ["good", "bad"]
     with pytest.raises(UserError, match="at most 200"):
         predict.split_texts("x\n" * 201)
+
+
+def test_a_name_with_quotes_cannot_break_the_script():
+    config = {**tiny_config(), "name": 'say """hi""" \\ bye'}
+    compile(export.reproduce_script(config), "reproduce.py", "exec")

@@ -124,3 +124,22 @@ def test_try_the_model_waits_for_a_finished_run(runs_dir):
     three_runs(runs_dir)
     app = open_runs()
     assert "Try the model once the run has finished" in " ".join(c.value for c in app.caption)
+
+
+def test_a_state_this_page_does_not_know_is_still_listed(runs_dir):
+    """Another part of the dashboard may add states (queued runs, say); nothing here may break on them."""
+    odd = runs_dir / "20260104-000000-odd"
+    odd.mkdir()
+    runs.write_json_atomic(odd / "status.json", {"state": "paused-by-admin", "created_at": 4.0})
+    app = open_runs()
+    assert not app.exception
+    assert list(table(app)["state"]) == ["paused-by-admin"]
+    assert not app.button(key="delete").disabled
+
+
+def test_try_the_model_with_no_text_says_what_to_do(runs_dir, finished_tiny_runs):
+    source = finished_tiny_runs["20260101-000000-tiny-a"]
+    shutil.copytree(source, runs_dir / source.name)
+    app = open_runs()
+    app.button(key="try_predict").click().run()
+    assert app.error[0].body == "texts: is empty; type at least one text, one per line."

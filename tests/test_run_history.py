@@ -99,3 +99,14 @@ def test_cli_bad_arguments_get_one_sentence(tmp_path):
     wrong = cli("lst")
     assert wrong.returncode == 2 and wrong.stderr.startswith("error: ") and wrong.stderr.count("\n") == 1
     assert "No runs in" in cli("list", "--runs-dir", str(tmp_path)).stdout
+
+
+def test_rename_keeps_one_printable_line(runs_dir):
+    make_run(runs_dir, "20260101-000000", "completed")
+    assert runs.rename_run(runs_dir, "20260101-000000", "two\nlines\x07 here") == "two lines here"
+
+
+def test_a_nan_final_metric_is_listed_as_none_and_the_json_stays_valid(runs_dir):
+    make_run(runs_dir, "20260101-000000", "completed", results={**RESULTS, "final_metrics": {"f1": "nan"}})
+    assert runs.run_row(runs.list_runs(runs_dir)[0])["best metric"] is None
+    assert json.loads(cli("list", "--runs-dir", str(runs_dir), "--json").stdout)[0]["best metric"] is None
