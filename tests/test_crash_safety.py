@@ -104,9 +104,11 @@ def kill_at_random(run_dir, rng, figures) -> bool:
     pid, created = status["pid"], status["pid_create_time"]
     random_moment(run_dir, rng, pid, created)
     before = complete_lines(run_dir)
-    if not runs.process_alive(pid, created):
+    if not runs.process_alive(pid, created) or runs.read_status(run_dir).get("state") == "completed":
         return False  # it finished first; not a kill
     os.kill(pid, signal.SIGKILL)
+    if runs.read_status(run_dir).get("state") == "completed":
+        return False  # it wrote 'completed' (everything saved) just before the kill landed: not a kill either
     figures["kills tried"] += 1
     killed_at = time.time()
     shown_failed = wait_for(lambda: runs.reconcile(run_dir).get("state") == "failed", timeout=10, every=0.05)
