@@ -142,6 +142,9 @@ class MetricsRecorder(TrainerCallback):
         if self._last_ratio is not None:
             extras["update_ratio"] = _clean(self._last_ratio)
             self._last_ratio = None
+        if self.padding_meter is not None and now > time0:
+            # Batches are made in this process (no loader workers), so their time is time the model waits.
+            extras["batch_time_share"] = round(min(1.0, self.padding_meter.take_batch_seconds() / (now - time0)), 4)
         share = self.padding_meter.take_pad_share() if self.padding_meter else None
         if share is not None:
             extras["pad_share"] = round(share, 4)

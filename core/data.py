@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import json
 import shutil
-import dataclasses
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,9 +186,12 @@ class PaddingMeter:
         self.collator = collator
         self.real = self.total = 0
         self.real_seen = 0  # never reset: the performance meter reads real tokens/s from it
+        self.seconds = 0.0  # time spent making batches in this process (SLOW_TRAINING: input pipeline)
 
     def __call__(self, features):
+        started = time.perf_counter()
         batch = self.collator(features)
+        self.seconds += time.perf_counter() - started
         mask = batch.get("attention_mask")
         if mask is not None:
             real = int(mask.sum())
@@ -195,6 +199,11 @@ class PaddingMeter:
             self.real_seen += real
             self.total += mask.numel()
         return batch
+
+    def take_batch_seconds(self) -> float:
+        """Seconds spent making batches since the last call, then start counting afresh."""
+        seconds, self.seconds = self.seconds, 0.0
+        return seconds
 
     def take_pad_share(self) -> float | None:
         """Share of padding since the last call, then start counting afresh."""

@@ -316,6 +316,23 @@ def batches_mostly_padding(records: list[dict], sampling: str | None, padding: s
                    config_change=change, step=train_points(records)[-1]["step"])
 
 
+BATCH_TIME_SHARE = 0.3
+
+
+def batches_slow_to_make(records: list[dict], workers: int | None) -> Finding | None:
+    """SLOW_TRAINING (input pipeline): the model waits for batches for over 30% of recent training time."""
+    shares = [as_float(r["batch_time_share"]) for r in train_points(records) if "batch_time_share" in r][-3:]
+    if len(shares) < 3 or min(shares) <= BATCH_TIME_SHARE or (workers or 0) > 0:
+        return None
+    mean = sum(shares) / len(shares)
+    return Finding(code="SLOW_TRAINING", severity="warning", title="The model waits for its batches",
+                   evidence=f"{mean:.0%} of recent training time went into making batches (collating and padding "
+                            "tokenized texts) in the training process, while the model sat idle.",
+                   fix="Make batches in background worker processes (dataloader_num_workers = 2), so the next "
+                       "batch is ready when the model needs it.",
+                   config_change={"training.dataloader_num_workers": 2}, step=train_points(records)[-1]["step"])
+
+
 def live_findings(records: list[dict], dataset: dict, status: dict, config: dict) -> list[Finding]:
     """The findings shown while a run trains (and after), newest first."""
     progress = status.get("progress") or {}
@@ -332,6 +349,7 @@ def live_findings(records: list[dict], dataset: dict, status: dict, config: dict
         train_learns_but_eval_stays_at_majority(records, num_labels, majority),
         batches_mostly_padding(records, training.get("train_sampling_strategy"),
                                (config.get("data") or {}).get("padding")),
+        batches_slow_to_make(records, training.get("dataloader_num_workers")),
     ]
     found = [*curves, eval_texts_seen_in_training(dataset), classes_far_apart_in_size(dataset),
              *setup_findings(records, dataset, status, config)]

@@ -49,3 +49,19 @@ def test_a_lone_training_process_sees_one_gpu_and_torchrun_ranks_are_left_alone(
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")  # a GPU chosen by the user or the queue stays chosen
     _one_gpu_per_process()
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "1"
+
+
+def test_the_batch_maker_is_timed_so_a_slow_input_pipeline_can_be_seen():
+    import time
+
+    from core.data import PaddingMeter
+
+    def slow_collator(features):
+        time.sleep(0.02)
+        return {"attention_mask": torch.ones(len(features), 4, dtype=torch.long)}
+
+    meter = PaddingMeter(slow_collator)
+    meter([{}] * 2)
+    meter([{}] * 2)
+    assert 0.04 <= meter.take_batch_seconds() < 1.0
+    assert meter.take_batch_seconds() == 0.0  # counted afresh after each take

@@ -178,3 +178,20 @@ def test_padding_waste_is_slow_training_with_the_batching_fix():
     assert finding.code == "SLOW_TRAINING" and "93%" in finding.evidence
     assert finding.config_change == {"training.train_sampling_strategy": "group_by_length"}
     assert diagnostics.batches_mostly_padding(records(0.93), "group_by_length").config_change == {}
+
+
+def test_a_model_waiting_for_its_batches_is_slow_training_with_loader_workers_as_the_fix():
+    def records(*shares):
+        return [{"type": "train", "step": 10 * (i + 1), "loss": 0.5, "batch_time_share": s}
+                for i, s in enumerate(shares)]
+
+    rng = random.Random(3)
+    healthy = records(*(rng.uniform(0.01, 0.28) for _ in range(40)))  # noisy but below 30%
+    assert diagnostics.batches_slow_to_make(healthy, 0) is None
+    assert diagnostics.batches_slow_to_make(records(0.1, 0.6, 0.2, 0.7), 0) is None  # a blip, not a trend
+    finding = diagnostics.batches_slow_to_make(records(0.1, 0.45, 0.5, 0.55), 0)
+    assert finding.code == "SLOW_TRAINING" and "50%" in finding.evidence and finding.step == 40
+    assert finding.config_change == {"training.dataloader_num_workers": 2}
+    assert diagnostics.batches_slow_to_make(records(0.45, 0.5, 0.55), 2) is None  # workers already on
+    assert any(f.title == "The model waits for its batches"
+               for f in live_findings(records(0.45, 0.5, 0.55), {}, {}, {"training": {}}))

@@ -39,6 +39,9 @@ def test_cli_trains_and_writes_the_run_directory(finished):
     evals = [r for r in records if r["type"] == "eval"]
     assert len(trains) >= 5 and {"step", "epoch", "loss", "learning_rate", "grad_norm"} <= set(trains[0])
     assert len(evals) == 2  # eval strategy epoch, 2 epochs
+    # What the diagnostics read, on every training line after the first (the first has no window yet).
+    assert all({"pad_share", "batch_time_share", "samples_per_second"} <= set(r) for r in trains[1:])
+    assert all(0 <= r["batch_time_share"] < 1 and 0 <= r["pad_share"] < 1 for r in trains[1:])
     assert {"step", "epoch", "eval_loss", "eval_accuracy", "eval_f1", "eval_precision", "eval_recall"} <= set(evals[0])
     assert json.loads((run_dir / "config.json").read_text())["model"]["name"] == "tiny-random"
     dataset = json.loads((run_dir / "dataset.json").read_text())
