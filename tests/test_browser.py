@@ -4,6 +4,7 @@ Uses Debian's chromium (/usr/bin/chromium) through Playwright; `streamlit run ap
 Screenshots land in $SCREENSHOT_DIR when it is set.
 """
 
+import contextlib
 import json
 import os
 import socket
@@ -29,15 +30,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    runs_dir = tmp_path_factory.mktemp("browser-runs")
+@contextlib.contextmanager
+def streamlit_app(runs_dir: Path):
+    """`streamlit run app.py` on a free localhost port with the project's .streamlit/config.toml, serving
+    `runs_dir`; yields (url, process) once it answers its health check, and stops leftover runs after."""
     port = free_port()
     env = {**os.environ, "DASHBOARD_RUNS_DIR": str(runs_dir), "HF_HUB_OFFLINE": "1"}
-    log = open(runs_dir.parent / "streamlit.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                                "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(runs_dir.parent / "streamlit.log", "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                                    "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -49,10 +51,19 @@ def server(tmp_path_factory):
     else:
         process.kill()
         pytest.fail("streamlit did not start")
-    yield url, runs_dir
-    process.terminate()
-    process.wait(timeout=20)
-    stop_leftover_runs(runs_dir)
+    try:
+        yield url, process
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        stop_leftover_runs(runs_dir)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    runs_dir = tmp_path_factory.mktemp("browser-runs")
+    with streamlit_app(runs_dir) as (url, _):
+        yield url, runs_dir
 
 
 def stop_leftover_runs(runs_dir: Path) -> None:

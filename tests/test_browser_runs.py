@@ -2,16 +2,11 @@
 
 import os
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 import zipfile
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.test_browser import CHROMIUM, browser, free_port, shot  # noqa: F401 - browser is a fixture
+from tests.test_browser import CHROMIUM, browser, shot, streamlit_app  # noqa: F401 - browser is a fixture
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("REQUIRE_BROWSER"),
                                 reason="Debian chromium is not installed")
@@ -23,26 +18,8 @@ def server(tmp_path_factory, finished_tiny_runs):
     runs_dir = tmp_path_factory.mktemp("browser-history") / "runs"
     for source in finished_tiny_runs.values():
         shutil.copytree(source, runs_dir / source.name)
-    port = free_port()
-    env = {**os.environ, "DASHBOARD_RUNS_DIR": str(runs_dir), "HF_HUB_OFFLINE": "1"}
-    with open(runs_dir.parent / "streamlit.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                                    "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail("streamlit did not start")
-    yield url, runs_dir
-    process.terminate()
-    process.wait(timeout=20)
+    with streamlit_app(runs_dir) as (url, _):
+        yield url, runs_dir
 
 
 def pick(page, key: str, option: str) -> None:

@@ -1,18 +1,15 @@
 """Real Chromium: two tabs on one run see the same state; Stop, then Resume; the server listens on localhost only."""
 
 import os
-import subprocess
-import sys
 import time
-import urllib.request
 
 import psutil
 import pytest
 
 from core import launcher, runs
 from core.config import RunConfig
-from tests.conftest import ROOT, tiny_config
-from tests.test_browser import CHROMIUM, browser, free_port, shot, stop_leftover_runs  # noqa: F401 (fixture)
+from tests.conftest import tiny_config
+from tests.test_browser import CHROMIUM, browser, shot, streamlit_app  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("REQUIRE_BROWSER"),
                                 reason="Debian chromium is not installed")
@@ -22,26 +19,8 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.
 def server(tmp_path_factory):
     """`streamlit run app.py` with the project's .streamlit/config.toml (no address given on the command line)."""
     runs_dir = tmp_path_factory.mktemp("safety-browser-runs")
-    port = free_port()
-    env = {**os.environ, "DASHBOARD_RUNS_DIR": str(runs_dir), "HF_HUB_OFFLINE": "1"}
-    log = open(runs_dir.parent / "streamlit.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                                "--server.headless", "true"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail("streamlit did not start")
-    yield url, runs_dir, process
-    process.terminate()
-    process.wait(timeout=20)
-    stop_leftover_runs(runs_dir)
+    with streamlit_app(runs_dir) as (url, process):
+        yield url, runs_dir, process
 
 
 def test_the_server_listens_on_localhost_only(server):
