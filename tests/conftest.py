@@ -3,6 +3,7 @@
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,13 @@ def finished_tiny_runs(tmp_path_factory) -> dict[str, Path]:
         "20260101-000000-tiny-a": {**tiny_config(num_train_epochs=1), "name": "tiny a"},
         "20260101-000100-tiny-b": {**tiny_config(num_train_epochs=1, learning_rate=5e-3), "name": "tiny b"},
     })
+
+
+def wait_for(predicate, timeout: float = 180, every: float = 0.2) -> bool:
+    """Poll `predicate` until it holds or `timeout` seconds pass (the real child runs on its own clock)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False

@@ -16,21 +16,12 @@ import pytest
 
 from core import launcher, postmortem, queue, runs
 from core.config import RunConfig
-from tests.conftest import ROOT, tiny_config
+from tests.conftest import ROOT, tiny_config, wait_for
 
 # 13 steps an epoch (200 rows, batch 16), a checkpoint every 5 steps: 39 steps in all.
 CHAIN = {**tiny_config(num_train_epochs=3, eval_strategy="steps", eval_steps=5, logging_steps=1), "name": "crash"}
 KILLS = 10
 FAKE_TOKEN = "hf_CrashSafetyFakeToken0123456789abcdef"
-
-
-def wait_for(predicate, timeout=180, every=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(every)
-    return False
 
 
 def complete_lines(run_dir: Path) -> list[dict]:

@@ -1,14 +1,13 @@
 """Several training processes (torchrun + DDP): the command, and real 2-process runs on CPU with gloo."""
 
 import os
-import time
 from pathlib import Path
 
 import psutil
 
 from core import launcher, runs
 from core.config import RunConfig
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, wait_for
 
 
 # CI runs two CPU processes (gloo); on a machine of 2 GPUs set MULTIPROCESS_TEST_DEVICE=cuda (NCCL).
@@ -31,15 +30,6 @@ def test_launch_command_uses_torchrun_for_several_processes(tmp_path):
     one_gpu = RunConfig.from_dict({**tiny_config(), "hardware": {"device": "cuda", "processes": 1}})
     assert "torch.distributed.run" not in launcher.launch_command(one_gpu, tmp_path / "c.json", tmp_path / "r",
                                                                   tmp_path / "cache")
-
-
-def wait_for(predicate, timeout=180):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def ranks_of(run_dir: Path) -> list[psutil.Process]:

@@ -5,23 +5,13 @@ import os
 import subprocess
 import sys
 import threading
-import time
 
 import psutil
 import pytest
 
 from core import launcher, queue, runs
 from core.config import RunConfig
-from tests.conftest import ROOT, tiny_config
-
-
-def wait_for(predicate, timeout=180, every=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(every)
-    return False
+from tests.conftest import ROOT, tiny_config, wait_for
 
 
 def state(run_dir):

@@ -4,13 +4,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
 from core import launcher, runs
 from core.config import RunConfig
-from tests.conftest import ROOT, tiny_config, write_config
+from tests.conftest import ROOT, tiny_config, wait_for, write_config
 
 
 def train_cli(tmp_path, config, run_name="run", cache="cache"):
@@ -95,15 +94,6 @@ def test_a_folder_holding_a_run_is_not_overwritten(finished):
     assert result.returncode == 2 and "already holds a completed run" in result.stderr
     assert "Traceback" not in result.stderr
     assert (tmp_path / "first" / "status.json").read_text() == before
-
-
-def wait_for(predicate, timeout=120, every=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(every)
-    return False
 
 
 def test_stop_ends_the_run_as_stopped_with_a_saved_model(runs_dir):
