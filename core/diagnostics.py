@@ -364,7 +364,7 @@ def setup_findings(records: list[dict], dataset: dict, status: dict, config: dic
     training, hardware = config.get("training") or {}, config.get("hardware") or {}
     checkpointing = hardware.get("memory_preset") == "very_low" or bool(training.get("gradient_checkpointing"))
     return [model_checks.no_trainable_parameters(facts), model_checks.head_does_not_match_classes(facts, dataset),
-            model_checks.fp32_on_a_bf16_gpu(device, training),
+            model_checks.fp32_on_a_bf16_gpu(device, training, (status.get("speed") or {}).get("precision")),
             model_checks.checkpointing_with_memory_to_spare(records, device, checkpointing)]
 
 

@@ -48,24 +48,27 @@ def head_does_not_match_classes(facts: dict, dataset: dict) -> Finding | None:
                    fix=fix, step=0)
 
 
-def fp32_on_a_bf16_gpu(device_facts: dict, training: dict) -> Finding | None:
-    """SLOW_TRAINING: full fp32 on a GPU that computes bf16 several times faster."""
-    if device_facts.get("device") != "cuda" or not device_facts.get("bf16_supported"):
+def fp32_on_a_bf16_gpu(device_facts: dict, training: dict, precision: str | None = None) -> Finding | None:
+    """SLOW_TRAINING: full fp32 on a GPU that computes bf16 several times faster.
+
+    `precision` is what the run's speed plan chose (status.json's `speed`); without it, the config's
+    hand-set `training.bf16`/`fp16` decide."""
+    if device_facts.get("device") != "cuda" or not device_facts.get("bf16"):
         return None
-    if training.get("bf16") or training.get("fp16"):
+    if (precision and precision != "fp32") or (not precision and (training.get("bf16") or training.get("fp16"))):
         return None
     gpu = device_facts.get("name") or "this GPU"
     return Finding(code="SLOW_TRAINING", severity="warning", title="Training in fp32 on a GPU that has bf16",
                    evidence=f"{gpu} supports bf16, but the run trains in full fp32 precision.",
                    fix="Turn on bf16 mixed precision: on this GPU it trains several times faster with about half "
                        "the activation memory, and unlike fp16 it needs no loss scaling.",
-                   config_change={"training.bf16": True}, step=0)
+                   config_change={"hardware.precision": "bf16"}, step=0)
 
 
 def checkpointing_with_memory_to_spare(records: list[dict], device_facts: dict,
                                        gradient_checkpointing: bool) -> Finding | None:
     """SLOW_TRAINING: gradient checkpointing (recomputing activations, ~30% slower) while most GPU memory is free."""
-    total = as_float(device_facts.get("memory_total_mb"))
+    total = as_float(device_facts.get("total_memory_mb"))
     peaks = [as_float(r.get("memory_mb")) for r in records if r.get("type") == "train" and "memory_mb" in r]
     if not gradient_checkpointing or device_facts.get("device") != "cuda" or not peaks or not total > 0:
         return None

@@ -47,17 +47,29 @@ def test_a_head_that_matches_or_unknown_facts_stay_silent(facts, dataset):
     assert head_does_not_match_classes(facts, dataset) is None
 
 
-H100 = {"device": "cuda", "name": "NVIDIA H100 80GB HBM3", "bf16_supported": True, "memory_total_mb": 81_000}
+H100 = {"device": "cuda", "name": "NVIDIA H100 80GB HBM3", "bf16": True, "total_memory_mb": 81_000}
 
 
 def test_fp32_on_a_gpu_with_bf16_is_slow_training_with_the_bf16_switch():
     finding = fp32_on_a_bf16_gpu(H100, {"learning_rate": 5e-5})
-    assert finding.code == "SLOW_TRAINING" and finding.config_change == {"training.bf16": True}
+    assert finding.code == "SLOW_TRAINING" and finding.config_change == {"hardware.precision": "bf16"}
     assert "H100" in finding.evidence
+    assert fp32_on_a_bf16_gpu(H100, {}, precision="fp32").code == "SLOW_TRAINING"
+
+
+def test_the_speed_plans_bf16_counts_even_when_the_config_does_not_set_it():
+    assert fp32_on_a_bf16_gpu(H100, {}, precision="bf16") is None
+
+
+def test_the_rules_read_the_keys_that_device_facts_writes():
+    from core import presets
+
+    facts = presets.device_facts("cpu")
+    assert {"device", "bf16", "total_memory_mb", "name"} <= set(facts)
 
 
 @pytest.mark.parametrize("device,training", [(H100, {"bf16": True}), (H100, {"fp16": True}), ({"device": "cpu"}, {}),
-                                             ({**H100, "bf16_supported": False}, {}), ({}, {})])
+                                             ({**H100, "bf16": False}, {}), ({}, {})])
 def test_mixed_precision_cpu_or_old_gpus_are_not_slow_for_precision(device, training):
     assert fp32_on_a_bf16_gpu(device, training) is None
 
