@@ -13,7 +13,6 @@ Needs a machine of 2 CUDA GPUs. Prints two Markdown tables:
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -62,9 +61,10 @@ def steady_samples_per_second(records: list[dict], global_batch: int, warmup_ste
     return (last["step"] - first["step"]) * global_batch / (last["time"] - first["time"])
 
 
-def scaling(runs_dir: Path, compile_: str = "auto", warmup_steps: int = 40) -> None:
+def scaling(runs_dir: Path, compile_: str = "auto", warmup_steps: int = 40, counts=(1, 2),
+            keep: Path | None = None) -> None:
     figures = {}
-    for processes in (1, 2):
+    for processes in counts:
         raw = {"name": f"scaling {processes} gpu",
                "data": {"name": "bbc-news", "train_size": 2000, "eval_size": 200, "max_length": 512},
                "model": {"name": "bert-base-random"},
@@ -72,7 +72,11 @@ def scaling(runs_dir: Path, compile_: str = "auto", warmup_steps: int = 40) -> N
                "training": {"num_train_epochs": 4, "per_device_train_batch_size": 32,
                             "eval_strategy": "no", "load_best_model_at_end": False, "save_strategy": "no",
                             "logging_steps": 10}}
-        records = runs.read_metrics(run(raw, runs_dir))
+        run_dir = run(raw, runs_dir)
+        if keep is not None and (run_dir / "profile.txt").exists():  # DASHBOARD_PROFILE was set
+            keep.mkdir(parents=True, exist_ok=True)
+            (keep / f"profile-{processes}gpu.txt").write_text((run_dir / "profile.txt").read_text())
+        records = runs.read_metrics(run_dir)
         summary = next(r for r in records if r["type"] == "summary")
         memory = max(r.get("memory_mb", 0) for r in records if r["type"] == "train")
         figures[processes] = (summary["train_samples_per_second"],
@@ -82,8 +86,9 @@ def scaling(runs_dir: Path, compile_: str = "auto", warmup_steps: int = 40) -> N
           " peak memory per GPU (MB) |\n| --- | --- | --- | --- |")
     for processes, (whole, steady, memory) in figures.items():
         print(f"| {processes} | {whole:.1f} | {steady:.1f} | {memory:.0f} |")
-    print(f"\nscaling 2 vs 1 GPU: whole run {figures[2][0] / figures[1][0]:.2f}x, "
-          f"steady state {figures[2][1] / figures[1][1]:.2f}x", flush=True)
+    if 1 in figures and 2 in figures:
+        print(f"\nscaling 2 vs 1 GPU: whole run {figures[2][0] / figures[1][0]:.2f}x, "
+              f"steady state {figures[2][1] / figures[1][1]:.2f}x", flush=True)
 
 
 def main() -> None:
@@ -92,12 +97,14 @@ def main() -> None:
     parser.add_argument("--scaling-only", action="store_true")
     parser.add_argument("--compile", default="auto", choices=("auto", "on", "off"),
                         help="hardware.compile for the scaling runs (the app's fast preset compiles on CUDA)")
+    parser.add_argument("--gpus", type=int, nargs="*", default=[1, 2], help="scaling: GPU counts to run")
+    parser.add_argument("--keep", type=Path, help="copy the runs' profile.txt (DASHBOARD_PROFILE) here")
     args = parser.parse_args()
     runs_dir = Path(tempfile.mkdtemp(prefix="bench-multi-gpu-"))
     if not args.scaling_only:
         parity(runs_dir)
     if not args.parity_only:
-        scaling(runs_dir, args.compile)
+        scaling(runs_dir, args.compile, counts=tuple(args.gpus), keep=args.keep)
 
 
 if __name__ == "__main__":

@@ -123,20 +123,23 @@ class HardwareConfig:
                         "several processes use the gloo backend (slower; for checking the set-up).",
                         "GPUs (processes)", min=1, max=64)
     speed: str = _f("fast", "fast: on a CUDA GPU bf16 (fp16 on cards without it), SDPA attention, fused AdamW, "
-                    "torch.compile with padded lengths rounded up to a multiple of 64, a larger eval batch and "
-                    "argmax on the GPU before metrics; on CPU one thread per physical core. plain: fp32, eager "
-                    "attention, plain AdamW, no compile (the seed's settings). The choices below override it.",
+                    "torch.compile for runs of 1,000+ steps (with CUDA graphs up to max length 128), batches "
+                    "copied without waiting, a larger eval batch and argmax on the GPU before metrics; on CPU one "
+                    "thread per physical core. plain: fp32, eager attention, plain AdamW, no compile (the seed's "
+                    "settings). The choices below override it.",
                     "Speed", choices=SPEEDS)
     precision: str = _f("auto", "auto: bf16 on a CUDA GPU that has it, else fp16 on CUDA, fp32 on CPU and MPS "
                         "(fp32 with speed plain). fp16 needs a CUDA GPU.", "Precision", choices=PRECISIONS)
-    compile: str = _f("auto", "torch.compile the model. auto: on with speed fast on a CUDA GPU without gradient "
-                      "checkpointing (the first steps take longer while it compiles); off elsewhere.",
+    compile: str = _f("auto", "torch.compile the model. auto: on with speed fast on a CUDA GPU for runs of at "
+                      "least 1,000 optimizer steps without gradient checkpointing (the first step waits about a "
+                      "minute while it compiles; measured); off elsewhere.",
                       "torch.compile", choices=SWITCHES)
     attention: str = _f("auto", "Attention kernel. auto: sdpa (PyTorch's fused scaled-dot-product attention) with "
                         "speed fast, eager with plain.", "Attention", choices=ATTENTIONS)
-    pad_to_multiple_of: int | None = _f(None, "Round each batch's padded length up to a multiple of this, so a "
-                                        "compiled model sees few shapes. Empty: 64 when compiling, 8 on other "
-                                        "CUDA runs (tensor cores), none on CPU and MPS.", "Pad to multiple of",
+    pad_to_multiple_of: int | None = _f(None, "Round each batch's padded length up to a multiple of this. "
+                                        "Empty: with compile or speed fast on CUDA, one of 20 lengths (multiples "
+                                        "of 8 up to 64, then of 16, 32, 64), so the GPU sees few shapes; none "
+                                        "(each batch's longest text) on CPU and MPS.", "Pad to multiple of",
                                         min=1, max=512, optional=True)
 
 

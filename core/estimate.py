@@ -88,9 +88,21 @@ def flops_per_token(shape: dict[str, int], num_labels: int, length: float) -> fl
     return 6 * n + 12 * shape["layers"] * shape["hidden"] * length
 
 
-def padded_lengths(lengths: list[int], batch: int, grouped: bool, multiple: int | None, seed: int = 0) -> list[int]:
+def length_bucket(length: int) -> int:
+    """The padded length a compiled model sees: a multiple of 8 up to 64, then of 16, 32, 64... (the step
+    doubles with the length). At most 20 shapes up to 512 tokens, so CUDA graphs are recorded a few times,
+    and at most 23% padding on top of the batch's longest text (65 → 80)."""
+    step = 8
+    while length > 8 * step:
+        step *= 2
+    return math.ceil(length / step) * step
+
+
+def padded_lengths(lengths: list[int], batch: int, grouped: bool, multiple: int | None, seed: int = 0,
+                   buckets: bool = False) -> list[int]:
     """Each batch's padded length when `lengths` are batched: shuffled, or grouped by length (the Trainer
-    sorts megabatches of 50 batches), each padded to its longest text, rounded up to `multiple`."""
+    sorts megabatches of 50 batches), each padded to its longest text, rounded up to `multiple` (or to
+    its length bucket)."""
     order = list(lengths)
     random.Random(seed).shuffle(order)
     if grouped:
@@ -99,13 +111,16 @@ def padded_lengths(lengths: list[int], batch: int, grouped: bool, multiple: int 
     out = []
     for start in range(0, len(order), batch):
         longest = max(order[start:start + batch])
+        if buckets:
+            longest = length_bucket(longest)
         out.append(math.ceil(longest / multiple) * multiple if multiple else longest)
     return out
 
 
-def length_profile(lengths: list[int], batch: int, grouped: bool, multiple: int | None) -> dict[str, float]:
+def length_profile(lengths: list[int], batch: int, grouped: bool, multiple: int | None,
+                   buckets: bool = False) -> dict[str, float]:
     """Mean real length, mean padded length per sample, and the longest padded batch."""
-    padded = padded_lengths(lengths, batch, grouped, multiple) if lengths else [0]
+    padded = padded_lengths(lengths, batch, grouped, multiple, buckets=buckets) if lengths else [0]
     return {"mean_real": sum(lengths) / max(1, len(lengths)), "mean_padded": sum(padded) / len(padded),
             "max_padded": max(padded)}
 
@@ -131,7 +146,8 @@ def run_estimate(model_name: str, num_labels: int, batch: int, lengths: list[int
     if shape is None:
         return None
     lengths = [min(x, max_length) for x in lengths]
-    profile = length_profile(lengths, batch, grouped, plan.get("pad_to_multiple_of"))
+    profile = length_profile(lengths, batch, grouped, plan.get("pad_to_multiple_of"),
+                             bool(plan.get("length_buckets")))
     fused = plan.get("attention") == "sdpa" and plan.get("device") == "cuda"
     memory = memory_estimate(shape, num_labels, batch, int(profile["max_padded"]), plan.get("precision", "fp32"),
                              checkpointing, fused, live_metrics, plan.get("device", "cpu"))

@@ -128,6 +128,8 @@ def load_model(config: ModelConfig, label_names: list[str], seed: int, attention
     if config.source == "builtin" and config.name in ("tiny-random", "bert-base-random"):
         model_config = _random_config(config.name, len(label_names))
         model_config.id2label, model_config.label2id = id2label, label2id
+        # Set now, not by the model's first forward (which would make torch.compile compile it twice).
+        model_config.problem_type = "single_label_classification"
         _apply_dropout(model_config, config)
         if attention:
             model_config._attn_implementation = attention

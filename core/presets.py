@@ -15,12 +15,17 @@ from core.errors import UserError
 # The seed document's low-memory preset: batch 4, with accumulation keeping the effective batch.
 LOW_MEMORY_BATCH = 4
 LOW_MEMORY_EVAL_BATCH = 8
-# Padded lengths rounded up to this when compiling: at most 512 / 64 = 8 shapes instead of one per batch.
-COMPILE_PAD_MULTIPLE = 64
-# Tensor cores work on multiples of 8 tokens.
-CUDA_PAD_MULTIPLE = 8
+# torch.compile costs about 50 s before the first step on an H100 (a first compile; inductor's disk cache
+# halves later ones) and saved 15-45 ms per step at batch 64 (bench/RESULTS.md): from about 1,000 steps on,
+# it pays for itself.
+COMPILE_MIN_STEPS = 1000
+# CUDA graphs pay where steps are short and launch-bound (measured 2.5x at tweet lengths) but cost where each
+# of many length buckets must be recorded first (0.7x at ~300 tokens), so only up to this max_length.
+GRAPHS_MAX_LENGTH = 128
 # Evaluation keeps no gradients or optimizer state, so on a GPU it takes a much larger batch.
 FAST_CUDA_EVAL_BATCH = 256
+# accelerate's TorchDynamoPlugin reads this when the Trainer leaves `dynamic` unset.
+COMPILE_DYNAMIC_ENV = "ACCELERATE_DYNAMO_USE_DYNAMIC"
 NEXT_MEMORY_PRESET = {"standard": "low", "auto": "low", "low": "very_low"}
 
 
@@ -87,18 +92,6 @@ def available_devices() -> dict[str, bool]:
                          "cuda_count": torch.cuda.device_count() if cuda else 0})
 
 
-def device_facts(device: str) -> dict:
-    """What the slow-training rules need to know about the device a run trains on."""
-    import torch
-
-    facts: dict = {"device": device}
-    if device == "cuda" and torch.cuda.is_available():
-        props = torch.cuda.get_device_properties(torch.cuda.current_device())
-        facts.update(name=props.name, bf16_supported=bool(torch.cuda.is_bf16_supported()),
-                     memory_total_mb=round(props.total_memory / 2**20))
-    return facts
-
-
 def resolve_device(requested: str, available: dict[str, bool] | None = None) -> str:
     """auto → cuda, else mps, else cpu; a device that is not there is a clear error, not a silent CPU run."""
     available = available_devices() if available is None else available
@@ -153,17 +146,30 @@ def _compiles(config: RunConfig, facts: dict[str, Any], checkpointing: bool) -> 
     chosen = config.hardware.compile
     if chosen != "auto":
         return chosen == "on"
-    # Compiling pays on a GPU, where it fuses many small kernels; on CPU the compile time of a short run
-    # outweighs the gain, and recomputation under gradient checkpointing compiles poorly.
-    return facts["device"] == "cuda" and config.hardware.speed == "fast" and not checkpointing
+    # Compiling pays on a GPU, where it fuses many small kernels, once the run is long enough to earn back
+    # the compile time; on CPU the compile time of a short run outweighs the gain, and recomputation under
+    # gradient checkpointing compiles poorly.
+    steps = planned_steps(config)
+    return (facts["device"] == "cuda" and config.hardware.speed == "fast" and not checkpointing
+            and (steps is None or steps >= COMPILE_MIN_STEPS))
+
+
+def planned_steps(config: RunConfig) -> int | None:
+    """Optimizer steps the run will take, from the config alone (None when the data size is unknown)."""
+    t = config.training
+    max_steps = int(t.extra.get("max_steps", -1) or -1)
+    if max_steps > 0:
+        return max_steps
+    if not config.data.train_size:
+        return None
+    per_step = t.per_device_train_batch_size * t.gradient_accumulation_steps * max(1, config.hardware.processes)
+    return math.ceil(math.ceil(config.data.train_size / per_step) * t.num_train_epochs)
 
 
 def _pad_multiple(config: RunConfig, facts: dict[str, Any], compiles: bool) -> int | None:
     if config.hardware.pad_to_multiple_of:
         return config.hardware.pad_to_multiple_of
-    if compiles:
-        return COMPILE_PAD_MULTIPLE
-    return CUDA_PAD_MULTIPLE if facts["device"] == "cuda" and config.hardware.speed == "fast" else None
+    return None  # on CPU and MPS: the batch's longest text; with compile or on CUDA: length buckets
 
 
 def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None = None) -> dict[str, Any]:
@@ -181,23 +187,55 @@ def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None 
         eval_batch = max(eval_batch, FAST_CUDA_EVAL_BATCH)
     arguments: dict[str, Any] = {"bf16": precision == "bf16", "fp16": precision == "fp16", "optim": optim,
                                  "torch_compile": compiles, "per_device_eval_batch_size": eval_batch}
+    # Few distinct shapes: a compiled model compiles once, and on CUDA cuDNN's attention and cuBLAS plan once
+    # per shape (measured: 1-3 ms of CPU per attention call on a shape not seen before).
+    buckets = multiple is None and (compiles or (fast and device == "cuda"))
+    graphs = (compiles and device == "cuda" and config.hardware.processes == 1
+              and config.data.max_length <= GRAPHS_MAX_LENGTH)
+    if graphs:
+        # CUDA graphs: each step's hundreds of kernel launches replayed as one, recorded once per length
+        # bucket. Measured on an H100 (bench/RESULTS.md): tweet-length steps went from CPU-bound to 2x faster.
+        arguments["torch_compile_mode"] = "reduce-overhead"
+    if fast and device == "cuda":
+        # Batches go to the GPU without waiting for it: the Trainer's blocking copy makes the CPU wait for
+        # the previous step to end before it can queue the next one.
+        arguments["accelerator_config"] = {"non_blocking": True}
+    if fast and config.hardware.processes > 1:
+        # DDP: every weight of a sequence classifier gets a gradient, so the per-step search for unused ones
+        # is wasted work, and the buffers (position ids) never change, so they need no broadcast per step.
+        arguments.update(ddp_find_unused_parameters=False, ddp_broadcast_buffers=False)
+    if fast:
+        # The Trainer's NaN filter asks the GPU `isnan(loss)` after every step, a full wait that keeps the CPU
+        # from queueing the next step; off, a NaN loss is logged as NaN, which the diagnostics want anyway.
+        arguments["logging_nan_inf_filter"] = False
     # No dataloader_drop_last for the compiled model's sake: it would drop eval texts from the metrics too;
     # the smaller last batch costs one recompile, after which the batch dimension is dynamic.
     if device == "cuda":
         arguments["dataloader_pin_memory"] = True
     threads = facts.get("physical_cores") if device == "cpu" and fast else None
     env = {"PYTORCH_ENABLE_MPS_FALLBACK": "1"} if device == "mps" else {}
+    if compiles:
+        # One graph with symbolic lengths and batch sizes from the first step, read by accelerate's dynamo
+        # plugin; left to guess, dynamo compiles each new length again until it gives up (cache limit 8).
+        env[COMPILE_DYNAMIC_ENV] = "1"
     summary = [f"precision {precision}", f"{attention} attention", optim.replace("_", " "),
-               f"torch.compile {'on' if compiles else 'off'}",
-               f"batches padded to their longest text" + (f", rounded up to a multiple of {multiple}" if multiple
-                                                           else ""),
+               f"torch.compile {'on, dynamic shapes' if compiles else 'off'}",
+               "batches padded to their longest text" + (f", rounded up to a multiple of {multiple}" if multiple
+                                                           else ", rounded up to one of 20 lengths"
+                                                           if buckets else ""),
                f"{config.training.train_sampling_strategy.replace('_', ' ')} batching", f"eval batch {eval_batch}"]
+    if graphs:
+        summary.append("CUDA graphs (compile mode reduce-overhead)")
+    if fast and device == "cuda":
+        summary.append("batches copied to the GPU without waiting")
     if fast:
         summary.append("argmax on the device before metrics")
+        summary.append("no per-step GPU wait for the NaN filter")
     if threads:
         summary.append(f"{threads} CPU threads (one per physical core)")
-    if env:
+    if device == "mps":
         summary.append("PYTORCH_ENABLE_MPS_FALLBACK=1 (unsupported operations run on the CPU)")
     return {"device": device, "precision": precision, "attention": attention, "optim": optim, "compile": compiles,
+            "length_buckets": buckets,
             "pad_to_multiple_of": multiple, "argmax_on_device": fast, "threads": threads, "env": env,
             "eval_batch_size": eval_batch, "training_arguments": arguments, "summary": summary}

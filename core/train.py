@@ -238,7 +238,7 @@ def _fail_out_of_memory(run_dir: Path, config: RunConfig, exc: BaseException) ->
 def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: Path | None = None,
           inputs: Inputs | None = None) -> str:
     """The seed document's pattern: tokenize once, Trainer with compute_metrics, then the final report."""
-    from core import data, faults, models, presets, tuning
+    from core import data, models, presets, tuning
     from core.callbacks import model_facts
 
     _quiet_progress_bars()
@@ -263,7 +263,8 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
                                               data.cache_key(splits, tokenizer, config.data.max_length))
     say(("Reused tokenized cache" if hit else "Tokenized") + f" in {time.time() - started:.1f} s.")
     runs.update_status(run_dir, phase="loading model", tokenize_cache="hit" if hit else "miss", device=device,
-                       device_facts=presets.device_facts(device))
+                       device_facts=presets.device_facts(device),
+                       speed={k: speed[k] for k in ("precision", "attention", "optim", "compile", "pad_to_multiple_of")})
     if config.model.trust_remote_code:
         say("Warning: trust_remote_code is on; Python code shipped with the model runs in this process.")
     note = models.head_note(config.model, len(splits.label_names))
@@ -334,7 +335,7 @@ def training_arguments(config: RunConfig, run_dir: Path, device: str, speed: dic
 def training_argument_values(config: RunConfig, device: str, speed: dict | None = None, plan=None) -> dict:
     """The version-neutral TrainingArguments values: the config, its batch plan and speed plan, then the
     config's own extra arguments, which override the plans."""
-    from core import presets
+    from core import compat, presets
 
     t = config.training
     plan = plan or presets.batch_plan(config)
@@ -360,7 +361,8 @@ def training_argument_values(config: RunConfig, device: str, speed: dict | None 
     if config.hardware.processes > 1 and device == "cpu":
         arguments["ddp_backend"] = "gloo"
     if speed:
-        planned = dict(speed["training_arguments"])
+        # A speed setting the installed transformers lacks (older releases) is skipped, not an error.
+        planned = {k: v for k, v in speed["training_arguments"].items() if compat.is_training_argument(k)}
         if {"bf16", "fp16"} & set(t.extra):  # a precision set by hand replaces the plan's, not joins it
             planned.pop("bf16"), planned.pop("fp16")
         if config.hardware.memory_preset in ("low", "very_low"):
@@ -389,17 +391,19 @@ def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, to
                   speed: dict, plan, rss_before_mb: float = 0.0):
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
 
-    from core import compat, faults
+    from core import compat, profiling
     from core.callbacks import MetricsRecorder
-    from core.data import PaddingMeter, padding_arguments
+    from core.data import FastPadding, PaddingMeter, padding_arguments
     from core.metrics import compute_metrics
     from core.performance import PerformanceMeter
 
-    padder = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=speed["pad_to_multiple_of"],
-                                     **padding_arguments(config.data))
+    padder = FastPadding(DataCollatorWithPadding(tokenizer, pad_to_multiple_of=speed["pad_to_multiple_of"],
+                                                 **padding_arguments(config.data)),
+                         buckets=bool(speed.get("length_buckets")))
     collator = faults.wrap_collator(PaddingMeter(padder))
     effective_batch = plan.effective_batch_size * args.world_size
-    callbacks = [stop, PerformanceMeter(device, effective_batch, collator, rss_before_mb), *faults.callbacks()]
+    callbacks = [stop, PerformanceMeter(device, effective_batch, collator, rss_before_mb), *faults.callbacks(),
+                 *profiling.callbacks(run_dir, device)]
     if live_metrics_enabled():
         callbacks.insert(0, MetricsRecorder(run_dir, device, effective_batch, collator))
     if config.training.early_stopping_patience:

@@ -20,6 +20,11 @@ def apply_speed_plan(config: RunConfig, device: str) -> dict:
         import torch
 
         torch.set_num_threads(speed["threads"])
+    # DASHBOARD_CUDNN_ATTENTION=0 turns cuDNN's attention kernel off (for the benchmark that compares kernels).
+    if os.environ.get("DASHBOARD_CUDNN_ATTENTION") == "0":
+        import torch
+
+        torch.backends.cuda.enable_cudnn_sdp(False)
     return speed
 
 
@@ -30,8 +35,11 @@ def fit_batch(config: RunConfig, run_dir: Path, model, speed: dict, say) -> "pre
     from core import autofit
 
     runs.update_status(run_dir, phase="fitting the batch to GPU memory")
+    from core.estimate import length_bucket
+
     multiple = speed["pad_to_multiple_of"] or 1
-    length = min(512, math.ceil(config.data.max_length / multiple) * multiple)
+    longest = length_bucket(config.data.max_length) if speed.get("length_buckets") else config.data.max_length
+    length = min(512, math.ceil(longest / multiple) * multiple)
     if presets.batch_plan(config).gradient_checkpointing:
         model.gradient_checkpointing_enable()
     batch, tried = autofit.fit_batch_on_cuda(model, config.effective_batch_size(), length, speed["precision"])

@@ -65,3 +65,21 @@ def test_the_batch_maker_is_timed_so_a_slow_input_pipeline_can_be_seen():
     meter([{}] * 2)
     assert 0.04 <= meter.take_batch_seconds() < 1.0
     assert meter.take_batch_seconds() == 0.0  # counted afresh after each take
+
+
+def test_ranks_vote_on_stopping_every_tenth_step_and_at_the_last(tmp_path):
+    from types import SimpleNamespace
+
+    from transformers import TrainerControl
+
+    stop = StopOnRequest(tmp_path)
+    stop._group = object()  # as in a multi-process run
+    votes = []
+    stop._agreed = lambda requested, args: votes.append(True) or requested
+    args = SimpleNamespace(save_strategy="steps")
+    for step in range(1, 26):
+        stop.on_step_end(args, SimpleNamespace(global_step=step, max_steps=25), TrainerControl())
+    assert len(votes) == 3  # steps 10, 20 and 25: a barrier every step cost ~15 ms on 2 GPUs
+    stop.requested.set()
+    control = stop.on_step_end(args, SimpleNamespace(global_step=30, max_steps=40), TrainerControl())
+    assert control.should_training_stop and control.should_save

@@ -14,16 +14,47 @@ CPU = {"device": "cpu", "bf16": False, "physical_cores": 2, "name": "CPU"}
 MPS = {"device": "mps", "bf16": False, "physical_cores": 8, "name": "Apple GPU"}
 
 
-def config(hardware=None, **training):
-    return RunConfig.from_dict({"hardware": hardware or {}, "training": training})
+def config(hardware=None, data=None, **training):
+    return RunConfig.from_dict({"hardware": hardware or {}, "data": data or {"max_length": 128},
+                                "training": {"max_steps": 5000, **training}})
 
 
-def test_fast_on_an_h100_takes_bf16_sdpa_fused_adamw_and_compile_with_bucketed_lengths():
+def test_fast_on_an_h100_takes_bf16_sdpa_fused_adamw_and_compile_with_cuda_graphs_and_length_buckets():
     plan = presets.speed_plan(config(), H100)
     assert plan["training_arguments"] == {"bf16": True, "fp16": False, "optim": "adamw_torch_fused",
                                           "torch_compile": True, "per_device_eval_batch_size": 256,
-                                          "dataloader_pin_memory": True}
-    assert plan["attention"] == "sdpa" and plan["pad_to_multiple_of"] == 64 and plan["argmax_on_device"]
+                                          "torch_compile_mode": "reduce-overhead",
+                                          "accelerator_config": {"non_blocking": True},
+                                          "logging_nan_inf_filter": False, "dataloader_pin_memory": True}
+    assert plan["env"] == {"ACCELERATE_DYNAMO_USE_DYNAMIC": "1"}  # one graph for every padded length
+    assert plan["attention"] == "sdpa" and plan["argmax_on_device"]
+    assert plan["length_buckets"] and plan["pad_to_multiple_of"] is None
+
+
+def test_a_short_run_does_not_wait_a_minute_for_compiling():
+    short = config(max_steps=-1)  # the defaults: 2,000 rows x 3 epochs at batch 16 = 375 steps
+    assert presets.planned_steps(short) == 375
+    plan = presets.speed_plan(short, H100)
+    assert not plan["compile"] and plan["pad_to_multiple_of"] is None and plan["length_buckets"]
+
+
+def test_long_texts_compile_without_cuda_graphs():
+    plan = presets.speed_plan(config(data={"max_length": 512}), H100)
+    assert plan["compile"] and "torch_compile_mode" not in plan["training_arguments"]
+
+
+def test_several_processes_compile_without_cuda_graphs():
+    plan = presets.speed_plan(config({"processes": 2}), H100)
+    assert plan["compile"] and "torch_compile_mode" not in plan["training_arguments"]
+    assert plan["training_arguments"]["ddp_find_unused_parameters"] is False
+
+
+def test_length_buckets_are_few_and_waste_little():
+    from core.estimate import length_bucket
+
+    buckets = {length_bucket(n) for n in range(1, 513)}
+    assert len(buckets) == 20 and max(buckets) == 512 and all(b % 8 == 0 for b in buckets)
+    assert all(n <= length_bucket(n) <= max(n + 7, n * 1.25) for n in range(1, 513))
 
 
 def test_a_card_without_bf16_gets_fp16():
