@@ -166,12 +166,6 @@ def planned_steps(config: RunConfig) -> int | None:
     return math.ceil(math.ceil(config.data.train_size / per_step) * t.num_train_epochs)
 
 
-def _pad_multiple(config: RunConfig, facts: dict[str, Any], compiles: bool) -> int | None:
-    if config.hardware.pad_to_multiple_of:
-        return config.hardware.pad_to_multiple_of
-    return None  # on CPU and MPS: the batch's longest text; with compile or on CUDA: length buckets
-
-
 def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None = None) -> dict[str, Any]:
     """Every speed setting for this config on this device, as plain data: TrainingArguments values, model
     and collator arguments, threads and environment, and one line per choice for the form."""
@@ -179,7 +173,7 @@ def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None 
     fast, device = config.hardware.speed == "fast", facts["device"]
     precision = _precision(config, facts)
     compiles = _compiles(config, facts, plan.gradient_checkpointing)
-    multiple = _pad_multiple(config, facts, compiles)
+    multiple = config.hardware.pad_to_multiple_of or None  # else buckets (compile, CUDA) or the longest text
     attention = config.hardware.attention if config.hardware.attention != "auto" else ("sdpa" if fast else "eager")
     optim = "adamw_torch_fused" if fast and device == "cuda" else "adamw_torch"
     eval_batch = plan.per_device_eval_batch_size
@@ -218,24 +212,31 @@ def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None 
         # One graph with symbolic lengths and batch sizes from the first step, read by accelerate's dynamo
         # plugin; left to guess, dynamo compiles each new length again until it gives up (cache limit 8).
         env[COMPILE_DYNAMIC_ENV] = "1"
-    summary = [f"precision {precision}", f"{attention} attention", optim.replace("_", " "),
-               f"torch.compile {'on, dynamic shapes' if compiles else 'off'}",
-               "batches padded to their longest text" + (f", rounded up to a multiple of {multiple}" if multiple
-                                                           else ", rounded up to one of 20 lengths"
-                                                           if buckets else ""),
-               f"{config.training.train_sampling_strategy.replace('_', ' ')} batching", f"eval batch {eval_batch}"]
-    if graphs:
-        summary.append("CUDA graphs (compile mode reduce-overhead)")
-    if fast and device == "cuda":
-        summary.append("batches copied to the GPU without waiting")
-    if fast:
-        summary.append("argmax on the device before metrics")
-        summary.append("no per-step GPU wait for the NaN filter")
-    if threads:
-        summary.append(f"{threads} CPU threads (one per physical core)")
-    if device == "mps":
-        summary.append("PYTORCH_ENABLE_MPS_FALLBACK=1 (unsupported operations run on the CPU)")
+    summary = _summary(config, device, precision, attention, optim, compiles, multiple, buckets, graphs,
+                       eval_batch, threads)
     return {"device": device, "precision": precision, "attention": attention, "optim": optim, "compile": compiles,
             "length_buckets": buckets,
             "pad_to_multiple_of": multiple, "argmax_on_device": fast, "threads": threads, "env": env,
             "eval_batch_size": eval_batch, "training_arguments": arguments, "summary": summary}
+
+
+def _summary(config: RunConfig, device: str, precision: str, attention: str, optim: str, compiles: bool,
+             multiple: int | None, buckets: bool, graphs: bool, eval_batch: int, threads: int | None) -> list[str]:
+    """One short line per speed choice, for the New run page and train.log."""
+    fast = config.hardware.speed == "fast"
+    padding = ("batches padded to their longest text" + (f", rounded up to a multiple of {multiple}" if multiple
+                                                         else ", rounded up to one of 20 lengths" if buckets else ""))
+    summary = [f"precision {precision}", f"{attention} attention", optim.replace("_", " "),
+               f"torch.compile {'on, dynamic shapes' if compiles else 'off'}", padding,
+               f"{config.training.train_sampling_strategy.replace('_', ' ')} batching", f"eval batch {eval_batch}"]
+    if graphs:
+        summary.append("CUDA graphs (compile mode reduce-overhead)")
+    if fast and device == "cuda":
+        summary += ["batches copied to the GPU without waiting", "no per-step GPU wait for the NaN filter"]
+    if fast:
+        summary.append("argmax on the device before metrics")
+    if threads:
+        summary.append(f"{threads} CPU threads (one per physical core)")
+    if device == "mps":
+        summary.append("PYTORCH_ENABLE_MPS_FALLBACK=1 (unsupported operations run on the CPU)")
+    return summary
