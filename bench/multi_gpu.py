@@ -6,13 +6,15 @@ Needs a machine of 2 CUDA GPUs. Prints two Markdown tables:
   parity:  final eval accuracy of tiny-random on 2,000 tweets, 1 GPU at batch 32 against 2 GPUs at batch 16
            each (the same effective batch), seeds 1-3;
   scaling: training samples/s of the BERT-base-sized random model on BBC News articles truncated at 512
-           tokens, the fast preset (bf16, SDPA, fused AdamW, torch.compile), batch 32 per GPU, 4 epochs, on 1 GPU
-           and on 2 (whole-run figure, and the steady state after 40 steps from the training lines' timestamps).
+           tokens, the fast preset (bf16, SDPA, fused AdamW, torch.compile), --batch per GPU (32), on 1 GPU
+           and on 2 (whole-run figure, and the steady state after 40 steps from the training lines' timestamps);
+           --gradient-views both adds a 2-GPU run without DDP's gradient bucket views.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -62,33 +64,43 @@ def steady_samples_per_second(records: list[dict], global_batch: int, warmup_ste
 
 
 def scaling(runs_dir: Path, compile_: str = "auto", warmup_steps: int = 40, counts=(1, 2),
-            keep: Path | None = None) -> None:
-    figures = {}
+            keep: Path | None = None, batch: int = 32, gradient_views: str = "on") -> None:
+    """Each GPU count in `counts`; `gradient_views` both: 2 GPUs once with DDP's gradient bucket views
+    and once without (DASHBOARD_DDP_GRADIENT_VIEWS=0), side by side."""
+    from core.train import DDP_GRADIENT_VIEWS_ENV
+
+    epochs = max(4, 4 * batch // 32)  # the same number of steps whatever the batch
+    rows = []
     for processes in counts:
-        raw = {"name": f"scaling {processes} gpu",
-               "data": {"name": "bbc-news", "train_size": 2000, "eval_size": 200, "max_length": 512},
-               "model": {"name": "bert-base-random"},
-               "hardware": {"device": "cuda", "processes": processes, "compile": compile_},
-               "training": {"num_train_epochs": 4, "per_device_train_batch_size": 32,
-                            "eval_strategy": "no", "load_best_model_at_end": False, "save_strategy": "no",
-                            "logging_steps": 10}}
-        run_dir = run(raw, runs_dir)
-        if keep is not None and (run_dir / "profile.txt").exists():  # DASHBOARD_PROFILE was set
-            keep.mkdir(parents=True, exist_ok=True)
-            (keep / f"profile-{processes}gpu.txt").write_text((run_dir / "profile.txt").read_text())
-        records = runs.read_metrics(run_dir)
-        summary = next(r for r in records if r["type"] == "summary")
-        memory = max(r.get("memory_mb", 0) for r in records if r["type"] == "train")
-        figures[processes] = (summary["train_samples_per_second"],
-                              steady_samples_per_second(records, 32 * processes, warmup_steps), memory)
-    print(f"\nspeed preset fast, torch.compile {compile_}, steady state after {warmup_steps} steps"
-          "\n| GPUs | samples/s (whole run, Trainer's figure) | samples/s (steady state) |"
-          " peak memory per GPU (MB) |\n| --- | --- | --- | --- |")
-    for processes, (whole, steady, memory) in figures.items():
-        print(f"| {processes} | {whole:.1f} | {steady:.1f} | {memory:.0f} |")
-    if 1 in figures and 2 in figures:
-        print(f"\nscaling 2 vs 1 GPU: whole run {figures[2][0] / figures[1][0]:.2f}x, "
-              f"steady state {figures[2][1] / figures[1][1]:.2f}x", flush=True)
+        views = ["on"] if processes == 1 else (["off", "on"] if gradient_views == "both" else [gradient_views])
+        for view in views:
+            raw = {"name": f"scaling {processes} gpu",
+                   "data": {"name": "bbc-news", "train_size": 2000, "eval_size": 200, "max_length": 512},
+                   "model": {"name": "bert-base-random"},
+                   "hardware": {"device": "cuda", "processes": processes, "compile": compile_},
+                   "training": {"num_train_epochs": epochs, "per_device_train_batch_size": batch,
+                                "eval_strategy": "no", "load_best_model_at_end": False, "save_strategy": "no",
+                                "logging_steps": 10}}
+            os.environ[DDP_GRADIENT_VIEWS_ENV] = "1" if view == "on" else "0"
+            run_dir = run(raw, runs_dir)
+            if keep is not None and (run_dir / "profile.txt").exists():  # DASHBOARD_PROFILE was set
+                keep.mkdir(parents=True, exist_ok=True)
+                (keep / f"profile-{processes}gpu-views-{view}.txt").write_text((run_dir / "profile.txt").read_text())
+            records = runs.read_metrics(run_dir)
+            summary = next(r for r in records if r["type"] == "summary")
+            memory = max(r.get("memory_mb", 0) for r in records if r["type"] == "train")
+            rows.append((processes, view, summary["train_samples_per_second"],
+                         steady_samples_per_second(records, batch * processes, warmup_steps), memory))
+    print(f"\nspeed preset fast, torch.compile {compile_}, batch {batch} per GPU, {epochs} epochs, steady state "
+          f"after {warmup_steps} steps\n| GPUs | DDP gradient views | samples/s (whole run, Trainer's figure) |"
+          " samples/s (steady state) | peak memory per GPU (MB) |\n| --- | --- | --- | --- | --- |")
+    for processes, view, whole, steady, memory in rows:
+        print(f"| {processes} | {view if processes > 1 else '-'} | {whole:.1f} | {steady:.1f} | {memory:.0f} |")
+    one = next((r for r in rows if r[0] == 1), None)
+    for processes, view, whole, steady, _ in rows:
+        if one and processes == 2:
+            print(f"scaling 2 vs 1 GPU (views {view}): whole run {whole / one[2]:.2f}x, "
+                  f"steady state {steady / one[3]:.2f}x", flush=True)
 
 
 def main() -> None:
@@ -99,12 +111,16 @@ def main() -> None:
                         help="hardware.compile for the scaling runs (the app's fast preset compiles on CUDA)")
     parser.add_argument("--gpus", type=int, nargs="*", default=[1, 2], help="scaling: GPU counts to run")
     parser.add_argument("--keep", type=Path, help="copy the runs' profile.txt (DASHBOARD_PROFILE) here")
+    parser.add_argument("--batch", type=int, default=32, help="scaling: per-GPU batch")
+    parser.add_argument("--gradient-views", default="on", choices=("on", "off", "both"),
+                        help="scaling: DDP gradient_as_bucket_view on the 2-GPU runs (both: each, side by side)")
     args = parser.parse_args()
     runs_dir = Path(tempfile.mkdtemp(prefix="bench-multi-gpu-"))
     if not args.scaling_only:
         parity(runs_dir)
     if not args.parity_only:
-        scaling(runs_dir, args.compile, counts=tuple(args.gpus), keep=args.keep)
+        scaling(runs_dir, args.compile, counts=tuple(args.gpus), keep=args.keep, batch=args.batch,
+                gradient_views=args.gradient_views)
 
 
 if __name__ == "__main__":

@@ -132,6 +132,24 @@ def trainer_tokenizer_kwargs(tokenizer) -> dict[str, Any]:
 REPORTERS = {"tensorboard": ("tensorboard", "tensorboardX"), "mlflow": ("mlflow",), "wandb": ("wandb",)}
 
 
+def ddp_gradient_views(trainer) -> bool:
+    """Have DDP keep each gradient as a view into its all-reduce bucket (`gradient_as_bucket_view`): the
+    Trainer exposes no argument for it, but its accelerator reads the DDP settings when it wraps the model at
+    the start of training, so they can be set between building the Trainer and training. False (and nothing
+    changed) where the installed accelerate keeps them elsewhere."""
+    accelerator = getattr(trainer, "accelerator", None)
+    if accelerator is None or not hasattr(accelerator, "ddp_handler"):
+        return False
+    if accelerator.ddp_handler is None:
+        from accelerate.utils import DistributedDataParallelKwargs
+
+        accelerator.ddp_handler = DistributedDataParallelKwargs()
+    if not hasattr(accelerator.ddp_handler, "gradient_as_bucket_view"):
+        return False
+    accelerator.ddp_handler.gradient_as_bucket_view = True
+    return True
+
+
 def installed_reporters() -> list[str]:
     """The `report_to` integrations whose package is importable here (found without importing it)."""
     import importlib.util

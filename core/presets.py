@@ -198,6 +198,9 @@ def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None 
         # DDP: every weight of a sequence classifier gets a gradient, so the per-step search for unused ones
         # is wasted work, and the buffers (position ids) never change, so they need no broadcast per step.
         arguments.update(ddp_find_unused_parameters=False, ddp_broadcast_buffers=False)
+    # DDP copies each gradient into its all-reduce bucket and back after averaging (`copy_bucket_to_grad` in a
+    # 2-GPU profile, on the rank's CPU thread); with gradients as views of the buckets neither copy happens.
+    gradient_views = fast and config.hardware.processes > 1
     if fast:
         # The Trainer's NaN filter asks the GPU `isnan(loss)` after every step, a full wait that keeps the CPU
         # from queueing the next step; off, a NaN loss is logged as NaN, which the diagnostics want anyway.
@@ -214,8 +217,10 @@ def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None 
         env[COMPILE_DYNAMIC_ENV] = "1"
     summary = _summary(config, device, precision, attention, optim, compiles, multiple, buckets, graphs,
                        eval_batch, threads)
+    if gradient_views:
+        summary.append("DDP: no unused-weight search, no buffer broadcast, gradients as all-reduce buckets")
     return {"device": device, "precision": precision, "attention": attention, "optim": optim, "compile": compiles,
-            "length_buckets": buckets,
+            "length_buckets": buckets, "ddp_gradient_views": gradient_views,
             "pad_to_multiple_of": multiple, "argmax_on_device": fast, "threads": threads, "env": env,
             "eval_batch_size": eval_batch, "training_arguments": arguments, "summary": summary}
 

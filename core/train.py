@@ -373,6 +373,9 @@ def training_argument_values(config: RunConfig, device: str, speed: dict | None 
 
 
 LIVE_METRICS_ENV = "DASHBOARD_LIVE_METRICS"
+# `DASHBOARD_DDP_GRADIENT_VIEWS=0`: DDP copies gradients into its buckets as by default (for the benchmark that
+# measures what the views save).
+DDP_GRADIENT_VIEWS_ENV = "DASHBOARD_DDP_GRADIENT_VIEWS"
 
 
 def live_metrics_enabled() -> bool:
@@ -408,11 +411,14 @@ def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, to
         callbacks.insert(0, MetricsRecorder(run_dir, device, effective_batch, collator))
     if config.training.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))
-    return Trainer(model=model, args=args,
-                   train_dataset=tokenized["train"], eval_dataset=tokenized["eval"],
-                   data_collator=collator, compute_metrics=compute_metrics,
-                   preprocess_logits_for_metrics=argmax_logits if speed["argmax_on_device"] else None,
-                   callbacks=callbacks, **compat.trainer_tokenizer_kwargs(tokenizer))
+    trainer = Trainer(model=model, args=args,
+                      train_dataset=tokenized["train"], eval_dataset=tokenized["eval"],
+                      data_collator=collator, compute_metrics=compute_metrics,
+                      preprocess_logits_for_metrics=argmax_logits if speed["argmax_on_device"] else None,
+                      callbacks=callbacks, **compat.trainer_tokenizer_kwargs(tokenizer))
+    if speed.get("ddp_gradient_views") and os.environ.get(DDP_GRADIENT_VIEWS_ENV) != "0":
+        compat.ddp_gradient_views(trainer)
+    return trainer
 
 
 def _save_and_report(trainer, tokenizer, eval_dataset, label_names: list[str], run_dir: Path,

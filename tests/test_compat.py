@@ -49,3 +49,15 @@ def test_contradictory_arguments_become_a_sentence(tmp_path):
     with pytest.raises(UserError, match="rejected the training arguments"):
         compat.build_training_arguments(str(tmp_path), eval_strategy="epoch", save_strategy="steps",
                                         load_best_model_at_end=True, report_to="none")
+
+
+def test_ddp_keeps_gradients_in_its_buckets_when_asked(tmp_path):
+    """The Trainer has no argument for `gradient_as_bucket_view`; its accelerator hands it to DDP when the
+    model is wrapped, so setting it after the Trainer is built must reach the DDP arguments."""
+    import torch
+    from transformers import Trainer
+
+    trainer = Trainer(model=torch.nn.Linear(2, 2), args=compat.build_training_arguments(
+        str(tmp_path), use_cpu=True, report_to=[]))
+    assert compat.ddp_gradient_views(trainer)
+    assert trainer.accelerator.ddp_handler.to_kwargs()["gradient_as_bucket_view"] is True

@@ -47,6 +47,8 @@ def test_several_processes_compile_without_cuda_graphs():
     plan = presets.speed_plan(config({"processes": 2}), H100)
     assert plan["compile"] and "torch_compile_mode" not in plan["training_arguments"]
     assert plan["training_arguments"]["ddp_find_unused_parameters"] is False
+    assert plan["ddp_gradient_views"] and not presets.speed_plan(config(), H100)["ddp_gradient_views"]
+    assert any("gradients as all-reduce buckets" in line for line in plan["summary"])
 
 
 def test_length_buckets_are_few_and_waste_little():
