@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import launcher, runs  # noqa: E402
+from core import launcher, presets, runs  # noqa: E402
 from core.config import RunConfig  # noqa: E402
 
 
@@ -64,23 +64,27 @@ def steady_samples_per_second(records: list[dict], global_batch: int, warmup_ste
 
 
 def scaling(runs_dir: Path, compile_: str = "auto", warmup_steps: int = 40, counts=(1, 2),
-            keep: Path | None = None, batch: int = 32, gradient_views: str = "on") -> None:
+            keep: Path | None = None, batch: int = 32, gradient_views: str = "on",
+            buckets_mb=(None,)) -> None:
     """Each GPU count in `counts`; `gradient_views` both: 2 GPUs once with DDP's gradient bucket views
-    and once without (DASHBOARD_DDP_GRADIENT_VIEWS=0), side by side."""
+    and once without (DASHBOARD_DDP_GRADIENT_VIEWS=0), side by side; each of `buckets_mb`
+    as training.ddp_bucket_cap_mb of the 2-GPU runs (None: the preset's)."""
     from core.train import DDP_GRADIENT_VIEWS_ENV
 
     epochs = max(4, 4 * batch // 32)  # the same number of steps whatever the batch
     rows = []
     for processes in counts:
         views = ["on"] if processes == 1 else (["off", "on"] if gradient_views == "both" else [gradient_views])
-        for view in views:
+        variants = [(view, bucket) for view in views for bucket in (buckets_mb if processes > 1 else (None,))]
+        for view, bucket in variants:
+            extra = {"ddp_bucket_cap_mb": bucket} if bucket else {}
             raw = {"name": f"scaling {processes} gpu",
                    "data": {"name": "bbc-news", "train_size": 2000, "eval_size": 200, "max_length": 512},
                    "model": {"name": "bert-base-random"},
                    "hardware": {"device": "cuda", "processes": processes, "compile": compile_},
                    "training": {"num_train_epochs": epochs, "per_device_train_batch_size": batch,
                                 "eval_strategy": "no", "load_best_model_at_end": False, "save_strategy": "no",
-                                "logging_steps": 10}}
+                                "logging_steps": 10, **extra}}
             os.environ[DDP_GRADIENT_VIEWS_ENV] = "1" if view == "on" else "0"
             run_dir = run(raw, runs_dir)
             if keep is not None and (run_dir / "profile.txt").exists():  # DASHBOARD_PROFILE was set
@@ -89,18 +93,23 @@ def scaling(runs_dir: Path, compile_: str = "auto", warmup_steps: int = 40, coun
             records = runs.read_metrics(run_dir)
             summary = next(r for r in records if r["type"] == "summary")
             memory = max(r.get("memory_mb", 0) for r in records if r["type"] == "train")
-            rows.append((processes, view, summary["train_samples_per_second"],
+            planned = presets.speed_plan(RunConfig.from_dict(raw), presets.device_facts("cuda"))
+            bucket = bucket or planned["training_arguments"].get("ddp_bucket_cap_mb", 25)  # 25: DDP's own
+            rows.append((processes, view, bucket, summary["train_samples_per_second"],
                          steady_samples_per_second(records, batch * processes, warmup_steps), memory))
     print(f"\nspeed preset fast, torch.compile {compile_}, batch {batch} per GPU, {epochs} epochs, steady state "
-          f"after {warmup_steps} steps\n| GPUs | DDP gradient views | samples/s (whole run, Trainer's figure) |"
-          " samples/s (steady state) | peak memory per GPU (MB) |\n| --- | --- | --- | --- | --- |")
-    for processes, view, whole, steady, memory in rows:
-        print(f"| {processes} | {view if processes > 1 else '-'} | {whole:.1f} | {steady:.1f} | {memory:.0f} |")
+          f"after {warmup_steps} steps\n| GPUs | DDP gradient views | DDP bucket (MB) |"
+          " samples/s (whole run, Trainer's figure) | samples/s (steady state) | peak memory per GPU (MB) |"
+          "\n| --- | --- | --- | --- | --- | --- |")
+    for processes, view, bucket, whole, steady, memory in rows:
+        several = processes > 1
+        print(f"| {processes} | {view if several else '-'} | {bucket if several else '-'} | {whole:.1f} | "
+              f"{steady:.1f} | {memory:.0f} |")
     one = next((r for r in rows if r[0] == 1), None)
-    for processes, view, whole, steady, _ in rows:
+    for processes, view, bucket, whole, steady, _ in rows:
         if one and processes == 2:
-            print(f"scaling 2 vs 1 GPU (views {view}): whole run {whole / one[2]:.2f}x, "
-                  f"steady state {steady / one[3]:.2f}x", flush=True)
+            print(f"scaling 2 vs 1 GPU (views {view}, bucket {bucket} MB): whole run {whole / one[3]:.2f}x, "
+                  f"steady state {steady / one[4]:.2f}x", flush=True)
 
 
 def main() -> None:
@@ -111,6 +120,8 @@ def main() -> None:
                         help="hardware.compile for the scaling runs (the app's fast preset compiles on CUDA)")
     parser.add_argument("--gpus", type=int, nargs="*", default=[1, 2], help="scaling: GPU counts to run")
     parser.add_argument("--keep", type=Path, help="copy the runs' profile.txt (DASHBOARD_PROFILE) here")
+    parser.add_argument("--bucket-mb", type=int, nargs="*", default=[None],
+                        help="scaling: training.ddp_bucket_cap_mb values for the 2-GPU runs (default: the preset's)")
     parser.add_argument("--batch", type=int, default=32, help="scaling: per-GPU batch")
     parser.add_argument("--gradient-views", default="on", choices=("on", "off", "both"),
                         help="scaling: DDP gradient_as_bucket_view on the 2-GPU runs (both: each, side by side)")
@@ -120,7 +131,7 @@ def main() -> None:
         parity(runs_dir)
     if not args.parity_only:
         scaling(runs_dir, args.compile, counts=tuple(args.gpus), keep=args.keep, batch=args.batch,
-                gradient_views=args.gradient_views)
+                gradient_views=args.gradient_views, buckets_mb=tuple(args.bucket_mb))
 
 
 if __name__ == "__main__":

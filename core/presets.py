@@ -18,6 +18,9 @@ LOW_MEMORY_EVAL_BATCH = 8
 # torch.compile costs about 50 s before the first step on an H100 (a first compile; inductor's disk cache
 # halves later ones) and saved 15-45 ms per step at batch 64 (bench/RESULTS.md): from about 1,000 steps on,
 # it pays for itself.
+# All-reduce bucket size for compiled multi-GPU runs: torch.compile splits the model's graph at each DDP bucket
+# (DDPOptimizer), so fewer buckets mean fewer graph pieces (bench/RESULTS.md, 2-GPU scaling).
+DDP_COMPILED_BUCKET_MB = 200
 COMPILE_MIN_STEPS = 1000
 # CUDA graphs pay where steps are short and launch-bound (measured 2.5x at tweet lengths) but cost where each
 # of many length buckets must be recorded first (0.7x at ~300 tokens), so only up to this max_length.
@@ -201,6 +204,9 @@ def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None 
     # DDP copies each gradient into its all-reduce bucket and back after averaging (`copy_bucket_to_grad` in a
     # 2-GPU profile, on the rank's CPU thread); with gradients as views of the buckets neither copy happens.
     gradient_views = fast and config.hardware.processes > 1
+    if gradient_views and compiles:
+        # Compiled, DDP's graph is cut at every bucket; few large buckets measured 1.78x -> 1.84x on 2 H200s.
+        arguments["ddp_bucket_cap_mb"] = DDP_COMPILED_BUCKET_MB
     if fast:
         # The Trainer's NaN filter asks the GPU `isnan(loss)` after every step, a full wait that keeps the CPU
         # from queueing the next step; off, a NaN loss is logged as NaN, which the diagnostics want anyway.
@@ -218,7 +224,8 @@ def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None 
     summary = _summary(config, device, precision, attention, optim, compiles, multiple, buckets, graphs,
                        eval_batch, threads)
     if gradient_views:
-        summary.append("DDP: no unused-weight search, no buffer broadcast, gradients as all-reduce buckets")
+        summary.append("DDP: no unused-weight search, no buffer broadcast, gradients as all-reduce buckets"
+                       + (f" of {DDP_COMPILED_BUCKET_MB} MB" if compiles else ""))
     return {"device": device, "precision": precision, "attention": attention, "optim": optim, "compile": compiles,
             "length_buckets": buckets, "ddp_gradient_views": gradient_views,
             "pad_to_multiple_of": multiple, "argmax_on_device": fast, "threads": threads, "env": env,

@@ -48,7 +48,10 @@ def test_several_processes_compile_without_cuda_graphs():
     assert plan["compile"] and "torch_compile_mode" not in plan["training_arguments"]
     assert plan["training_arguments"]["ddp_find_unused_parameters"] is False
     assert plan["ddp_gradient_views"] and not presets.speed_plan(config(), H100)["ddp_gradient_views"]
-    assert any("gradients as all-reduce buckets" in line for line in plan["summary"])
+    assert any("gradients as all-reduce buckets of 200 MB" in line for line in plan["summary"])
+    assert plan["training_arguments"]["ddp_bucket_cap_mb"] == presets.DDP_COMPILED_BUCKET_MB
+    eager = presets.speed_plan(config({"processes": 2, "compile": "off"}), H100)
+    assert eager["ddp_gradient_views"] and "ddp_bucket_cap_mb" not in eager["training_arguments"]
 
 
 def test_length_buckets_are_few_and_waste_little():
