@@ -69,7 +69,7 @@ def scaling(runs_dir: Path, compile_: str = "auto", warmup_steps: int = 40, coun
     """Each GPU count in `counts`; `gradient_views` both: 2 GPUs once with DDP's gradient bucket views
     and once without (DASHBOARD_DDP_GRADIENT_VIEWS=0), side by side; each of `buckets_mb`
     as training.ddp_bucket_cap_mb of the 2-GPU runs (None: the preset's)."""
-    from core.train import DDP_GRADIENT_VIEWS_ENV
+    from core.trainer_setup import DDP_GRADIENT_VIEWS_ENV
 
     epochs = max(4, 4 * batch // 32)  # the same number of steps whatever the batch
     rows = []

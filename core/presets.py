@@ -198,7 +198,7 @@ def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None 
         # the previous step to end before it can queue the next one.
         arguments["accelerator_config"] = {"non_blocking": True}
     # Several processes, fast: besides the arguments, DDP keeps gradients as views of its all-reduce buckets
-    # (`ddp_gradient_views`, set by core.train): the per-bucket copies ran on each rank's CPU thread.
+    # (`ddp_gradient_views`, set by core.trainer_setup): the per-bucket copies ran on each rank's CPU thread.
     tuned_ddp = fast and config.hardware.processes > 1
     if tuned_ddp:
         arguments.update(_ddp_arguments(compiles))

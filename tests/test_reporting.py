@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import compat, preflight
 from core.config import RunConfig
-from core.train import training_arguments
+from core.trainer_setup import training_arguments
 from tests.conftest import ROOT, tiny_config
 
 

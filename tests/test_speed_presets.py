@@ -5,7 +5,7 @@ import pytest
 from core import presets
 from core.config import RunConfig
 from core.errors import UserError
-from core.train import training_argument_values
+from core.trainer_setup import training_argument_values
 
 H100 = {"device": "cuda", "bf16": True, "physical_cores": 8, "name": "NVIDIA H100", "total_memory_mb": 81000,
         "free_memory_mb": 80000}

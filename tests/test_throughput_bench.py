@@ -6,7 +6,7 @@ import sys
 
 from core import presets
 from core.config import RunConfig
-from core.train import training_argument_values
+from core.trainer_setup import training_argument_values
 from tests.conftest import ROOT
 from tests.test_speed_presets import H100
 
@@ -76,7 +76,7 @@ def test_the_child_trains_on_imdb_like_lengths_through_core_train(tmp_path):
 
 
 def test_the_training_path_imports_neither_plotly_nor_streamlit():
-    code = ("import sys; import core.train, core.estimate, core.performance, core.faults, core.autofit, "
+    code = ("import sys; import core.train, core.trainer_setup, core.estimate, core.performance, core.faults, core.autofit, "
             "core.callbacks, core.data, core.models, core.metrics, core.diagnostics, core.runs; "
             "print([m for m in ('plotly', 'streamlit') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

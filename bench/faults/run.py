@@ -213,9 +213,9 @@ def recorder_cost(logging_steps: int = 5, repeats: int = 5) -> dict:
 
 
 def _child_can_disable_recorder() -> bool:
-    from core import train
+    from core import trainer_setup
 
-    return hasattr(train, "live_metrics_enabled")
+    return hasattr(trainer_setup, "live_metrics_enabled")
 
 
 def estimate_s(faults: list[Fault], seeds: int, healthy: list[int], with_overhead: bool) -> float:
