@@ -44,30 +44,18 @@ def config_json(run_dir: Path) -> str:
 
 
 def training_arguments_of(config: dict[str, Any]) -> dict[str, Any]:
-    """The TrainingArguments values `core.train` passes for this config, named for the installed transformers."""
-    from core import compat, presets
+    """The TrainingArguments values `core.train` passes for this config (without the device's speed plan),
+    named for the installed transformers; only how the dashboard logs is left out, so a script shows progress."""
+    from core import compat
     from core.config import RunConfig
+    from core.trainer_setup import training_argument_values
 
     parsed = RunConfig.from_dict(config)
-    t = parsed.training
-    plan = presets.batch_plan(parsed)
-    values = {
-        "num_train_epochs": t.num_train_epochs, "learning_rate": t.learning_rate,
-        "per_device_train_batch_size": plan.per_device_train_batch_size,
-        "per_device_eval_batch_size": plan.per_device_eval_batch_size,
-        "gradient_accumulation_steps": plan.gradient_accumulation_steps,
-        "gradient_checkpointing": plan.gradient_checkpointing, "weight_decay": t.weight_decay,
-        "warmup_ratio": t.warmup_ratio, "train_sampling_strategy": t.train_sampling_strategy,
-        "eval_strategy": t.eval_strategy, "save_strategy": t.eval_strategy if t.eval_strategy != "no" else "epoch",
-        "load_best_model_at_end": t.load_best_model_at_end, "metric_for_best_model": t.metric_for_best_model,
-        "greater_is_better": t.metric_for_best_model != "loss", "save_total_limit": t.save_total_limit,
-        "logging_steps": t.logging_steps, "seed": t.seed, "report_to": "none",
-    }
-    if t.eval_strategy == "steps":
-        values.update(eval_steps=t.eval_steps, save_steps=t.eval_steps)
-    if parsed.hardware.device == "cpu":
-        values["use_cpu"] = True
-    values.update({k: v for k, v in t.extra.items() if k != "gradient_checkpointing"})
+    values = training_argument_values(parsed, parsed.hardware.device)
+    for dashboard_only in ("disable_tqdm", "logging_first_step", "dataloader_num_workers", "ddp_backend"):
+        values.pop(dashboard_only, None)
+    if not values["use_cpu"]:
+        del values["use_cpu"]
     return compat.translate_all(values)
 
 

@@ -43,7 +43,7 @@ def test_script_arguments_match_what_core_train_passes(tmp_path):
     """The script must not drift from the dashboard's own TrainingArguments."""
     from transformers import TrainingArguments
 
-    from core.train import training_arguments
+    from core.trainer_setup import training_arguments
 
     raw = tiny_config(eval_strategy="steps", eval_steps=5, lr_scheduler_type="cosine")
     ours = training_arguments(RunConfig.from_dict(raw), tmp_path, "cpu").to_dict()
