@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import export, predict, runs
+from core import export, history, predict, runs
 from core.errors import UserError
 from pages._state import runs_dir, select_run
 
@@ -21,11 +21,11 @@ def manage_panel(run: runs.RunSummary) -> None:
         select_run(run.run_id)
         st.switch_page("pages/live_run.py", query_params={"run": run.run_id})
     new_name = name_col.text_input("Display name", value=run.config.get("name") or "", key=f"rename_{run.run_id}",
-                                   max_chars=runs.NAME_MAX_CHARS, help="The folder keeps its id; only the name shown "
+                                   max_chars=history.NAME_MAX_CHARS, help="The folder keeps its id; only the name shown "
                                                                        "changes (stored in the run's config.json).")
     if rename_col.button("Rename", key="rename", icon=":material/edit:"):
         try:
-            runs.rename_run(runs_dir(), run.run_id, new_name)
+            history.rename_run(runs_dir(), run.run_id, new_name)
         except UserError as exc:
             st.error(exc.sentence, icon=":material/error:")
         else:
@@ -46,7 +46,7 @@ def confirm_delete(run: runs.RunSummary) -> None:
     if yes_col.button("Yes, delete", key="delete_confirm", type="primary"):
         st.session_state.pop("confirm_delete", None)
         try:
-            runs.delete_run(runs_dir(), run.run_id)
+            history.delete_run(runs_dir(), run.run_id)
         except UserError as exc:
             st.error(exc.sentence, icon=":material/error:")
             return

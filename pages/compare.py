@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from core import compare, runs
+from core import compare, history, runs
 from pages._state import runs_dir
 
 st.title("Compare runs")
@@ -42,7 +42,7 @@ right.plotly_chart(compare.compare_metric_figure(curves, metric, axis or "step")
 st.subheader("Best metric per run")
 best_rows = []
 for run_id in chosen:
-    row = runs.run_row(all_runs[run_id])
+    row = history.run_row(all_runs[run_id])
     best_rows.append({"run": labels[run_id], "id": run_id, "state": row["state"], "metric": row["metric"],
                       "best": row["best metric"]})
 with st.container(key="compare_best"):

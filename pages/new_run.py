@@ -8,7 +8,7 @@ from core.errors import UserError
 from pages import _sources
 from pages._estimates import show_estimates, speed_fields
 from pages._state import runs_dir, select_run
-from pages._widgets import current, field_row, field_widget, form_values, keep_values, set_value
+from pages._widgets import current, field_row, form_values, keep_values, set_value
 
 SECTIONS = {
     "data": ["source", "name", "path", "config_name", "train_split", "eval_split", "text_column", "label_column",

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from core import progress, runs
+from core import history, progress, runs
 from pages._run_actions import export_panel, manage_panel, try_model_panel
 from pages._state import runs_dir
 
@@ -14,12 +14,12 @@ if not all_runs:
     st.page_link("pages/new_run.py", label="New run", icon=":material/rocket_launch:")
     st.stop()
 
-rows = [runs.run_row(run) for run in all_runs.values()]
+rows = [history.run_row(run) for run in all_runs.values()]
 state_col, text_col = st.columns([1, 2])
 states = state_col.multiselect("State", sorted({row["state"] for row in rows}), key="runs_state_filter",
                                placeholder="all states")
 text = text_col.text_input("Search", key="runs_text_filter", placeholder="id, name, data set or model")
-visible = runs.filter_rows(rows, states, text)
+visible = history.filter_rows(rows, states, text)
 
 frame = pd.DataFrame([{"id": r["id"], "name": r["name"], "state": r["state"], "data set": r["data set"],
                        "model": r["model"], "device": r["device"],

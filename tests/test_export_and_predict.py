@@ -11,7 +11,7 @@ import pytest
 from core import data, export, predict, runs
 from core.config import RunConfig
 from core.errors import UserError
-from tests.conftest import ROOT, tiny_config
+from tests.conftest import tiny_config
 
 
 @pytest.fixture(scope="module")

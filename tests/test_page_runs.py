@@ -5,7 +5,7 @@ import shutil
 
 from streamlit.testing.v1 import AppTest
 
-from core import runs
+from core import history, runs
 from tests.conftest import ROOT
 from tests.test_page_live_run import RESULTS, make_run, overfitting_curve
 
@@ -25,7 +25,7 @@ def three_runs(runs_dir):
     make_run(runs_dir, "20260102-000000-oom", "failed", error={"code": "OUT_OF_MEMORY", "message": "m"},
              created_at=2.0)
     make_run(runs_dir, "20260103-000000-live", "running", overfitting_curve(), pid=os.getpid(), created_at=3.0)
-    runs.rename_run(runs_dir, "20260101-000000-base", "baseline")
+    history.rename_run(runs_dir, "20260101-000000-base", "baseline")
 
 
 def test_no_runs_points_to_new_run(runs_dir):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from core import runs
+from core import history, runs
 from core.errors import UserError
 from tests.conftest import ROOT
 from tests.test_page_live_run import RESULTS, make_run, overfitting_curve
@@ -23,7 +23,7 @@ def test_row_has_every_table_column_and_the_saved_models_metric(runs_dir):
     status = runs.read_status(runs_dir / "20260101-000000")
     status.update(started_at="2026-01-01T10:00:00+0000", ended_at="2026-01-01T10:05:30+0000", device="cpu")
     runs.write_json_atomic(runs_dir / "20260101-000000" / "status.json", status)
-    row = runs.run_row(runs.list_runs(runs_dir)[0])
+    row = history.run_row(runs.list_runs(runs_dir)[0])
     assert row == {"id": "20260101-000000", "name": "", "state": "completed", "data set": "tweet-sentiment",
                    "model": "minilm-l6", "device": "cpu", "metric": "f1", "best metric": 0.84, "duration_s": 330.0,
                    "started": "2026-01-01T10:00:00+0000"}
@@ -31,7 +31,7 @@ def test_row_has_every_table_column_and_the_saved_models_metric(runs_dir):
 
 def test_a_running_run_shows_its_best_evaluation_so_far(runs_dir):
     make_run(runs_dir, "20260101-000000", "running", overfitting_curve(), pid=os.getpid())
-    row = runs.run_row(runs.list_runs(runs_dir)[0])
+    row = history.run_row(runs.list_runs(runs_dir)[0])
     assert row["state"] == "running" and row["best metric"] == 0.85  # eval_f1 at step 40
 
 
@@ -39,29 +39,29 @@ def test_filter_by_state_and_text():
     rows = [{"id": "a1", "name": "baseline", "state": "completed", "data set": "bbc-news", "model": "minilm-l6"},
             {"id": "b2", "name": "", "state": "failed", "data set": "tweet-sentiment", "model": "tiny-random"},
             {"id": "c3", "name": "", "state": "queued", "data set": "tweet-sentiment", "model": "minilm-l6"}]
-    assert [r["id"] for r in runs.filter_rows(rows, ["failed", "queued"])] == ["b2", "c3"]
-    assert [r["id"] for r in runs.filter_rows(rows, [], "BBC")] == ["a1"]
-    assert [r["id"] for r in runs.filter_rows(rows, ["completed"], "tiny")] == []
-    assert len(runs.filter_rows(rows)) == 3
+    assert [r["id"] for r in history.filter_rows(rows, ["failed", "queued"])] == ["b2", "c3"]
+    assert [r["id"] for r in history.filter_rows(rows, [], "BBC")] == ["a1"]
+    assert [r["id"] for r in history.filter_rows(rows, ["completed"], "tiny")] == []
+    assert len(history.filter_rows(rows)) == 3
 
 
 def test_rename_changes_the_shown_name_not_the_folder(runs_dir):
     make_run(runs_dir, "20260101-000000", "completed")
-    assert runs.rename_run(runs_dir, "20260101-000000", "  best   so far ") == "best so far"
+    assert history.rename_run(runs_dir, "20260101-000000", "  best   so far ") == "best so far"
     run = runs.list_runs(runs_dir)[0]
     assert run.run_id == "20260101-000000" and run.config["name"] == "best so far"
     assert run.config["training"]["learning_rate"] == 1e-4  # the rest of the config is kept
     with pytest.raises(UserError, match="1 to 60 characters"):
-        runs.rename_run(runs_dir, "20260101-000000", "   ")
+        history.rename_run(runs_dir, "20260101-000000", "   ")
 
 
 def test_delete_removes_the_folder_and_refuses_a_running_run(runs_dir):
     make_run(runs_dir, "20260101-000000", "failed")
     make_run(runs_dir, "20260102-000000", "running", pid=os.getpid())
-    runs.delete_run(runs_dir, "20260101-000000")
+    history.delete_run(runs_dir, "20260101-000000")
     assert not (runs_dir / "20260101-000000").exists()
     with pytest.raises(UserError) as refused:
-        runs.delete_run(runs_dir, "20260102-000000")
+        history.delete_run(runs_dir, "20260102-000000")
     assert refused.value.sentence == "run: run '20260102-000000' is running; stop or cancel it first, then delete it."
     assert (runs_dir / "20260102-000000" / "status.json").exists()
 
@@ -73,7 +73,7 @@ def test_delete_never_leaves_the_runs_folder(runs_dir, tmp_path):
     (runs_dir / "link").symlink_to(outside)
     for bad in ("../precious", str(outside), "link", "", "no-such-run"):
         with pytest.raises(UserError):
-            runs.delete_run(runs_dir, bad)
+            history.delete_run(runs_dir, bad)
     assert (outside / "status.json").exists()
 
 
@@ -103,10 +103,10 @@ def test_cli_bad_arguments_get_one_sentence(tmp_path):
 
 def test_rename_keeps_one_printable_line(runs_dir):
     make_run(runs_dir, "20260101-000000", "completed")
-    assert runs.rename_run(runs_dir, "20260101-000000", "two\nlines\x07 here") == "two lines here"
+    assert history.rename_run(runs_dir, "20260101-000000", "two\nlines\x07 here") == "two lines here"
 
 
 def test_a_nan_final_metric_is_listed_as_none_and_the_json_stays_valid(runs_dir):
     make_run(runs_dir, "20260101-000000", "completed", results={**RESULTS, "final_metrics": {"f1": "nan"}})
-    assert runs.run_row(runs.list_runs(runs_dir)[0])["best metric"] is None
+    assert history.run_row(runs.list_runs(runs_dir)[0])["best metric"] is None
     assert json.loads(cli("list", "--runs-dir", str(runs_dir), "--json").stdout)[0]["best metric"] is None
