@@ -69,38 +69,48 @@ def scaling(runs_dir: Path, compile_: str = "auto", warmup_steps: int = 40, coun
     """Each GPU count in `counts`; `gradient_views` both: 2 GPUs once with DDP's gradient bucket views
     and once without (DASHBOARD_DDP_GRADIENT_VIEWS=0), side by side; each of `buckets_mb`
     as training.ddp_bucket_cap_mb of the 2-GPU runs (None: the preset's)."""
-    from core.trainer_setup import DDP_GRADIENT_VIEWS_ENV
-
     epochs = max(4, 4 * batch // 32)  # the same number of steps whatever the batch
     rows = []
     for processes in counts:
         views = ["on"] if processes == 1 else (["off", "on"] if gradient_views == "both" else [gradient_views])
-        variants = [(view, bucket) for view in views for bucket in (buckets_mb if processes > 1 else (None,))]
-        for view, bucket in variants:
-            extra = {"ddp_bucket_cap_mb": bucket} if bucket else {}
-            raw = {"name": f"scaling {processes} gpu",
-                   "data": {"name": "bbc-news", "train_size": 2000, "eval_size": 200, "max_length": 512},
-                   "model": {"name": "bert-base-random"},
-                   "hardware": {"device": "cuda", "processes": processes, "compile": compile_},
-                   "training": {"num_train_epochs": epochs, "per_device_train_batch_size": batch,
-                                "eval_strategy": "no", "load_best_model_at_end": False, "save_strategy": "no",
-                                "logging_steps": 10, **extra}}
-            os.environ[DDP_GRADIENT_VIEWS_ENV] = "1" if view == "on" else "0"
-            run_dir = run(raw, runs_dir)
-            if keep is not None and (run_dir / "profile.txt").exists():  # DASHBOARD_PROFILE was set
-                keep.mkdir(parents=True, exist_ok=True)
-                (keep / f"profile-{processes}gpu-views-{view}.txt").write_text((run_dir / "profile.txt").read_text())
-            records = runs.read_metrics(run_dir)
-            summary = next(r for r in records if r["type"] == "summary")
-            memory = max(r.get("memory_mb", 0) for r in records if r["type"] == "train")
-            planned = presets.speed_plan(RunConfig.from_dict(raw), presets.device_facts("cuda"))
-            bucket = bucket or planned["training_arguments"].get("ddp_bucket_cap_mb", 25)  # 25: DDP's own
-            rows.append((processes, view, bucket, summary["train_samples_per_second"],
-                         steady_samples_per_second(records, batch * processes, warmup_steps), memory))
+        for view in views:
+            for bucket in (buckets_mb if processes > 1 else (None,)):
+                rows.append(scaling_row(runs_dir, processes, view, bucket, compile_, batch, epochs, warmup_steps,
+                                        keep))
     print(f"\nspeed preset fast, torch.compile {compile_}, batch {batch} per GPU, {epochs} epochs, steady state "
-          f"after {warmup_steps} steps\n| GPUs | DDP gradient views | DDP bucket (MB) |"
-          " samples/s (whole run, Trainer's figure) | samples/s (steady state) | peak memory per GPU (MB) |"
-          "\n| --- | --- | --- | --- | --- | --- |")
+          f"after {warmup_steps} steps")
+    print_scaling(rows)
+
+
+def scaling_row(runs_dir: Path, processes: int, view: str, bucket: int | None, compile_: str, batch: int,
+                epochs: int, warmup_steps: int, keep: Path | None) -> tuple:
+    """One scaling run: (GPUs, views, bucket MB, whole-run samples/s, steady samples/s, peak memory MB)."""
+    from core.trainer_setup import DDP_GRADIENT_VIEWS_ENV
+
+    raw = {"name": f"scaling {processes} gpu",
+           "data": {"name": "bbc-news", "train_size": 2000, "eval_size": 200, "max_length": 512},
+           "model": {"name": "bert-base-random"},
+           "hardware": {"device": "cuda", "processes": processes, "compile": compile_},
+           "training": {"num_train_epochs": epochs, "per_device_train_batch_size": batch,
+                        "eval_strategy": "no", "load_best_model_at_end": False, "save_strategy": "no",
+                        "logging_steps": 10, **({"ddp_bucket_cap_mb": bucket} if bucket else {})}}
+    os.environ[DDP_GRADIENT_VIEWS_ENV] = "1" if view == "on" else "0"
+    run_dir = run(raw, runs_dir)
+    if keep is not None and (run_dir / "profile.txt").exists():  # DASHBOARD_PROFILE was set
+        keep.mkdir(parents=True, exist_ok=True)
+        (keep / f"profile-{processes}gpu-views-{view}.txt").write_text((run_dir / "profile.txt").read_text())
+    records = runs.read_metrics(run_dir)
+    summary = next(r for r in records if r["type"] == "summary")
+    memory = max(r.get("memory_mb", 0) for r in records if r["type"] == "train")
+    planned = presets.speed_plan(RunConfig.from_dict(raw), presets.device_facts("cuda"))
+    bucket = bucket or planned["training_arguments"].get("ddp_bucket_cap_mb", 25)  # 25: DDP's own
+    return (processes, view, bucket, summary["train_samples_per_second"],
+            steady_samples_per_second(records, batch * processes, warmup_steps), memory)
+
+
+def print_scaling(rows: list[tuple]) -> None:
+    print("| GPUs | DDP gradient views | DDP bucket (MB) | samples/s (whole run, Trainer's figure) |"
+          " samples/s (steady state) | peak memory per GPU (MB) |\n| --- | --- | --- | --- | --- | --- |")
     for processes, view, bucket, whole, steady, memory in rows:
         several = processes > 1
         print(f"| {processes} | {view if several else '-'} | {bucket if several else '-'} | {whole:.1f} | "
