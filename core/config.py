@@ -8,12 +8,12 @@ code, and the README's config table is generated from it (`python -m core.config
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.config_fields import build_section, field_kind, reject_unknown
 from core.errors import UserError
 
 BUILTIN_DATASETS = ("tweet-sentiment", "bbc-news")
@@ -30,11 +30,6 @@ SWITCHES = ("auto", "on", "off")
 ATTENTIONS = ("auto", "sdpa", "eager")
 STRATEGIES = ("no", "steps", "epoch")
 BEST_METRICS = ("f1", "accuracy", "precision", "recall", "loss")
-# What people type for a choice that has another name here.
-CHOICE_ALIASES = {"gpu": "cuda", "cuda:0": "cuda", "apple": "mps", "low_memory": "low", "very-low": "very_low",
-                  "very low": "very_low", "none": "no", "epochs": "epoch", "step": "steps"}
-
-
 def _f(default: Any, help: str, label: str, **rules: Any) -> Any:
     """A dataclass field carrying its form label, help text and validation rules."""
     return field(default=default, metadata={"help": help, "label": label, **rules})
@@ -213,7 +208,7 @@ class RunConfig:
         if not isinstance(raw, dict):
             raise UserError("the config must be a JSON object with sections data, model, hardware and training.")
         sections = {"data": DataConfig, "model": ModelConfig, "hardware": HardwareConfig, "training": TrainingConfig}
-        _reject_unknown(raw, list(sections) + ["name"], where="")
+        reject_unknown(raw, list(sections) + ["name"], where="")
         notes: list[str] = []
         built = {}
         for section, klass in sections.items():
@@ -221,110 +216,13 @@ class RunConfig:
             if not isinstance(values, dict):
                 raise UserError(f"must be an object of settings, got {type(values).__name__}; "
                                 f"write it as \"{section}\": {{...}}.", field=section)
-            built[section] = _build_section(section, klass, values, notes)
+            built[section] = build_section(section, klass, values, notes)
         name = raw.get("name", "")
         if not isinstance(name, str):
             raise UserError("must be text.", field="name")
         config = cls(**built, name=name, notes=notes)
         _check_cross_field_rules(config)
         return config
-
-
-def _reject_unknown(values: dict, known: list[str], where: str) -> None:
-    for key in values:
-        if key not in known:
-            hint = difflib.get_close_matches(str(key), known, n=1, cutoff=0.5)
-            suggestion = f"did you mean '{hint[0]}'?" if hint else f"valid keys are: {', '.join(known)}."
-            raise UserError(f"unknown key '{key}'; {suggestion}", field=f"{where}{key}", code="UNKNOWN_KEY")
-
-
-def _build_section(section: str, klass: type, values: dict, notes: list[str]) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(klass)}
-    if section == "training":
-        values = _split_training_extras(values, fields, notes)
-    else:
-        _reject_unknown(values, list(fields), where=f"{section}.")
-    kwargs = {}
-    for name, value in values.items():
-        kwargs[name] = value if name == "extra" else _coerce(f"{section}.{name}", fields[name], value)
-    return klass(**kwargs)
-
-
-def _split_training_extras(values: dict, fields: dict, notes: list[str]) -> dict:
-    """Known keys stay; renamed ones are mapped; other real TrainingArguments keys go to `extra`."""
-    from core import compat
-
-    own = {k: v for k, v in values.items() if k in fields and k != "extra"}
-    extra = dict(values.get("extra", {}) or {})
-    for key, value in values.items():
-        if key in fields:
-            continue
-        canonical = compat.canonical_name(key)
-        if canonical in fields:
-            notes.append(compat.rename_note(key, canonical))
-            own[canonical] = value
-        elif compat.is_training_argument(key):
-            extra[key] = value
-        else:
-            known = [k for k in fields if k != "extra"] + compat.training_argument_names()
-            _reject_unknown({key: value}, known, where="training.")
-    if extra:
-        own["extra"] = extra
-    return own
-
-
-def _coerce(path: str, f: dataclasses.Field, value: Any) -> Any:
-    meta = f.metadata
-    if value is None or value == "":
-        if meta.get("optional"):
-            return None
-        raise UserError(f"is required; set it (default {f.default!r}).", field=path)
-    kind = _field_kind(f)
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise UserError(f"must be true or false, got {value!r}.", field=path)
-    elif kind is int:
-        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
-            raise UserError(f"must be a whole number, got {value!r}.", field=path)
-        value = int(value)
-    elif kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UserError(f"must be a number, got {value!r}.", field=path)
-        value = float(value)
-        if value != value or value in (float("inf"), float("-inf")):
-            raise UserError(f"must be a finite number, got {value!r}.", field=path)
-    elif kind is str and not isinstance(value, str):
-        raise UserError(f"must be text, got {value!r}.", field=path)
-    _check_rules(path, meta, value)
-    return value
-
-
-def _field_kind(f: dataclasses.Field) -> type:
-    text = str(f.type)
-    for kind in (bool, int, float, str):
-        if text.startswith(kind.__name__):
-            return kind
-    return object
-
-
-def _check_rules(path: str, meta: Any, value: Any) -> None:
-    choices = meta.get("choices")
-    if choices and value not in choices:
-        hint = _closest_choice(str(value), choices)
-        tip = f" (did you mean '{hint[0]}'?)" if hint and hint[0] in choices else ""
-        raise UserError(f"'{value}' is not a valid choice; choose one of: {', '.join(choices)}{tip}.", field=path)
-    low, high = meta.get("min"), meta.get("max")
-    if low is not None and value < low:
-        raise UserError(f"must be at least {low}, got {value}; raise it.", field=path)
-    if high is not None and value > high:
-        raise UserError(f"must be at most {high}, got {value}; lower it.", field=path)
-
-
-def _closest_choice(value: str, choices: tuple) -> list[str]:
-    if value.lower() in CHOICE_ALIASES:
-        return [CHOICE_ALIASES[value.lower()]]
-    prefixed = [c for c in choices if len(value) >= 4 and c.startswith(value.lower()[:4])]
-    return prefixed[:1] or difflib.get_close_matches(value.lower(), choices, n=1, cutoff=0.6)
 
 
 def _check_cross_field_rules(config: RunConfig) -> None:
@@ -408,7 +306,7 @@ def field_help(section: str, name: str) -> dict[str, Any]:
     klass = {"data": DataConfig, "model": ModelConfig, "hardware": HardwareConfig, "training": TrainingConfig}[section]
     for f in dataclasses.fields(klass):
         if f.name == name:
-            return {"default": f.default, "kind": _field_kind(f).__name__, **f.metadata}
+            return {"default": f.default, "kind": field_kind(f).__name__, **f.metadata}
     raise KeyError(f"{section}.{name}")
 
 

@@ -26,10 +26,11 @@ OFFLINE_FIX = "use a built-in data set (data source builtin) or upload the data 
 
 def check_source_fields(data, model) -> None:
     """Cheap checks of the source fields (no file or network access); raise UserError on the first problem."""
-    from core.config import BUILTIN_DATASETS, BUILTIN_MODELS, _check_rules
+    from core.config import BUILTIN_DATASETS, BUILTIN_MODELS
+    from core.config_fields import check_rules
 
     if data.source == "builtin":
-        _check_rules("data.name", {"choices": BUILTIN_DATASETS}, data.name)
+        check_rules("data.name", {"choices": BUILTIN_DATASETS}, data.name)
     elif data.source == "hub":
         check_hub_id(data.name, "data.name", "data set")
     else:
@@ -37,7 +38,7 @@ def check_source_fields(data, model) -> None:
         if data.eval_path:
             check_local_path(data.eval_path, "data.eval_path", "the eval file")
     if model.source == "builtin":
-        _check_rules("model.name", {"choices": BUILTIN_MODELS}, model.name)
+        check_rules("model.name", {"choices": BUILTIN_MODELS}, model.name)
     elif model.source == "hub":
         check_hub_id(model.name, "model.name", "model")
     else:
