@@ -2,7 +2,8 @@
 
 import pytest
 
-from core.postmortem import MAX_QUOTE, explain_failure, last_exception_line
+from core.log_errors import last_exception_line
+from core.postmortem import MAX_QUOTE, explain_failure
 
 FAILED = {"state": "failed", "error": {"code": "TRAINING_ERROR", "message": "Training failed."}}
 PROGRESS = """Loading data: tweet-sentiment (2000 train / 500 eval)
