@@ -212,13 +212,9 @@ class FastPadding:
         width = max(lengths)
         if padding == "max_length" and self.fallback.max_length:
             width = max(width, self.fallback.max_length)
-        if self.buckets:
-            from core.estimate import length_bucket
+        from core.estimate import padded_width
 
-            width = length_bucket(width)
-        multiple = self.fallback.pad_to_multiple_of
-        if multiple:
-            width = -(-width // multiple) * multiple
+        width = padded_width(width, self.fallback.pad_to_multiple_of, self.buckets)
         batch = {}
         for key in features[0]:
             values = [f[key] for f in features]

@@ -98,6 +98,13 @@ def length_bucket(length: int) -> int:
     return math.ceil(length / step) * step
 
 
+def padded_width(longest: int, multiple: int | None = None, buckets: bool = False) -> int:
+    """The length a batch whose longest text is `longest` is padded to: its length bucket (when bucketing),
+    then rounded up to `multiple`. The batch maker, the estimates and the batch fit all use this."""
+    width = length_bucket(longest) if buckets else longest
+    return math.ceil(width / multiple) * multiple if multiple else width
+
+
 def padded_lengths(lengths: list[int], batch: int, grouped: bool, multiple: int | None, seed: int = 0,
                    buckets: bool = False) -> list[int]:
     """Each batch's padded length when `lengths` are batched: shuffled, or grouped by length (the Trainer
@@ -110,10 +117,7 @@ def padded_lengths(lengths: list[int], batch: int, grouped: bool, multiple: int 
         order = [x for start in range(0, len(order), mega) for x in sorted(order[start:start + mega], reverse=True)]
     out = []
     for start in range(0, len(order), batch):
-        longest = max(order[start:start + batch])
-        if buckets:
-            longest = length_bucket(longest)
-        out.append(math.ceil(longest / multiple) * multiple if multiple else longest)
+        out.append(padded_width(max(order[start:start + batch]), multiple, buckets))
     return out
 
 

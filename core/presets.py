@@ -18,10 +18,10 @@ LOW_MEMORY_EVAL_BATCH = 8
 # torch.compile costs about 50 s before the first step on an H100 (a first compile; inductor's disk cache
 # halves later ones) and saved 15-45 ms per step at batch 64 (bench/RESULTS.md): from about 1,000 steps on,
 # it pays for itself.
+COMPILE_MIN_STEPS = 1000
 # All-reduce bucket size for compiled multi-GPU runs: torch.compile splits the model's graph at each DDP bucket
 # (DDPOptimizer), so fewer buckets mean fewer graph pieces (bench/RESULTS.md, 2-GPU scaling).
 DDP_COMPILED_BUCKET_MB = 200
-COMPILE_MIN_STEPS = 1000
 # CUDA graphs pay where steps are short and launch-bound (measured 2.5x at tweet lengths) but cost where each
 # of many length buckets must be recorded first (0.7x at ~300 tokens), so only up to this max_length.
 GRAPHS_MAX_LENGTH = 128

@@ -30,16 +30,12 @@ def apply_speed_plan(config: RunConfig, device: str) -> dict:
 
 def fit_batch(config: RunConfig, run_dir: Path, model, speed: dict, say) -> "presets.BatchPlan":
     """The 'auto' memory preset on CUDA: the largest batch that trains at the longest padded length."""
-    import math
-
     from core import autofit
+    from core.estimate import padded_width
 
     runs.update_status(run_dir, phase="fitting the batch to GPU memory")
-    from core.estimate import length_bucket
-
-    multiple = speed["pad_to_multiple_of"] or 1
-    longest = length_bucket(config.data.max_length) if speed.get("length_buckets") else config.data.max_length
-    length = min(512, math.ceil(longest / multiple) * multiple)
+    length = min(512, padded_width(config.data.max_length, speed["pad_to_multiple_of"],
+                                   bool(speed.get("length_buckets"))))
     if presets.batch_plan(config).gradient_checkpointing:
         model.gradient_checkpointing_enable()
     batch, tried = autofit.fit_batch_on_cuda(model, config.effective_batch_size(), length, speed["precision"])

@@ -21,8 +21,9 @@ def manage_panel(run: runs.RunSummary) -> None:
         select_run(run.run_id)
         st.switch_page("pages/live_run.py", query_params={"run": run.run_id})
     new_name = name_col.text_input("Display name", value=run.config.get("name") or "", key=f"rename_{run.run_id}",
-                                   max_chars=history.NAME_MAX_CHARS, help="The folder keeps its id; only the name shown "
-                                                                       "changes (stored in the run's config.json).")
+                                   max_chars=history.NAME_MAX_CHARS,
+                                   help="The folder keeps its id; only the name shown changes (stored in the run's "
+                                        "config.json).")
     if rename_col.button("Rename", key="rename", icon=":material/edit:"):
         try:
             history.rename_run(runs_dir(), run.run_id, new_name)

@@ -16,8 +16,8 @@ runs run to the end; any warning or error on one is a false alarm.
 
 Monitoring overhead: the same healthy run twice, once watched (polling + live rules every 0.5 s) and
 once not, compared by the Trainer's training samples/s; and, exactly, the CPU time the watcher spent
-divided by the run's training time. Where the child honours DASHBOARD_LIVE_METRICS=0 (the speed branch),
-a third run without the MetricsRecorder callback prices the child's own recording.
+divided by the run's training time. The child's own recording (the MetricsRecorder callback) is priced by
+bench/throughput.py, which reads the Trainer's figures: without the recorder a run writes no summary line here.
 
 Designed to finish in about 25 minutes on an idle 2-core CPU (it prints its estimate first).
 Prints a Markdown table; copy it into bench/RESULTS.md with the machine, date and command.
@@ -162,12 +162,10 @@ def run_healthy(index: int, seed: int, work: Path) -> dict:
 
 
 def overhead(seed: int, work: Path) -> dict:
-    """The same healthy run unwatched and watched (and without the recorder where the child allows it)."""
+    """The same healthy run unwatched and watched."""
     config = merged_config(healthy_change("tweet-sentiment", 240, 2, 5e-5), seed, "overhead")
     out = {}
     variants = [("unwatched", {}, False), ("watched", {}, True)]
-    if _child_can_disable_recorder():
-        variants.append(("no recorder", {"DASHBOARD_LIVE_METRICS": "0"}, False))
     out["recorder probe"] = recorder_cost()
     for label, env, watched in variants:
         name = "overhead-" + label.replace(" ", "-")
@@ -212,16 +210,10 @@ def recorder_cost(logging_steps: int = 5, repeats: int = 5) -> dict:
             "share": probe_median / (logging_steps * step_median)}
 
 
-def _child_can_disable_recorder() -> bool:
-    from core import trainer_setup
-
-    return hasattr(trainer_setup, "live_metrics_enabled")
-
-
 def estimate_s(faults: list[Fault], seeds: int, healthy: list[int], with_overhead: bool) -> float:
     fault_s = sum(fault_cost(f) for f in faults) * seeds
     healthy_s = sum(_healthy_cost(*HEALTHY[i]) for i in healthy)
-    overhead_runs = (3 if _child_can_disable_recorder() else 2) if with_overhead else 0
+    overhead_runs = 2 if with_overhead else 0
     return fault_s + healthy_s + overhead_runs * _healthy_cost("tweet-sentiment", 240, 2, 0)
 
 
@@ -287,12 +279,6 @@ def overhead_lines(result: dict) -> list[str]:
                      f"against {probe['step_s'] * 1000:.0f} ms per optimizer step (MiniLM-L6, batch 16 x 48 tokens), "
                      f"so {probe['share']:.2%} at logging_steps {probe['logging_steps']} "
                      f"({probe['share'] * probe['logging_steps'] / 10:.2%} at the default 10)")
-    if "no recorder" in result:
-        other = result["no recorder"]["samples_per_second"]
-        lines.append(f"- without the MetricsRecorder (DASHBOARD_LIVE_METRICS=0): {other} samples/s")
-    else:
-        lines.append("- this child cannot turn the MetricsRecorder off (DASHBOARD_LIVE_METRICS is the speed "
-                     "branch's), so its own cost is inside both runs")
     return lines
 
 
