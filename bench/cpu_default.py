@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import runs  # noqa: E402
+from core.rundir import runs  # noqa: E402
 
 THROUGHPUT = {"data": {"train_size": 640, "eval_size": 100},
               "training": {"num_train_epochs": 1, "eval_strategy": "no", "load_best_model_at_end": False,

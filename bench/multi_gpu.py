@@ -23,8 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import launcher, presets, runs  # noqa: E402
-from core.config import RunConfig  # noqa: E402
+from core.config.schema import RunConfig  # noqa: E402
+from core.plan import presets
+from core.rundir import runs
+from core.runner import launcher  # noqa: E402
 
 
 def run(raw: dict, runs_dir: Path) -> Path:
@@ -85,7 +87,7 @@ def scaling(runs_dir: Path, compile_: str = "auto", warmup_steps: int = 40, coun
 def scaling_row(runs_dir: Path, processes: int, view: str, bucket: int | None, compile_: str, batch: int,
                 epochs: int, warmup_steps: int, keep: Path | None) -> tuple:
     """One scaling run: (GPUs, views, bucket MB, whole-run samples/s, steady samples/s, peak memory MB)."""
-    from core.trainer_setup import DDP_GRADIENT_VIEWS_ENV
+    from core.training.trainer_setup import DDP_GRADIENT_VIEWS_ENV
 
     raw = {"name": f"scaling {processes} gpu",
            "data": {"name": "bbc-news", "train_size": 2000, "eval_size": 200, "max_length": 512},

@@ -15,8 +15,10 @@ sys.path.insert(0, str(ROOT))
 
 from transformers import DataCollatorWithPadding, Trainer, TrainerCallback  # noqa: E402
 
-from core import compat, data, models  # noqa: E402
-from core.config import RunConfig  # noqa: E402
+from core.config import compat  # noqa: E402
+from core.config.schema import RunConfig  # noqa: E402
+from core.data import splits as data
+from core.training import models
 
 WARMUP_STEPS = 10
 

@@ -32,10 +32,11 @@ def main() -> None:
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
                               Trainer, TrainingArguments)
 
-    from core import data, models
-    from core.config import DataConfig
-    from core.data import PaddingMeter
-    from core.performance import PerformanceMeter
+    from core.config.schema import DataConfig
+    from core.data import splits as data
+    from core.training import models
+    from core.training.batches import PaddingMeter
+    from core.training.performance import PerformanceMeter
 
     splits = data.make_splits(data.load_frame(DataConfig()), DataConfig(train_size=args.rows, eval_size=50))
     path = str(models.minilm_dir())

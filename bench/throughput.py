@@ -12,10 +12,10 @@ GPU rows, on IMDB-like lengths (BBC News text cut to a log-normal length of mean
 512) and tweet-like lengths (~33 tokens): the app's fast preset (bf16, SDPA, fused AdamW, torch.compile,
 lengths bucketed to 64, grouped by length), each memory preset (compile off so they compare with standard),
 and the seed's default (fp32, padded to 512, batch 16, eager attention, random batches).
-Samples/s and real (non-pad) tokens/s are steady-state figures from core.performance.PerformanceMeter, the
+Samples/s and real (non-pad) tokens/s are steady-state figures from core.training.performance.PerformanceMeter, the
 peak memory is CUDA's peak allocation (on CPU the growth of peak RSS from the model load), and MFU is
 tokens/s x (6 N_non-embedding + 12 layers hidden seq) / 989e12 (H100 dense bf16), seq the mean real length.
-Each run's memory estimate (core/estimate.py, written by the child to estimate.json) is shown next to it.
+Each run's memory estimate (core/plan/estimate.py, written by the child to estimate.json) is shown next to it.
 The child must not import plotly or streamlit: this runs on a GPU box that has neither.
 """
 
@@ -44,7 +44,7 @@ def imdb_like_frame(rows: int = 8000, seed: int = 0, median_words: int = 205, si
     import numpy as np
     import pandas as pd
 
-    from core import data
+    from core.data import splits as data
 
     bbc = data.load_bbc_news()  # not load_frame: the child points the "bbc-news" loader at this function
     words = " ".join(bbc.text).split()
@@ -57,7 +57,8 @@ def imdb_like_frame(rows: int = 8000, seed: int = 0, median_words: int = 205, si
 
 def child(argv: list[str]) -> int:
     """Inside the training child: optionally swap the data set for IMDB-like lengths, then core.train.main."""
-    from core import data, train
+    from core.data import splits as data
+    from core.training import train
 
     if "--imdb-like" in argv:
         argv.remove("--imdb-like")
@@ -78,7 +79,7 @@ def run_config(name: str, config: dict, workdir: Path, env: dict | None = None, 
         done = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                               env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "TOKENIZERS_PARALLELISM": "false",
                                    **(env or {})})
-    from core import runs
+    from core.rundir import runs
 
     status = runs.read_status(run_dir)
     if done.returncode != 0:
@@ -230,7 +231,7 @@ def gpu_runs(scale: float) -> list[tuple[str, str, dict]]:
     s = lambda n: max(10, int(n * scale))  # noqa: E731
     off = {"compile": "off"}
     # The fast rows stand for a long run, which is where the fast preset compiles (from 1,000 steps on, see
-    # core/presets.py); the benchmark measures a slice of such a run, so compile is set on for it.
+    # core/plan/presets.py); the benchmark measures a slice of such a run, so compile is set on for it.
     on = {"compile": "on"}
     return [("imdb-like", "fast", gpu_config(IMDB, s(300), on)),
             ("tweet-like", "fast", gpu_config(TWEETS, s(800), on)),
@@ -243,7 +244,7 @@ def gpu_runs(scale: float) -> list[tuple[str, str, dict]]:
 
 
 def mfu(result: dict) -> float:
-    from core import estimate
+    from core.plan import estimate
 
     tokens = result["performance"].get("tokens_per_second") or 0
     seq = result["estimate"].get("lengths", {}).get("mean_real", 0)

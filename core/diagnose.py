@@ -1,73 +1,8 @@
-"""Explain a run from its folder: `python -m core.diagnose RUN_DIR [--json]`.
+"""Entry point: `python -m core.diagnose RUN_DIR [--json]` (core/diagnostics/diagnose.py)."""
 
-Prints the findings the dashboard shows (live rules over the metrics, and for a failed
-run why it died), newest first. Exit code 0 whatever is found; 2 for a folder that is not a run.
-"""
-
-from __future__ import annotations
-
-import argparse
-import json
 import sys
-from pathlib import Path
 
-from core import runs
-from core.diagnostics import Finding, live_findings
-from core.postmortem import explain_failure
-
-def diagnose(run_dir: Path) -> list[Finding]:
-    """Every finding for the run in `run_dir`: why it failed (if it did) first, then the live rules."""
-    run_dir = Path(run_dir)
-    status = runs.reconcile(run_dir)
-    config = runs.read_json(run_dir / "config.json", {}) or {}
-    dataset = runs.read_json(run_dir / "dataset.json", {}) or {}
-    findings = live_findings(runs.read_metrics(run_dir), dataset, status, config)
-    failure = explain_failure(status, runs.read_log_tail(run_dir, max_bytes=20000), config=config, dataset=dataset)
-    return merged(failure, preflight_findings(status), findings)
-
-
-def preflight_findings(status: dict) -> list[Finding]:
-    """The pre-flight findings the child stored in status.json before it started."""
-    fields = set(Finding.__dataclass_fields__)
-    return [Finding(**{k: v for k, v in item.items() if k in fields}) for item in status.get("preflight") or []
-            if isinstance(item, dict) and {"code", "severity", "title", "evidence", "fix"} <= set(item)]
-
-
-def merged(failure: Finding | None, preflight: list[Finding], live: list[Finding]) -> list[Finding]:
-    """Failure first, then pre-flight, then live findings; one finding per code and title. A pre-flight
-    error that stopped the run explains it better than the post-mortem's reading of the same code."""
-    if failure and any(f.code == failure.code and f.severity == "error" for f in preflight):
-        failure = None
-    out: list[Finding] = []
-    for finding in ([failure] if failure else []) + preflight + live:
-        if not any(f.code == finding.code and f.title == finding.title for f in out):
-            out.append(finding)
-    return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.diagnose", description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", help="a run folder (holds status.json)")
-    parser.add_argument("--json", action="store_true", help="print a JSON list of findings")
-    args = parser.parse_args(argv)
-    run_dir = Path(args.run_dir)
-    if not (run_dir / "status.json").exists():
-        print(f"error: RUN_DIR: '{run_dir}' holds no status.json, so it is not a run folder; "
-              "pass a folder under runs/.", file=sys.stderr)
-        return 2
-    findings = diagnose(run_dir)
-    if args.json:
-        print(json.dumps([f.to_dict() for f in findings], indent=2))
-        return 0
-    if not findings:
-        print(f"{run_dir.name}: no problems found ({runs.read_status(run_dir).get('state', 'unknown')}).")
-    for f in findings:
-        at = f" at step {f.step}" if f.step is not None else ""
-        print(f"[{f.severity.upper()}] {f.code}{at}: {f.title}.\n  Evidence: {f.evidence}\n  Fix: {f.fix}")
-        if f.config_change:
-            print(f"  Config change: {json.dumps(f.config_change)}")
-    return 0
-
+from core.diagnostics.diagnose import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,8 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from core import compare, history, runs
-from pages._state import runs_dir
+from core.runner import history
+from core.views import compare
+from pages.components.session import runs_dir
+
+from core.rundir import runs
 
 st.title("Compare runs")
 all_runs = {run.run_id: run for run in runs.list_runs(runs_dir())}

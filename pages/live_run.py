@@ -5,11 +5,16 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import charts, diagnostics, launcher, postmortem, progress, queue, runs
-from core.errors import UserError
-from pages._run_extras import offer_half_batch, show_estimate_vs_measured
-from core.safety import mask_secrets
-from pages._state import runs_dir, select_run
+from core.diagnostics import postmortem, rules as diagnostics
+from core.rundir import runs
+from core.runner import launcher, process, queue
+from core.views import charts, progress
+from pages.components.live_extras import offer_half_batch, show_estimate_vs_measured
+
+from core.common.safety import mask_secrets
+from pages.components.session import runs_dir, select_run
+
+from core.common.errors import UserError
 
 STATE_COLOURS = {"queued": "gray", "running": "blue", "completed": "green", "stopped": "orange", "failed": "red",
                  "cancelled": "gray"}
@@ -179,7 +184,7 @@ def show_raw_error(status: dict) -> None:
 @st.fragment(run_every=POLL_SECONDS)
 def live_view(run_id: str, run_path: str, config: dict) -> None:
     """Everything about the run, redrawn from its folder every few seconds (also after it ended, cheaply)."""
-    launcher.reap_children()
+    process.reap_children()
     queue.wake(Path(run_path).parent)  # a queued run starts as soon as anyone looks, dispatcher or not
     status = runs.reconcile(run_path)
     run = runs.RunSummary(run_id, Path(run_path), status, config)

@@ -2,13 +2,17 @@
 
 import streamlit as st
 
-from core import compat, launcher, preflight, presets
-from core.config import RunConfig, dry_run_variant
-from core.errors import UserError
-from pages import _sources
-from pages._estimates import show_estimates, speed_fields
-from pages._state import runs_dir, select_run
-from pages._widgets import current, field_row, form_values, keep_values, set_value
+from core.config import compat
+from core.config.schema import dry_run_variant, RunConfig
+from core.diagnostics import preflight
+from core.plan import presets
+from core.runner import launcher
+from pages.components import data_inputs
+from pages.components.estimates import show_estimates, speed_fields
+from pages.components.session import runs_dir, select_run
+from pages.components.form_fields import current, field_row, form_values, keep_values, set_value
+
+from core.common.errors import UserError
 
 SECTIONS = {
     "data": ["source", "name", "path", "config_name", "train_split", "eval_split", "text_column", "label_column",
@@ -40,18 +44,18 @@ st.text_input("Run name (optional)", key="form.name", max_chars=60,
 data_col, model_col = st.columns(2)
 with data_col.container(border=True):
     st.subheader("Data")
-    data_values = _sources.data_source_inputs()
-    raw = _sources.read_raw(data_values)
+    data_values = data_inputs.data_source_inputs()
+    raw = data_inputs.read_raw(data_values)
     if raw is not None and data_values["source"] != "builtin":
-        data_values.update(_sources.column_inputs(raw, data_values))
-        _sources.fit_sizes_to_new_data(raw, data_values)
+        data_values.update(data_inputs.column_inputs(raw, data_values))
+        data_inputs.fit_sizes_to_new_data(raw, data_values)
         field_row("data", ["eval_fraction", "drop_missing_labels"])
     field_row("data", ["train_size", "eval_size"])
     field_row("data", ["max_length", "seed"])
 
 with model_col.container(border=True):
     st.subheader("Model")
-    model_values = _sources.model_inputs()
+    model_values = data_inputs.model_inputs()
     field_row("model", ["hidden_dropout_prob", "attention_probs_dropout_prob"])
 
 with model_col.container(border=True):
@@ -85,7 +89,7 @@ with st.container(border=True):
                    "(pip install tensorboard).")
 
 keep_values(SECTIONS)
-_sources.keep_extra_values()
+data_inputs.keep_extra_values()
 values = form_values({"data": ["eval_fraction", "drop_missing_labels", "train_size", "eval_size", "max_length",
                                "seed"], **{k: v for k, v in SECTIONS.items() if k != "data"}})
 # Fields this source does not draw keep their defaults.
@@ -117,7 +121,7 @@ else:
 if config is not None and raw is not None:
     with st.container(border=True, key="data_preview"):
         st.subheader("Data preview")
-        problem = _sources.data_preview(config, raw)
+        problem = data_inputs.data_preview(config, raw)
     config = None if problem else config
 elif config is not None:
     config = None  # the data could not be read; its sentence is shown in the Data section

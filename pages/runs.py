@@ -3,9 +3,12 @@
 import pandas as pd
 import streamlit as st
 
-from core import history, progress, runs
-from pages._run_actions import export_panel, manage_panel, try_model_panel
-from pages._state import runs_dir
+from core.runner import history
+from core.views import progress
+from pages.components.run_actions import export_panel, manage_panel, try_model_panel
+from pages.components.session import runs_dir
+
+from core.rundir import runs
 
 st.title("Runs")
 all_runs = {run.run_id: run for run in runs.list_runs(runs_dir())}

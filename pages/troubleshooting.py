@@ -3,10 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from core import environment
-from core.diagnostics import Finding
-from core.troubleshooting import CASES, Case
-from pages._state import runs_dir
+from core.diagnostics.findings import Finding
+from core.diagnostics.troubleshooting import Case, CASES
+from pages.components.session import runs_dir
+
+from core.diagnostics import environment
 
 BOXES = {"error": st.error, "warning": st.warning, "info": st.info}
 

@@ -44,8 +44,8 @@ def train_tiny_runs(runs_dir: Path, configs: dict[str, dict]) -> dict[str, Path]
     """
     import signal
 
-    from core import train
-    from core.config import RunConfig
+    from core.config.schema import RunConfig
+    from core.training import train
 
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

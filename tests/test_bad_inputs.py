@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from core import train
+from core.training import train
 from tests.bad_inputs import CASES, config_for
 from tests.conftest import ROOT, write_config
 
@@ -36,8 +36,9 @@ def test_the_real_cli_process_says_it_in_one_line(tmp_path):
 
 def test_a_queued_run_with_bad_data_is_marked_failed_with_the_sentence(runs_dir):
     """The file can change between the page's preview and Start: the child then records why it stopped."""
-    from core import launcher, runs
-    from core.config import RunConfig
+    from core.config.schema import RunConfig
+    from core.rundir import runs
+    from core.runner import launcher
     from tests.test_train_cli import wait_for
 
     case = next(c for c in CASES if c.id == "empty-file")

@@ -68,7 +68,8 @@ def server(tmp_path_factory):
 
 def stop_leftover_runs(runs_dir: Path) -> None:
     """Training children outlive the dashboard by design; a failed test must not leave one running."""
-    from core import launcher, runs
+    from core.rundir import runs
+    from core.runner import launcher
 
     for run in runs.list_runs(runs_dir):
         if run.state in runs.ACTIVE_STATES:

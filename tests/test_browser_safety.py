@@ -6,8 +6,9 @@ import time
 import psutil
 import pytest
 
-from core import launcher, runs
-from core.config import RunConfig
+from core.config.schema import RunConfig
+from core.rundir import runs
+from core.runner import launcher
 from tests.conftest import tiny_config
 from tests.test_browser import CHROMIUM, browser, shot, streamlit_app  # noqa: F401 (fixture)
 

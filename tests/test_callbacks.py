@@ -4,7 +4,7 @@ import os
 
 import torch
 
-from core.callbacks import StopOnRequest, UpdateRatio
+from core.training.callbacks import StopOnRequest, UpdateRatio
 
 
 def test_update_ratio_is_the_median_relative_change_of_the_weight_matrices():
@@ -35,7 +35,7 @@ def test_a_single_process_stops_on_its_own_request_without_a_vote(tmp_path):
 
 
 def test_a_lone_training_process_sees_one_gpu_and_torchrun_ranks_are_left_alone(monkeypatch):
-    from core.train import _one_gpu_per_process
+    from core.training.train import _one_gpu_per_process
 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
@@ -54,7 +54,7 @@ def test_a_lone_training_process_sees_one_gpu_and_torchrun_ranks_are_left_alone(
 def test_the_batch_maker_is_timed_so_a_slow_input_pipeline_can_be_seen():
     import time
 
-    from core.data import PaddingMeter
+    from core.training.batches import PaddingMeter
 
     def slow_collator(features):
         time.sleep(0.02)

@@ -1,6 +1,6 @@
 """Comparison helpers: the config diff and the overlaid curves, on made-up data."""
 
-from core import compare
+from core.views import compare
 
 
 def curve(final_loss):

@@ -1,8 +1,8 @@
 import pytest
 from transformers import TrainingArguments
 
-from core import compat
-from core.errors import UserError
+from core.common.errors import UserError
+from core.config import compat
 
 NEW = {"eval_strategy", "use_cpu", "train_sampling_strategy", "warmup_steps", "activation_checkpointing",
        "gradient_checkpointing", "learning_rate"}

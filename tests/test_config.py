@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from core.config import RunConfig, load_config_file, markdown_table
-from core.errors import UserError
+from core.common.errors import UserError
+from core.config.schema import load_config_file, markdown_table, RunConfig
 
 
 def test_defaults_are_valid_and_train_the_builtin_model_on_tweets():
@@ -111,7 +111,7 @@ def test_readme_table_lists_every_field():
 
 
 def test_apply_change_sets_dotted_keys_without_touching_the_original():
-    from core.config import apply_change
+    from core.config.schema import apply_change
 
     raw = {"training": {"learning_rate": 1e-2}, "data": {"train_size": 100}}
     changed = apply_change(raw, {"training.learning_rate": 5e-5, "hardware.memory_preset": "low"})
@@ -120,7 +120,7 @@ def test_apply_change_sets_dotted_keys_without_touching_the_original():
 
 
 def test_dry_run_keeps_the_settings_on_64_rows_and_20_steps():
-    from core.config import dry_run_variant
+    from core.config.schema import dry_run_variant
 
     config = RunConfig.from_dict({"name": "big", "training": {"learning_rate": 3e-5, "early_stopping_patience": 2,
                                                               "lr_scheduler_type": "cosine"}})

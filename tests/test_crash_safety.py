@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from core import launcher, postmortem, queue, runs
-from core.config import RunConfig
+from core.config.schema import RunConfig
+from core.diagnostics import postmortem
+from core.rundir import runs
+from core.runner import launcher, queue
 from tests.conftest import ROOT, tiny_config, wait_for
 
 # 13 steps an epoch (200 rows, batch 16), a checkpoint every 5 steps: 39 steps in all.
@@ -172,7 +174,7 @@ def test_a_token_from_the_environment_is_in_no_file_of_the_run(uninterrupted):
 
 def test_a_run_started_by_a_dashboard_that_is_gone_is_reattached_and_a_reused_pid_is_not(crash_dir, tmp_path):
     config = json.dumps(json.dumps({**CHAIN, "training": {**CHAIN["training"], "num_train_epochs": 200}}))
-    code = ("import json, pathlib; from core import launcher; from core.config import RunConfig;"
+    code = ("import json, pathlib; from core import launcher; from core.config.schema import RunConfig;"
             f"print(launcher.start_run(RunConfig.from_dict(json.loads({config})), pathlib.Path({str(crash_dir)!r})))")
     dashboard = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     run_dir = Path(dashboard.stdout.strip())  # the "dashboard" that started it has exited
@@ -233,7 +235,7 @@ def test_resume_from_the_cli_refuses_a_run_it_cannot_continue_in_one_line(tmp_pa
 
 
 def test_the_eta_of_a_resumed_run_counts_only_the_steps_it_trained():
-    from core.progress import progress_of
+    from core.views.progress import progress_of
 
     status = {"state": "running", "progress": {"step": 30, "max_steps": 40, "start_step": 20,
                                                "train_started_at": 100.0, "at": 110.0}}

@@ -3,9 +3,10 @@
 import pandas as pd
 import pytest
 
-from core import data, models
-from core.config import DataConfig, ModelConfig
-from core.errors import UserError
+from core.common.errors import UserError
+from core.config.schema import DataConfig, ModelConfig
+from core.data import splits as data
+from core.training import models
 
 
 @pytest.fixture(scope="module")

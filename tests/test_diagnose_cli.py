@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from core import runs
+from core.rundir import runs
 from tests.conftest import ROOT
 
 

@@ -3,9 +3,8 @@
 import math
 import random
 
-from core import diagnostics
-from core.diagnostics import (classify_exception, eval_loss_rising_while_train_falls, live_findings,
-                              loss_at_chance_and_accuracy_at_majority)
+from core.diagnostics import rules as diagnostics
+from core.diagnostics.rules import (classify_exception, eval_loss_rising_while_train_falls, live_findings, loss_at_chance_and_accuracy_at_majority)
 
 
 def curve(train_losses, eval_losses, eval_every, accuracies=None):

@@ -2,8 +2,8 @@
 
 import time
 
-from core import environment
-from core.environment import (accelerate_check, checkpoint_bytes, dependency_conflicts, device_check,
+from core.diagnostics import environment
+from core.diagnostics.environment import (accelerate_check, checkpoint_bytes, dependency_conflicts, device_check,
                               disk_space_check, transformers_argument_names_check)
 
 GB = 10 ** 9
@@ -29,7 +29,7 @@ def test_argument_names_of_an_old_and_a_new_transformers():
     assert old.code == "DEPRECATED_ARGUMENT" and old.severity == "info"
     assert "4.40.0 takes evaluation_strategy (not eval_strategy)" in old.evidence
     new = transformers_argument_names_check({"eval_strategy", "use_cpu", "train_sampling_strategy"}, "5.24.0")
-    assert "eval_strategy (not evaluation_strategy)" in new.evidence and "core/compat.py" in new.fix
+    assert "eval_strategy (not evaluation_strategy)" in new.evidence and "core/config/compat.py" in new.fix
 
 
 def test_conflicting_distributions_name_both_packages_and_versions():

@@ -1,6 +1,6 @@
 """Memory and time estimates from the model's shape: the numbers a user sees before Start."""
 
-from core import estimate
+from core.plan import estimate
 
 BERT = estimate.MODEL_SHAPES["bert-base-random"]
 

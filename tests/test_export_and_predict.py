@@ -8,9 +8,12 @@ import zipfile
 
 import pytest
 
-from core import data, export, predict, runs
-from core.config import RunConfig
-from core.errors import UserError
+from core.common.errors import UserError
+from core.config.schema import RunConfig
+from core.data import splits as data
+from core.rundir import runs
+from core.runner import export
+from core.training import predict
 from tests.conftest import tiny_config
 
 
@@ -43,7 +46,7 @@ def test_script_arguments_match_what_core_train_passes(tmp_path):
     """The script must not drift from the dashboard's own TrainingArguments."""
     from transformers import TrainingArguments
 
-    from core.trainer_setup import training_arguments
+    from core.training.trainer_setup import training_arguments
 
     raw = tiny_config(eval_strategy="steps", eval_steps=5, lr_scheduler_type="cosine")
     ours = training_arguments(RunConfig.from_dict(raw), tmp_path, "cpu").to_dict()

@@ -6,9 +6,9 @@ import pytest
 import torch
 from transformers import DataCollatorWithPadding
 
-from core import models
-from core.config import ModelConfig
-from core.data import FastPadding
+from core.config.schema import ModelConfig
+from core.training import models
+from core.training.batches import FastPadding
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from core import runs
-from core.diagnose import diagnose
+from core.diagnostics.diagnose import diagnose
+from core.rundir import runs
 from tests.conftest import ROOT, tiny_config, write_config
 
 PLANTED = {"nan": "nan@step=3", "oom": "cpu_oom@step=2", "head2": "head=2"}

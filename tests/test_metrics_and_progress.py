@@ -1,7 +1,7 @@
 import numpy as np
 
-from core.metrics import classification_report, compute_metrics
-from core.progress import best_eval, format_duration, progress_of
+from core.training.metrics import classification_report, compute_metrics
+from core.views.progress import best_eval, format_duration, progress_of
 
 
 def test_compute_metrics_matches_hand_counts():

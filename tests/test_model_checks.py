@@ -5,13 +5,14 @@ import json
 
 import pytest
 
-from core import faults
-from core.diagnose import diagnose, merged, preflight_findings
-from core.diagnostics import Finding, batches_mostly_padding, classify_exception, live_findings
-from core.errors import UserError
-from core.model_checks import (checkpointing_with_memory_to_spare, fp32_on_a_bf16_gpu, head_does_not_match_classes,
+from core.common import faults
+from core.common.errors import UserError
+from core.diagnostics.diagnose import diagnose, merged, preflight_findings
+from core.diagnostics.findings import Finding
+from core.diagnostics.rules import batches_mostly_padding, classify_exception, live_findings
+from core.diagnostics.model_checks import (checkpointing_with_memory_to_spare, fp32_on_a_bf16_gpu, head_does_not_match_classes,
                                no_trainable_parameters)
-from core.postmortem import explain_failure
+from core.diagnostics.postmortem import explain_failure
 
 THREE = {"num_labels": 3, "label_names": ["negative", "neutral", "positive"], "majority_rate": 0.42}
 HEALTHY_FACTS = {"trainable_parameters": 22_714_371, "total_parameters": 22_714_371, "num_labels": 3,
@@ -62,7 +63,7 @@ def test_the_speed_plans_bf16_counts_even_when_the_config_does_not_set_it():
 
 
 def test_the_rules_read_the_keys_that_device_facts_writes():
-    from core import presets
+    from core.plan import presets
 
     facts = presets.device_facts("cpu")
     assert {"device", "bf16", "total_memory_mb", "name"} <= set(facts)

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import psutil
 
-from core import launcher, runs
-from core.config import RunConfig
+from core.config.schema import RunConfig
+from core.rundir import runs
+from core.runner import launcher, process
 from tests.conftest import tiny_config, wait_for
 
 
@@ -21,21 +22,21 @@ def two_process_config(**training):
 
 
 def test_launch_command_uses_torchrun_for_several_processes(tmp_path):
-    one = launcher.launch_command(RunConfig.from_dict(tiny_config()), tmp_path / "c.json", tmp_path / "r",
+    one = process.launch_command(RunConfig.from_dict(tiny_config()), tmp_path / "c.json", tmp_path / "r",
                                   tmp_path / "cache")
     assert one[1:3] == ["-m", "core.train"] and "torch.distributed.run" not in one
-    two = launcher.launch_command(two_process_config(), tmp_path / "c.json", tmp_path / "r", tmp_path / "cache")
+    two = process.launch_command(two_process_config(), tmp_path / "c.json", tmp_path / "r", tmp_path / "cache")
     assert two[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     assert two[5:7] == ["-m", "core.train"] and "--run-dir" in two
     one_gpu = RunConfig.from_dict({**tiny_config(), "hardware": {"device": "cuda", "processes": 1}})
-    assert "torch.distributed.run" not in launcher.launch_command(one_gpu, tmp_path / "c.json", tmp_path / "r",
+    assert "torch.distributed.run" not in process.launch_command(one_gpu, tmp_path / "c.json", tmp_path / "r",
                                                                   tmp_path / "cache")
 
 
 def ranks_of(run_dir: Path) -> list[psutil.Process]:
     try:
         return [p for p in psutil.Process(runs.read_status(run_dir)["pid"]).children(recursive=True)
-                if "core.train" in " ".join(p.cmdline())]
+                if "core.training.train" in " ".join(p.cmdline())]
     except psutil.NoSuchProcess:
         return []
 

@@ -6,7 +6,9 @@ import subprocess
 import sys
 import time
 
-from core import launcher, presets, runs
+from core.plan import presets
+from core.rundir import runs
+from core.runner import launcher, process
 from tests.conftest import ROOT, tiny_config, write_config
 
 
@@ -34,7 +36,7 @@ def test_injected_oom_fails_the_run_and_the_half_batch_retry_completes(tmp_path,
     assert retried["training"]["gradient_accumulation_steps"] == 2
     deadline = time.time() + 300
     while runs.reconcile(retry).get("state") not in runs.FINAL_STATES and time.time() < deadline:
-        launcher.reap_children()
+        process.reap_children()
         time.sleep(0.5)
     assert runs.read_status(retry)["state"] == "completed", runs.read_log_tail(retry)
     assert runs.read_status(retry)["batch"]["gradient_accumulation_steps"] == 2

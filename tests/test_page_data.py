@@ -56,7 +56,7 @@ def test_an_uploaded_kaggle_csv_is_mapped_previewed_and_launched(app, runs_dir):
     assert app.error[0].value.startswith("data.train_size: is 100 but the training rows hold only 72")
     assert app.button(key="start").disabled
     set_field(app, "form.data.train_size", 60)
-    with mock.patch("core.launcher.start_run", return_value=runs_dir / "x") as start:
+    with mock.patch("core.runner.launcher.start_run", return_value=runs_dir / "x") as start:
         app.button(key="start").click().run()
     config = start.call_args.args[0]
     assert config.data.source == "file" and config.data.path == stored
@@ -116,7 +116,7 @@ def test_rows_without_a_label_can_be_dropped_from_the_page(app):
 def test_a_model_folder_with_another_head_says_it_is_replaced(app, tmp_path):
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
-    from core.models import minilm_dir
+    from core.training.models import minilm_dir
 
     folder = tmp_path / "five-class-model"
     tiny = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,

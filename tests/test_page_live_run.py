@@ -7,7 +7,7 @@ from unittest import mock
 import psutil
 from streamlit.testing.v1 import AppTest
 
-from core import runs
+from core.rundir import runs
 from tests.conftest import ROOT
 
 
@@ -79,7 +79,7 @@ def test_running_run_shows_progress_overfitting_warning_and_stop(runs_dir):
     assert "The model is overfitting" in text and "**Fix:**" in text
     assert "Best evaluation so far: step 40" in text
     assert app.button(key="stop").label == "Stop"
-    with mock.patch("core.launcher.request_stop", return_value="requested") as stop:
+    with mock.patch("core.runner.launcher.request_stop", return_value="requested") as stop:
         app.button(key="stop").click().run()
     assert stop.call_args.args[0].name == "20260101-000000"
 
@@ -125,10 +125,10 @@ def test_a_run_started_by_an_earlier_dashboard_process_is_found_and_charted(runs
     import sys
     import time
 
-    from core import launcher
+    from core.runner import launcher
 
     starter = ("import sys; sys.path.insert(0, '.'); from pathlib import Path; from core import launcher; "
-               "from core.config import RunConfig; from tests.conftest import tiny_config; "
+               "from core.config.schema import RunConfig; from tests.conftest import tiny_config; "
                f"print(launcher.start_run(RunConfig.from_dict(tiny_config(num_train_epochs=300)), Path({str(runs_dir)!r})))")
     run_dir = runs.Path(subprocess.run([sys.executable, "-c", starter], cwd=ROOT, capture_output=True, text=True,
                                        check=True).stdout.strip())
@@ -161,7 +161,7 @@ def test_apply_fix_relaunches_a_linked_run_with_the_change(runs_dir):
     app = open_live()
     button = app.button(key="fix_LR_TOO_HIGH")
     assert "Apply fix & relaunch (learning_rate = 5e-05)" in button.label
-    with mock.patch("core.launcher.start_run", return_value=runs_dir / "20260102-000000-fixed") as start:
+    with mock.patch("core.runner.launcher.start_run", return_value=runs_dir / "20260102-000000-fixed") as start:
         button.click().run()
     config = start.call_args.args[0]
     assert config.training.learning_rate == 5e-5

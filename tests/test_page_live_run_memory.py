@@ -15,7 +15,7 @@ def test_out_of_memory_offers_half_the_batch_with_the_same_effective_batch(runs_
     button = app.button(key="retry_half_batch")
     assert "8 x 4 accumulation, the same effective batch of 32" in button.label
     assert "memory_preset = low" in app.button(key="fix_OUT_OF_MEMORY").label  # the next preset, too
-    with mock.patch("core.launcher.start_run", return_value=runs_dir / "20260102-000000-retry") as start:
+    with mock.patch("core.runner.launcher.start_run", return_value=runs_dir / "20260102-000000-retry") as start:
         button.click().run()
     config = start.call_args.args[0]
     assert (config.training.per_device_train_batch_size, config.training.gradient_accumulation_steps) == (8, 4)

@@ -5,7 +5,7 @@ from unittest import mock
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.config import RunConfig
+from core.config.schema import RunConfig
 from tests.conftest import ROOT
 
 
@@ -50,7 +50,7 @@ def test_start_launches_the_configured_run_and_opens_live_run(app, runs_dir, tmp
     widget(app, "form.training.num_train_epochs").set_value(1.0)
     app.text_input(key="form.name").input("smoke")
     fake_run = runs_dir / "20260101-000000-smoke"
-    with mock.patch("core.launcher.start_run", return_value=fake_run) as start:
+    with mock.patch("core.runner.launcher.start_run", return_value=fake_run) as start:
         app.button(key="start").click().run()
     config, where = start.call_args.args
     assert isinstance(config, RunConfig) and where == runs_dir
@@ -88,7 +88,7 @@ def test_missing_device_is_caught_before_start(app, runs_dir):
 def test_dry_run_launches_the_same_settings_on_64_rows(app, runs_dir):
     widget(app, "form.training.learning_rate").set_value(3e-5)
     fake_run = runs_dir / "20260101-000000-dry-run"
-    with mock.patch("core.launcher.start_run", return_value=fake_run) as start:
+    with mock.patch("core.runner.launcher.start_run", return_value=fake_run) as start:
         app.button(key="dry_run").click().run()
     config = start.call_args.args[0]
     assert config.data.train_size == 64 and config.training.extra["max_steps"] == 20

@@ -2,7 +2,7 @@
 
 from unittest import mock
 
-from core import presets
+from core.plan import presets
 from tests.test_page_new_run import app, widget  # noqa: F401 - the fixture
 
 
@@ -28,11 +28,11 @@ def test_an_estimate_above_free_memory_warns_with_the_fix(runs_dir):
 
     from tests.conftest import ROOT
 
-    from pages._estimates import facts_of
+    from pages.components.estimates import facts_of
 
     tiny = {**presets.device_facts("cpu"), "free_memory_mb": 50.0}
     facts_of.clear()  # the page caches device facts for a few seconds
-    with mock.patch("core.presets.device_facts", return_value=tiny):
+    with mock.patch("core.plan.presets.device_facts", return_value=tiny):
         app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     facts_of.clear()
     warning = next(w.body for w in app.warning if "free memory" in w.body)

@@ -5,7 +5,8 @@ import shutil
 
 from streamlit.testing.v1 import AppTest
 
-from core import history, runs
+from core.rundir import runs
+from core.runner import history
 from tests.conftest import ROOT
 from tests.test_page_live_run import RESULTS, make_run, overfitting_curve
 

@@ -2,7 +2,7 @@
 
 from streamlit.testing.v1 import AppTest
 
-from core.diagnostics import Finding
+from core.diagnostics.findings import Finding
 from tests.conftest import ROOT
 
 SEED_CASES = ("eval_strategy", "accelerate", "MPS out of memory", "Dependency conflicts", "Loss not decreasing",
@@ -38,7 +38,7 @@ def test_each_case_names_the_finding_code(runs_dir):
 def test_a_missing_accelerate_is_shown_with_its_fix(runs_dir, monkeypatch):
     finding = Finding(code="DEPENDENCY_ERROR", severity="error", title="The Trainer cannot start without accelerate",
                       evidence="accelerate is not installed.", fix="Run `pip install -r requirements.txt`.")
-    monkeypatch.setattr("core.environment.accelerate_check", lambda: finding)
+    monkeypatch.setattr("core.diagnostics.environment.accelerate_check", lambda: finding)
     app = open_troubleshooting()
     assert not app.exception
     bodies = [e.body for e in app.error]

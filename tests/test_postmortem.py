@@ -2,8 +2,8 @@
 
 import pytest
 
-from core.log_errors import last_exception_line
-from core.postmortem import MAX_QUOTE, explain_failure
+from core.diagnostics.log_errors import last_exception_line
+from core.diagnostics.postmortem import explain_failure, MAX_QUOTE
 
 FAILED = {"state": "failed", "error": {"code": "TRAINING_ERROR", "message": "Training failed."}}
 PROGRESS = """Loading data: tweet-sentiment (2000 train / 500 eval)
@@ -12,7 +12,7 @@ PROGRESS = """Loading data: tweet-sentiment (2000 train / 500 eval)
 """
 
 CUDA_OOM = PROGRESS + """Traceback (most recent call last):
-  File "/work/main/core/train.py", line 105, in run
+  File "/work/main/core/training/train.py", line 105, in run
     state = train(config, run_dir, cache_dir, stop)
             ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
   File "/work/main/.venv/lib/python3.11/site-packages/torch/nn/functional.py", line 2143, in softmax
@@ -50,7 +50,7 @@ OSError: [Errno 28] No space left on device: '/work/main/runs/20250101-120000/ch
 """
 
 RENAMED = """Traceback (most recent call last):
-  File "/work/main/core/train.py", line 180, in build_trainer
+  File "/work/main/core/training/train.py", line 180, in build_trainer
     args = TrainingArguments(**kwargs)
            ^^^^^^^^^^^^^^^^^^^^^^^^^^^
 TypeError: TrainingArguments.__init__() got an unexpected keyword argument 'eval_strategy'
@@ -65,7 +65,7 @@ transformers[torch]` or `pip install accelerate -U`
 
 NO_SKLEARN = """Traceback (most recent call last):
   File "<frozen runpy>", line 198, in _run_module_as_main
-  File "/work/main/core/metrics.py", line 9, in <module>
+  File "/work/main/core/training/metrics.py", line 9, in <module>
     from sklearn.metrics import f1_score
 ModuleNotFoundError: No module named 'sklearn'
 """
@@ -108,9 +108,9 @@ For debugging consider passing CUDA_LAUNCH_BLOCKING=1
 """
 
 BOOM = PROGRESS + """Traceback (most recent call last):
-  File "/work/main/core/train.py", line 105, in run
+  File "/work/main/core/training/train.py", line 105, in run
     state = train(config, run_dir, cache_dir, stop)
-  File "/work/main/core/train.py", line 160, in train
+  File "/work/main/core/training/train.py", line 160, in train
     raise ValueError("boom")
 ValueError: boom
 error: Training failed with ValueError: boom. The full traceback is in train.log.

@@ -1,7 +1,7 @@
 """Pre-flight findings for a config, before anything starts."""
 
-from core.config import RunConfig
-from core.preflight import preflight
+from core.config.schema import RunConfig
+from core.diagnostics.preflight import preflight
 
 CPU_ONLY = {"cpu": True, "cuda": False, "mps": False}
 WITH_GPU = {"cpu": True, "cuda": True, "mps": False}

@@ -1,6 +1,6 @@
 """DASHBOARD_PROFILE: a real tiny training run writes where its steps' time went."""
 
-from core import profiling
+from core.training import profiling
 from tests.conftest import tiny_config, train_tiny_runs
 
 

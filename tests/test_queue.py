@@ -9,8 +9,9 @@ import threading
 import psutil
 import pytest
 
-from core import launcher, queue, runs
-from core.config import RunConfig
+from core.config.schema import RunConfig
+from core.rundir import runs
+from core.runner import launcher, process, queue
 from tests.conftest import ROOT, tiny_config, wait_for
 
 
@@ -52,7 +53,7 @@ def test_a_second_start_on_the_cpu_waits_then_starts_by_itself(queue_dir):
 
 
 def concurrent_start_in_a_subprocess(runs_dir, barrier_file, ready_file):
-    code = ("import json, sys, time, pathlib; from core import launcher, presets; from core.config import RunConfig;"
+    code = ("import json, sys, time, pathlib; from core import launcher, presets; from core.config.schema import RunConfig;"
             f"cfg = RunConfig.from_dict(json.loads({json.dumps(json.dumps(tiny_config(num_train_epochs=200)))}));"
             f"presets.available_devices(); pathlib.Path({str(ready_file)!r}).touch();"
             f"f = pathlib.Path({str(barrier_file)!r});"
@@ -101,13 +102,13 @@ def test_free_slots_follow_the_device_and_its_size():
     assert queue.free_slots(gpu4, {"cuda:0", "cuda:1", "cuda:3"}) is None
     assert queue.free_slots({"device": "cpu", "count": 1, "capacity": 1}, {"cuda:0"}) == ["cpu:0"]
     assert queue.free_slots({"device": "cpu", "count": 1, "capacity": 1}, {"cpu:0"}) is None
-    assert launcher._visible_gpus(["cuda:1", "cuda:2"]) in ({"CUDA_VISIBLE_DEVICES": "1,2"},
+    assert process._visible_gpus(["cuda:1", "cuda:2"]) in ({"CUDA_VISIBLE_DEVICES": "1,2"},
                                                             {"CUDA_VISIBLE_DEVICES": os.environ.get(
                                                                 "CUDA_VISIBLE_DEVICES", "")})
 
 
 def test_a_run_asking_for_more_gpus_than_there_are_is_refused():
-    from core.errors import UserError
+    from core.common.errors import UserError
 
     with pytest.raises(UserError) as refused:
         queue.slot_request("cuda", 4, {"cuda": True, "cuda_count": 2})
@@ -159,7 +160,7 @@ def test_the_live_page_offers_resume_for_a_stopped_run_with_a_checkpoint(runs_di
     (checkpoint / "trainer_state.json").write_text("{}")
     app = open_live()
     assert "checkpoint-60" in app.button(key="resume").help
-    with mock.patch("core.launcher.resume_run") as resume:
+    with mock.patch("core.runner.launcher.resume_run") as resume:
         app.button(key="resume").click().run()
     assert resume.call_args.args[0].name == "20260101-000000"
     (checkpoint / "trainer_state.json").unlink()  # no complete checkpoint: nothing to resume from
@@ -199,7 +200,7 @@ def test_a_queued_run_that_cannot_start_fails_alone_and_the_next_one_starts(runs
         runs.write_json_atomic(runs_dir / run_id / "status.json", {
             "state": "queued", "queued_at": float(i), "slot_request": {"device": "cpu", "count": 1, "capacity": 1}})
     (runs_dir / "broken" / "config.json").write_text('{"training": {"learning_rat": 1}}')
-    with mock.patch("core.launcher.subprocess.Popen") as popen:
+    with mock.patch("core.runner.launcher.subprocess.Popen") as popen:
         popen.return_value.pid = os.getpid()
         assert queue.dispatch(runs_dir) == [runs_dir / "fine"]
     broken = runs.read_status(runs_dir / "broken")

@@ -1,6 +1,6 @@
 """The README's promises that code can check: its commands exist and its config table is current."""
 
-from core.config import markdown_table
+from core.config.schema import markdown_table
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

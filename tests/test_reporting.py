@@ -4,9 +4,10 @@ from unittest import mock
 
 from streamlit.testing.v1 import AppTest
 
-from core import compat, preflight
-from core.config import RunConfig
-from core.trainer_setup import training_arguments
+from core.config import compat
+from core.config.schema import RunConfig
+from core.diagnostics import preflight
+from core.training.trainer_setup import training_arguments
 from tests.conftest import ROOT, tiny_config
 
 
@@ -33,17 +34,17 @@ def test_installed_reporters_only_lists_importable_packages():
 
 
 def test_the_form_offers_only_installed_trackers_and_passes_the_choice(runs_dir):
-    with mock.patch("core.compat.installed_reporters", return_value=["tensorboard"]):
+    with mock.patch("core.config.compat.installed_reporters", return_value=["tensorboard"]):
         app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
         assert app.multiselect(key="form.report_to").options == ["tensorboard"]
         app.multiselect(key="form.report_to").select("tensorboard").run()
-        with mock.patch("core.launcher.start_run", return_value=runs_dir / "x") as start:
+        with mock.patch("core.runner.launcher.start_run", return_value=runs_dir / "x") as start:
             app.button(key="start").click().run()
     assert start.call_args.args[0].training.extra["report_to"] == ["tensorboard"]
 
 
 def test_the_form_says_how_to_enable_reporting_when_nothing_is_installed(runs_dir):
-    with mock.patch("core.compat.installed_reporters", return_value=[]):
+    with mock.patch("core.config.compat.installed_reporters", return_value=[]):
         app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not [m for m in app.multiselect if m.key == "form.report_to"]
     assert any("pip install tensorboard" in c.value for c in app.caption)

@@ -1,4 +1,4 @@
-"""Run history in core/runs.py: table rows, filter, rename, delete and `python -m core.runs list`."""
+"""Run history in core/rundir/runs.py: table rows, filter, rename, delete and `python -m core.runs list`."""
 
 import json
 import os
@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from core import history, runs
-from core.errors import UserError
+from core.common.errors import UserError
+from core.rundir import runs
+from core.runner import history
 from tests.conftest import ROOT
 from tests.test_page_live_run import RESULTS, make_run, overfitting_curve
 

@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from core import runs
+from core.rundir import runs
 
 
 def test_metrics_survive_a_torn_last_line(tmp_path):

@@ -5,8 +5,10 @@ import ast
 import os
 import tomllib
 
-from core import launcher, runs, safety
-from core.config import RunConfig
+from core.common import safety
+from core.config.schema import RunConfig
+from core.rundir import runs
+from core.runner import launcher
 from tests.conftest import ROOT, tiny_config
 
 
@@ -81,7 +83,7 @@ def test_the_dashboard_writes_no_token_into_a_queued_run_folder(runs_dir, monkey
     from unittest import mock
 
     config = RunConfig.from_dict({**tiny_config(), "training": {**tiny_config()["training"], "hub_token": "hf_" + "a" * 30}})
-    with mock.patch("core.queue.submit"):  # write the folder, launch nothing
+    with mock.patch("core.runner.queue.submit"):  # write the folder, launch nothing
         run_dir = launcher.start_run(config, runs_dir)
     assert "hub_token" not in (run_dir / "config.json").read_text()
 

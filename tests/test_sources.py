@@ -5,10 +5,11 @@ import tomllib
 import pandas as pd
 import pytest
 
-from core import columns, preview, prepare, uploads
-from core.config import DataConfig
-from core.errors import UserError
-from core.sources import load_hub_frames
+from core.common.errors import UserError
+from core.config.schema import DataConfig
+from core.data import columns, prepare, uploads
+from core.data.sources import load_hub_frames
+from core.views import preview
 from tests.bad_inputs import FIXTURES
 from tests.conftest import ROOT
 

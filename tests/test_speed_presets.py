@@ -2,10 +2,10 @@
 
 import pytest
 
-from core import presets
-from core.config import RunConfig
-from core.errors import UserError
-from core.trainer_setup import training_argument_values
+from core.common.errors import UserError
+from core.config.schema import RunConfig
+from core.plan import presets
+from core.training.trainer_setup import training_argument_values
 
 H100 = {"device": "cuda", "bf16": True, "physical_cores": 8, "name": "NVIDIA H100", "total_memory_mb": 81000,
         "free_memory_mb": 80000}
@@ -55,7 +55,7 @@ def test_several_processes_compile_without_cuda_graphs():
 
 
 def test_length_buckets_are_few_and_waste_little():
-    from core.estimate import length_bucket
+    from core.plan.estimate import length_bucket
 
     buckets = {length_bucket(n) for n in range(1, 513)}
     assert len(buckets) == 20 and max(buckets) == 512 and all(b % 8 == 0 for b in buckets)
@@ -106,7 +106,7 @@ def test_fp16_on_cpu_is_one_sentence_naming_the_field():
 def test_training_arguments_carry_the_plan_and_extra_arguments_win():
     values = training_argument_values(config(), "cuda", presets.speed_plan(config(), H100))
     assert values["bf16"] and values["torch_compile"] and values["optim"] == "adamw_torch_fused"
-    from core import compat
+    from core.config import compat
 
     assert compat.translate_all(values)  # every name is a TrainingArguments parameter of the installed version
     by_hand = config(fp16=True, optim="adamw_torch")
@@ -140,14 +140,14 @@ def test_half_batch_retry_keeps_the_effective_batch():
 
 
 def test_largest_fitting_batch_halves_until_it_fits():
-    from core.autofit import largest_fitting_batch
+    from core.training.autofit import largest_fitting_batch
 
     assert largest_fitting_batch(64, lambda b: b <= 12) == (8, [64, 32, 16, 8])
     assert largest_fitting_batch(4, lambda b: False) == (1, [4, 2, 1])
 
 
 def test_fault_spec_is_parsed_or_rejected_with_a_sentence():
-    from core.faults import parse_fault
+    from core.common.faults import parse_fault
 
     assert parse_fault("oom@step=3") == ("oom", 3) and parse_fault("") is None
     with pytest.raises(UserError, match="is not a fault") as caught:

@@ -4,9 +4,9 @@ import importlib.util
 import subprocess
 import sys
 
-from core import presets
-from core.config import RunConfig
-from core.trainer_setup import training_argument_values
+from core.config.schema import RunConfig
+from core.plan import presets
+from core.training.trainer_setup import training_argument_values
 from tests.conftest import ROOT
 from tests.test_speed_presets import H100
 
@@ -56,8 +56,8 @@ def test_memory_presets_keep_the_effective_batch_with_compile_off():
 def test_imdb_like_lengths_average_about_300_tokens():
     import numpy as np
 
-    from core import models
-    from core.config import ModelConfig
+    from core.config.schema import ModelConfig
+    from core.training import models
 
     frame = throughput.imdb_like_frame(rows=400)
     tokenizer = models.load_tokenizer(ModelConfig())
@@ -76,8 +76,8 @@ def test_the_child_trains_on_imdb_like_lengths_through_core_train(tmp_path):
 
 
 def test_the_training_path_imports_neither_plotly_nor_streamlit():
-    code = ("import sys; import core.train, core.trainer_setup, core.estimate, core.performance, core.faults, core.autofit, "
-            "core.callbacks, core.data, core.models, core.metrics, core.diagnostics, core.runs; "
+    code = ("import sys; import core.training.train, core.training.trainer_setup, core.plan.estimate, core.training.performance, "
+            "core.common.faults, core.training.autofit, core.training.callbacks, core.data.splits, core.training.models, core.training.metrics, core.diagnostics.rules, core.rundir.runs; "
             "print([m for m in ('plotly', 'streamlit') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "[]", out.stderr

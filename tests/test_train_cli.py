@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from core import launcher, runs
-from core.config import RunConfig
+from core.config.schema import RunConfig
+from core.rundir import runs
+from core.runner import launcher
 from tests.conftest import ROOT, tiny_config, wait_for, write_config
 
 

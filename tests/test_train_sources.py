@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from core import runs
+from core.rundir import runs
 from tests.bad_inputs import file_data
 from tests.test_train_cli import train_cli
 

@@ -1,7 +1,7 @@
 """The planted faults and the healthy runs of the benchmark (bench/faults/run.py), as data.
 
 Each fault is a config change and/or a DASHBOARD_FAULT / DASHBOARD_FAKE_* setting for the real child
-(core/faults.py), the codes that name it, and a test of the finding's fix.
+(core/common/faults.py), the codes that name it, and a test of the finding's fix.
 """
 
 from __future__ import annotations

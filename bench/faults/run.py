@@ -7,7 +7,7 @@ healthy runs?
 
 Every run is the real child (`python -m core.train`) on CPU with the built-in MiniLM-L6, a few hundred
 rows, max length 48 (64 for bbc-news), and one shared tokenized cache. Faults are planted through the
-child's testing hooks (core/faults.py: DASHBOARD_FAULT, DASHBOARD_FAKE_*). The benchmark watches each run
+child's testing hooks (core/common/faults.py: DASHBOARD_FAULT, DASHBOARD_FAKE_*). The benchmark watches each run
 as the dashboard does: it polls metrics.jsonl and status.json and evaluates the live rules and the
 pre-flight findings as lines arrive, so the detection step is the step the run had reached when the
 finding first showed. A fault run is stopped at its first warning or error (a user would stop it);
@@ -41,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cases import FAULTS, HEALTHY, Fault, healthy_change, merged_config  # noqa: E402
 
-from core import runs  # noqa: E402
-from core.diagnose import diagnose, preflight_findings  # noqa: E402
-from core.diagnostics import live_findings  # noqa: E402
+from core.diagnostics.diagnose import diagnose, preflight_findings  # noqa: E402
+from core.diagnostics.rules import live_findings  # noqa: E402
+from core.rundir import runs  # noqa: E402
 
 POLL_S = 0.5
 RUN_TIMEOUT_S = 600
@@ -139,8 +139,8 @@ def run_fault(fault: Fault, seed: int, work: Path) -> dict:
 
 def _users_csv(work: Path) -> str:
     """A user's own file: 600 built-in tweets as a CSV with `text,label` columns."""
-    from core import data
-    from core.config import DataConfig
+    from core.config.schema import DataConfig
+    from core.data import splits as data
 
     path = work / "tweets.csv"
     if not path.exists():
@@ -186,9 +186,9 @@ def recorder_cost(logging_steps: int = 5, repeats: int = 5) -> dict:
     copy before a logging step, norms after it), against one optimizer step at batch 16 x 48 tokens."""
     import torch
 
-    from core import models
-    from core.callbacks import UpdateRatio
-    from core.config import ModelConfig
+    from core.config.schema import ModelConfig
+    from core.training import models
+    from core.training.callbacks import UpdateRatio
 
     model = models.load_model(ModelConfig(name="minilm-l6"), ["a", "b", "c"], seed=0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)

@@ -1,0 +1,133 @@
+"""From a data config to train and eval subsets: load the source, find the columns, clean, map labels, split.
+
+The New run page (preview) and `python -m core.train` (before the run folder is made) call the same code,
+so a problem is the same sentence in both places and stops the run before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from core.common.errors import UserError
+from core.config.schema import DataConfig
+from core.data import columns as cols
+from core.data.sources import load_hub_frames
+from core.data.splits import load_frame, make_splits, Splits
+from core.data.tables import read_table
+
+
+@dataclass
+class Loaded:
+    """The whole data set, cleaned: `text`, `label` (names) and maybe `text_pair`; eval rows if it has its own."""
+    train: pd.DataFrame
+    eval: pd.DataFrame | None
+    label_names: list[str]
+    columns: cols.Columns
+    all_columns: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def read_source(config: DataConfig) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, list[str]], list[str]]:
+    """(train rows, eval rows or None, ClassLabel names per column, notes) as the source holds them."""
+    if config.source == "builtin":
+        return load_frame(config), None, {}, []
+    if config.source == "hub":
+        return load_hub_frames(config.name, config.config_name, config.train_split, config.eval_split)
+    train, notes = read_table(config.path, "data.path")
+    eval_frame = None
+    if config.eval_path:
+        eval_frame, eval_notes = read_table(config.eval_path, "data.eval_path")
+        notes += [f"Eval file: {note}" for note in eval_notes]
+        notes.append("Using the eval file for evaluation.")
+    return train, eval_frame, {}, notes
+
+
+def load(config: DataConfig) -> Loaded:
+    """Read the source, resolve the columns, drop what cannot be used (with a count), map labels to names."""
+    return build(read_source(config), config)
+
+
+def detect(raw: tuple, config: DataConfig) -> cols.Columns:
+    """The columns the config names, or detected ones where it names none."""
+    train_raw, _, class_labels, _ = raw
+    ask = (None, None, None) if config.source == "builtin" else (config.text_column, config.label_column,
+                                                                config.text_pair_column)
+    return cols.resolve_columns(train_raw, *ask, class_labels)
+
+
+def build(raw: tuple, config: DataConfig) -> Loaded:
+    """Loaded data from what read_source returned (the page caches that part)."""
+    train_raw, eval_raw, class_labels, notes = raw
+    notes = list(notes)
+    found = detect(raw, config)
+    class_names = class_labels.get(found.label)
+    train, train_labels = _clean(train_raw, found, class_names, config, notes, "")
+    eval_frame, eval_labels = None, pd.Series(dtype=object)
+    if eval_raw is not None:
+        _check_eval_columns(eval_raw, found, config)
+        eval_frame, eval_labels = _clean(eval_raw, found, class_names, config, notes, "eval ")
+    names = _label_names(pd.concat([train_labels, eval_labels]), class_names, found.label)
+    return Loaded(train, eval_frame, names, found, [str(c) for c in train_raw.columns], notes)
+
+
+def _clean(frame: pd.DataFrame, found: cols.Columns, class_names: list[str] | None, config: DataConfig,
+           notes: list[str], which: str) -> tuple[pd.DataFrame, pd.Series]:
+    """Rows without a label stop the run (or are dropped when asked); empty texts are dropped with a count."""
+    missing = cols.missing_labels(frame[found.label], class_names)
+    if missing.any():
+        count = int(missing.sum())
+        if not config.drop_missing_labels:
+            raise UserError(f"{count} of {len(frame)} {which}rows have no label in column '{found.label}'; fill "
+                            "them in, or set data.drop_missing_labels to true (tick 'Drop rows without a label') to "
+                            "drop them.", field="data.label_column", code="MISSING_LABELS")
+        notes.append(f"Dropped {count} {which}rows without a label.")
+        frame = frame[~missing]
+    texts = frame[found.text]
+    empty = texts.isna() | texts.astype(str).str.strip().eq("")
+    if empty.any():
+        notes.append(f"Dropped {int(empty.sum())} {which}rows whose text is empty or only spaces.")
+        frame, texts = frame[~empty], texts[~empty]
+    if frame.empty:
+        raise UserError(f"no {which}rows are left with both a text and a label in columns '{found.text}' and "
+                        f"'{found.label}'; check the column choice.", field="data.text_column", code="NO_ROWS")
+    out = pd.DataFrame({"text": texts.astype(str), "label": cols.label_strings(frame[found.label], class_names)})
+    if found.text_pair:
+        out["text_pair"] = frame[found.text_pair].fillna("").astype(str)
+    return out.reset_index(drop=True), frame[found.label]
+
+
+def _check_eval_columns(eval_raw: pd.DataFrame, found: cols.Columns, config: DataConfig) -> None:
+    where = "data.eval_path" if config.source == "file" else "data.eval_split"
+    for column in (found.text, found.label, found.text_pair):
+        if column and column not in eval_raw.columns:
+            raise UserError(f"the eval data has no column '{column}' (its columns: "
+                            f"{', '.join(map(str, eval_raw.columns))}); give it the same columns as the training "
+                            "data.", field=where, code="MISSING_COLUMN")
+
+
+def _label_names(labels: pd.Series, class_names: list[str] | None, column: str) -> list[str]:
+    names = cols.label_names_of(labels, class_names)
+    if len(names) > cols.MAX_LABELS:
+        raise UserError(f"column '{column}' has {len(names):,} distinct values, more than the {cols.MAX_LABELS:,} a "
+                        "label column plausibly has (an id or a text?); pick the column with the classes.",
+                        field="data.label_column", code="TOO_MANY_LABELS")
+    if len(names) < 2:
+        only = f" ('{names[0]}')" if names else ""
+        raise UserError(f"column '{column}' has only one class{only}; a classifier needs at least two, so pick "
+                        "another label column or add examples of other classes.", field="data.label_column",
+                        code="ONE_CLASS")
+    return names
+
+
+def split(loaded: Loaded, config: DataConfig) -> Splits:
+    """The stratified, seeded train and eval subsets of loaded data."""
+    splits = make_splits(loaded.train, config, loaded.eval, loaded.label_names)
+    splits.columns, splits.notes = loaded.columns, list(loaded.notes)
+    return splits
+
+
+def prepare(config: DataConfig) -> Splits:
+    """Load and split in one step (the training child's path)."""
+    return split(load(config), config)

@@ -1,0 +1,1 @@
+"""Findings about a run: curve rules, set-up checks, post-mortem, pre-flight, environment, troubleshooting."""

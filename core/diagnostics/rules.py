@@ -1,0 +1,348 @@
+"""Diagnostics: pure functions over what a run directory holds, returning findings a person can act on.
+
+Each rule takes plain data (metric dicts, the dataset summary, the config) and returns a
+`Finding` or None, so it is tested on made-up curves, never on real training.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+from core.common.out_of_memory import is_out_of_memory, text_is_out_of_memory
+from core.diagnostics import model_checks
+from core.diagnostics.findings import by_severity, Finding
+from core.rundir.records import as_float, eval_points, train_points
+
+# An eval loss this far above its best counts as a real rise, not noise (1%, from the rule in issue 4).
+OVERFIT_MARGIN = 0.01
+# Consecutive evaluations above the best before we call it overfitting: one epoch's blip is not enough.
+OVERFIT_PATIENCE = 2
+# "Stuck": loss within 5% of ln(K), the loss of a uniform guess over K classes...
+STUCK_LOSS_TOLERANCE = 0.05
+# ...and accuracy no more than 2 points above always answering the most frequent class. (Below it counts too:
+# predictions unrelated to the labels score at most the majority rate, e.g. 39% against 42% on shuffled labels.)
+STUCK_ACCURACY_POINTS = 0.02
+# Judge only after the larger of this share of the planned steps and STUCK_MIN_STEPS (the rule in issue 4),
+# so the warm-up is not mistaken for being stuck; a run shorter than that is never called stuck.
+STUCK_MIN_PROGRESS = 0.10
+STUCK_MIN_STEPS = 50
+# More than this share of eval predictions in one class means the model answers one class for everything.
+ONE_CLASS_SHARE = 0.95
+# Update ratio ‖ΔW‖/‖W‖ bounds (Karpathy's ~1e-3 rule of thumb, widened by a decade either side).
+UPDATE_RATIO_HIGH = 1e-2
+UPDATE_RATIO_LOW = 1e-5
+# A gradient norm below this on every recent step means nothing reaches the weights.
+FROZEN_GRAD_NORM = 1e-8
+# Diverging: the smoothed training loss is back above this multiple of its lowest point, and above chance.
+DIVERGE_FACTOR = 2.0
+
+
+def _mean_train_loss_before(trains: list[dict], step: int, window: int = 5) -> float:
+    losses = [as_float(r["loss"]) for r in trains if r["step"] <= step][-window:]
+    return sum(losses) / len(losses) if losses else math.nan
+
+
+def eval_loss_rising_while_train_falls(records: list[dict]) -> Finding | None:
+    """Overfitting: eval loss > best by 1% for 2+ evaluations in a row while training loss keeps falling."""
+    evals, trains = eval_points(records), train_points(records)
+    if len(evals) < OVERFIT_PATIENCE + 1:
+        return None
+    losses = [as_float(e["eval_loss"]) for e in evals]
+    best_index = min(range(len(losses)), key=lambda i: losses[i])
+    after = losses[best_index + 1:]
+    threshold = losses[best_index] * (1 + OVERFIT_MARGIN)
+    if len(after) < OVERFIT_PATIENCE or not all(loss > threshold for loss in after[-OVERFIT_PATIENCE:]):
+        return None
+    onset = next(i for i in range(best_index + 1, len(losses)) if losses[i] > threshold)
+    best, last = evals[best_index], evals[-1]
+    train_then = _mean_train_loss_before(trains, best["step"])
+    train_now = _mean_train_loss_before(trains, last["step"])
+    if not train_now < train_then:
+        return None
+    epoch = best.get("epoch")
+    return Finding(
+        code="OVERFITTING", severity="warning", title="The model is overfitting",
+        evidence=(f"Eval loss rose from {losses[best_index]:.3f} (step {best['step']}) to {losses[-1]:.3f} "
+                  f"(step {last['step']}) while training loss fell from {train_then:.3f} to {train_now:.3f}."),
+        fix=(f"Keep the model from step {best['step']} (load best model at end does this) and stop earlier: "
+             f"turn on early stopping, or train fewer epochs; raise weight decay or dropout for the next run."),
+        config_change={"training.early_stopping_patience": 2, "training.load_best_model_at_end": True,
+                       **({"training.num_train_epochs": max(1.0, round(float(epoch)))} if epoch else {})},
+        step=evals[onset]["step"])
+
+
+def _smoothed(values: list[float], window: int = 5) -> list[float]:
+    return [sum(values[max(0, i - window + 1):i + 1]) / len(values[max(0, i - window + 1):i + 1])
+            for i in range(len(values))]
+
+
+def _enough_steps(step: int, max_steps: int) -> bool:
+    needed = max(STUCK_MIN_PROGRESS * max_steps, STUCK_MIN_STEPS)
+    return step >= needed
+
+
+def loss_at_chance_and_accuracy_at_majority(records: list[dict], num_labels: int, majority_rate: float,
+                                            max_steps: int, learning_rate: float | None = None,
+                                            trainable_parameters: int | None = None) -> Finding | None:
+    """Stuck: loss ≈ ln(K) and accuracy ≈ the majority rate (or one class predicted for nearly all),
+    told apart by cause: frozen weights, learning rate too high or too low."""
+    trains, evals = train_points(records), eval_points(records)
+    if num_labels < 2 or not trains or not evals or not max_steps:
+        return None
+    step = trains[-1]["step"]
+    if not _enough_steps(step, max_steps):
+        return None
+    chance_loss = math.log(num_labels)
+    smoothed = _smoothed([as_float(r["loss"]) for r in trains])[-1]
+    accuracy = as_float(evals[-1].get("eval_accuracy"))
+    top_share = as_float(evals[-1].get("eval_top_class_share"))
+    at_chance = (abs(smoothed - chance_loss) <= STUCK_LOSS_TOLERANCE * chance_loss
+                 and not math.isnan(accuracy) and accuracy <= majority_rate + STUCK_ACCURACY_POINTS)
+    if not (at_chance or top_share > ONE_CLASS_SHARE):
+        return None
+    evidence = (f"After {step} of {max_steps} steps the training loss is {smoothed:.3f} (a uniform guess over "
+                f"{num_labels} classes scores ln({num_labels}) = {chance_loss:.3f}), eval accuracy is {accuracy:.1%} "
+                f"(always answering the largest class: {majority_rate:.1%})")
+    if top_share == top_share:
+        evidence += f", and {top_share:.0%} of eval predictions are one class"
+    code, cause, more, fix, change = _stuck_cause(trains, learning_rate, trainable_parameters)
+    return Finding(code=code, severity="warning", title=f"The model is not learning{cause}",
+                   evidence=evidence + "." + more, fix=fix, config_change=change, step=step)
+
+
+def ratios_at_peak_learning_rate(trains: list[dict]) -> list[float]:
+    """Update ratios scaled to the peak learning rate, so warmup and decay do not read as a wrong LR."""
+    peak = max((as_float(r.get("learning_rate")) for r in trains), default=math.nan)
+    scaled = []
+    for r in trains:
+        lr, ratio = as_float(r.get("learning_rate")), as_float(r.get("update_ratio"))
+        if lr > 0 and ratio == ratio and peak == peak:
+            scaled.append(ratio * peak / lr)
+    return scaled
+
+
+def _stuck_cause(trains: list[dict], learning_rate: float | None,
+                 trainable_parameters: int | None) -> tuple[str, str, str, str, dict]:
+    """(code, title suffix, extra evidence, fix, config change) for a stuck run."""
+    norms = [as_float(r.get("grad_norm")) for r in trains[-5:] if "grad_norm" in r]
+    ratios = ratios_at_peak_learning_rate(trains)
+    if trainable_parameters == 0 or (norms and max(norms) < FROZEN_GRAD_NORM):
+        count = trainable_parameters if trainable_parameters is not None else "no"
+        return ("FROZEN_WEIGHTS", ": its weights are frozen",
+                f" The model has {count} trainable parameters and a gradient norm of about 0.",
+                "Make the encoder and the head trainable (requires_grad=True) and restart.", {})
+    lr = f"{learning_rate:g}" if learning_rate else "the learning rate"
+    # The largest update tells: a too-high rate shows early, before the weights have grown to absorb it.
+    if ratios and max(ratios) > UPDATE_RATIO_HIGH:
+        return ("LR_TOO_HIGH", ": the learning rate is too high",
+                f" At the peak learning rate an update changes the weights by up to {max(ratios):.1e} of their "
+                "size (healthy fine-tuning: about 1e-3).",
+                f"Lower the learning rate from {lr} to 5e-5.", {"training.learning_rate": 5e-5})
+    if ratios and max(ratios) < UPDATE_RATIO_LOW:
+        return ("LR_TOO_LOW", ": the learning rate is too low",
+                f" At the peak learning rate an update changes the weights by at most {max(ratios):.1e} of their "
+                "size (healthy fine-tuning: about 1e-3).",
+                f"Raise the learning rate from {lr} to 5e-5.", {"training.learning_rate": 5e-5})
+    if ratios:  # updates of a healthy size: the learning rate is not the cause
+        return ("STUCK_AT_CHANCE", "", f" Updates are of a healthy size (up to {max(ratios):.1e} of the weights).",
+                "Check that the label column matches the texts; if it does, train longer (more epochs or data) "
+                "or use a pretrained model rather than a random one.", {})
+    fix, change = _stuck_fix(learning_rate)
+    return "STUCK_AT_CHANCE", "", "", fix, change
+
+
+def _stuck_fix(learning_rate: float | None) -> tuple[str, dict[str, Any]]:
+    if learning_rate is not None and learning_rate >= 5e-4:
+        return (f"The learning rate {learning_rate:g} is too high for fine-tuning; restart with 5e-5.",
+                {"training.learning_rate": 5e-5})
+    if learning_rate is not None and learning_rate <= 1e-6:
+        return (f"The learning rate {learning_rate:g} is too low to move the weights; restart with 5e-5.",
+                {"training.learning_rate": 5e-5})
+    return ("Check that the label column matches the texts and that the model is not frozen; "
+            "if both are right, train longer or try learning rate 5e-5.", {})
+
+
+def first_non_finite_loss(records: list[dict]) -> Finding | None:
+    """LOSS_NAN at the first logging step whose loss or gradient norm is NaN or infinite."""
+    for record in train_points(records):
+        values = {key: as_float(record.get(key)) for key in ("loss", "grad_norm") if key in record}
+        bad = {key: value for key, value in values.items() if not math.isfinite(value)}
+        if bad:
+            lr = as_float(record.get("learning_rate"))
+            what = " and ".join(f"{key.replace('_', ' ')} is {value}" for key, value in bad.items())
+            change = {"training.learning_rate": float(f"{lr / 10:.1g}")} if lr == lr and lr > 0 else {}
+            return Finding(code="LOSS_NAN", severity="error", title="The loss became NaN",
+                           evidence=f"At step {record['step']} the {what}; the weights are now unusable.",
+                           fix=("Restart with a 10x lower learning rate; if it uses fp16, switch to bf16 or fp32, "
+                                "and keep gradient clipping (max_grad_norm 1.0) on."),
+                           config_change=change, step=record["step"])
+    return None
+
+
+def loss_diverging(records: list[dict], num_labels: int) -> Finding | None:
+    """DIVERGING: the smoothed training loss climbed back to 2x its lowest point and above chance."""
+    trains = train_points(records)
+    losses = [as_float(r["loss"]) for r in trains]
+    if len(losses) < 10 or not all(math.isfinite(x) for x in losses):
+        return None
+    smoothed = _smoothed(losses)
+    lowest = min(smoothed[:-1])
+    chance = math.log(num_labels) if num_labels >= 2 else 0.0
+    if smoothed[-1] < DIVERGE_FACTOR * lowest or smoothed[-1] <= chance:
+        return None
+    onset = next(i for i, v in enumerate(smoothed) if i > smoothed.index(lowest) and v >= DIVERGE_FACTOR * lowest)
+    lr = as_float(trains[onset].get("learning_rate"))
+    return Finding(code="DIVERGING", severity="error", title="Training is diverging",
+                   evidence=(f"The training loss fell to {lowest:.3f} and climbed back to {smoothed[-1]:.3f}, "
+                             f"above a uniform guess ({chance:.3f})."),
+                   fix="The learning rate is too high for this model: stop and restart with a 10x lower one.",
+                   config_change={"training.learning_rate": float(f"{lr / 10:.1g}")} if lr == lr and lr > 0 else {},
+                   step=trains[onset]["step"])
+
+
+def train_learns_but_eval_stays_at_majority(records: list[dict], num_labels: int,
+                                            majority_rate: float) -> Finding | None:
+    """LABEL_NOISE: training loss falls well below chance but eval accuracy stays at the majority rate."""
+    trains, evals = train_points(records), eval_points(records)
+    if num_labels < 2 or len(evals) < 2 or len(trains) < 5:
+        return None
+    chance = math.log(num_labels)
+    smoothed = _smoothed([as_float(r["loss"]) for r in trains])[-1]
+    accuracies = [as_float(e.get("eval_accuracy")) for e in evals[-2:]]
+    if smoothed > 0.6 * chance or any(a != a or a > majority_rate + STUCK_ACCURACY_POINTS for a in accuracies):
+        return None
+    return Finding(code="LABEL_NOISE", severity="warning", title="The model memorises labels that do not generalise",
+                   evidence=(f"Training loss fell to {smoothed:.3f} (chance is {chance:.3f}) but eval accuracy stayed "
+                             f"at {accuracies[-1]:.1%}, the largest class's share ({majority_rate:.1%})."),
+                   fix=("The labels probably do not match the texts (shuffled rows, wrong label column, or a "
+                        "different label order in train and eval): check a few rows against their labels."),
+                   step=evals[-1]["step"])
+
+
+# Share of eval texts also seen in training above which the eval metrics cannot be trusted.
+LEAKAGE_WARNING_SHARE = 0.05
+# Largest / smallest training class above which accuracy hides the small classes.
+IMBALANCE_RATIO = 10.0
+
+
+def eval_texts_seen_in_training(dataset: dict) -> Finding | None:
+    """EVAL_LEAKAGE: eval texts that also appear in training inflate every eval metric."""
+    overlap, size = int(dataset.get("eval_overlap") or 0), int(dataset.get("eval_size") or 0)
+    if not overlap or not size:
+        return None
+    share = overlap / size
+    return Finding(code="EVAL_LEAKAGE", severity="warning" if share >= LEAKAGE_WARNING_SHARE else "info",
+                   title="Some eval texts also appear in training",
+                   evidence=f"{overlap} of {size} eval texts ({share:.1%}) are identical to a training text.",
+                   fix=("Remove duplicate texts before splitting, or use an eval set drawn from other data; "
+                        "until then eval scores are optimistic." if share >= LEAKAGE_WARNING_SHARE else
+                        "A few duplicates in the corpus; scores are barely affected."))
+
+
+def classes_far_apart_in_size(dataset: dict) -> Finding | None:
+    """CLASS_IMBALANCE: the largest training class is more than 10x the smallest."""
+    counts = dataset.get("train_counts") or {}
+    if len(counts) < 2 or min(counts.values()) <= 0:
+        return None
+    largest, smallest = max(counts, key=counts.get), min(counts, key=counts.get)
+    ratio = counts[largest] / counts[smallest]
+    if ratio <= IMBALANCE_RATIO:
+        return None
+    return Finding(code="CLASS_IMBALANCE", severity="warning", title="The classes are very unequal in size",
+                   evidence=(f"'{largest}' has {counts[largest]} training examples and '{smallest}' only "
+                             f"{counts[smallest]} ({ratio:.0f}x fewer)."),
+                   fix=(f"Judge the run by F1 and the per-class report, not accuracy; add examples of "
+                        f"'{smallest}' if you can, or pick F1 as the metric for the best model."),
+                   config_change={"training.metric_for_best_model": "f1"})
+
+
+# Batches more than half padding spend most of their compute on nothing.
+PADDING_WASTE_SHARE = 0.5
+
+
+def batches_mostly_padding(records: list[dict], sampling: str | None, padding: str | None = None) -> Finding | None:
+    """SLOW_TRAINING (padding waste): over half of the tokens in recent batches are padding."""
+    shares = [as_float(r["pad_share"]) for r in train_points(records) if "pad_share" in r][-3:]
+    if len(shares) < 3 or min(shares) <= PADDING_WASTE_SHARE:
+        return None
+    mean = sum(shares) / len(shares)
+    if padding == "max_length":
+        change: dict[str, Any] = {"data.padding": "longest"}
+        fix = "Pad each batch to its longest text (padding 'longest') instead of every text to the max length"
+    elif sampling != "group_by_length":
+        change = {"training.train_sampling_strategy": "group_by_length"}
+        fix = "Batch texts of similar length together (group_by_length)"
+    else:
+        change, fix = {}, "Lower the max sequence length to what most texts need"
+    return Finding(code="SLOW_TRAINING", severity="warning", title="Most of each batch is padding",
+                   evidence=f"{mean:.0%} of the tokens in recent training batches are padding, so most compute is "
+                            "spent on nothing.",
+                   fix=f"{fix}; do not pad to a fixed length (the dashboard pads each batch to its longest text).",
+                   config_change=change, step=train_points(records)[-1]["step"])
+
+
+BATCH_TIME_SHARE = 0.3
+
+
+def batches_slow_to_make(records: list[dict], workers: int | None) -> Finding | None:
+    """SLOW_TRAINING (input pipeline): the model waits for batches for over 30% of recent training time."""
+    shares = [as_float(r["batch_time_share"]) for r in train_points(records) if "batch_time_share" in r][-3:]
+    if len(shares) < 3 or min(shares) <= BATCH_TIME_SHARE or (workers or 0) > 0:
+        return None
+    mean = sum(shares) / len(shares)
+    return Finding(code="SLOW_TRAINING", severity="warning", title="The model waits for its batches",
+                   evidence=f"{mean:.0%} of recent training time went into making batches (collating and padding "
+                            "tokenized texts) in the training process, while the model sat idle.",
+                   fix="Make batches in background worker processes (dataloader_num_workers = 2), so the next "
+                       "batch is ready when the model needs it.",
+                   config_change={"training.dataloader_num_workers": 2}, step=train_points(records)[-1]["step"])
+
+
+def live_findings(records: list[dict], dataset: dict, status: dict, config: dict) -> list[Finding]:
+    """The findings shown while a run trains (and after), newest first."""
+    progress = status.get("progress") or {}
+    facts = status.get("model_facts") or {}
+    training = config.get("training", {})
+    num_labels = int(dataset.get("num_labels", 0) or 0)
+    majority = float(dataset.get("majority_rate", 0.0) or 0.0)
+    nan = first_non_finite_loss(records)
+    curves = [nan] if nan else [
+        loss_diverging(records, num_labels),
+        eval_loss_rising_while_train_falls(records),
+        loss_at_chance_and_accuracy_at_majority(records, num_labels, majority, int(progress.get("max_steps", 0) or 0),
+                                                training.get("learning_rate"), facts.get("trainable_parameters")),
+        train_learns_but_eval_stays_at_majority(records, num_labels, majority),
+        batches_mostly_padding(records, training.get("train_sampling_strategy"),
+                               (config.get("data") or {}).get("padding")),
+        batches_slow_to_make(records, training.get("dataloader_num_workers")),
+    ]
+    found = [*curves, eval_texts_seen_in_training(dataset), classes_far_apart_in_size(dataset),
+             *setup_findings(records, dataset, status, config)]
+    return sorted((f for f in found if f), key=lambda f: f.step or 0, reverse=True)
+
+
+def setup_findings(records: list[dict], dataset: dict, status: dict, config: dict) -> list[Finding | None]:
+    """The rules over the model's head, its trainable parameters and the device (core/diagnostics/model_checks.py)."""
+    facts, device = status.get("model_facts") or {}, status.get("device_facts") or {}
+    training, hardware = config.get("training") or {}, config.get("hardware") or {}
+    checkpointing = hardware.get("memory_preset") == "very_low" or bool(training.get("gradient_checkpointing"))
+    return [model_checks.no_trainable_parameters(facts), model_checks.head_does_not_match_classes(facts, dataset),
+            model_checks.fp32_on_a_bf16_gpu(device, training, (status.get("speed") or {}).get("precision")),
+            model_checks.checkpointing_with_memory_to_spare(records, device, checkpointing)]
+
+
+def classify_exception(exc: BaseException) -> tuple[str, str]:
+    """A stable error code and a sentence for an exception that ended a run."""
+    text = f"{type(exc).__name__}: {exc}"
+    if is_out_of_memory(exc) or text_is_out_of_memory(text):
+        return "OUT_OF_MEMORY", ("The device ran out of memory. Use the low or very_low memory preset, or halve "
+                                 "the batch size and double gradient accumulation.")
+    if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
+        return "DISK_SPACE", ("The disk is full. Lower 'checkpoints kept', free space, or delete old runs.")
+    if isinstance(exc, KeyError) and exc.args and str(exc.args[0]) in ("label", "labels"):
+        return "LABELS_MISSING", (f"The data has no label column {exc.args[0]!r}; point the label column at the "
+                                  "column that holds the classes.")
+    if isinstance(exc, ImportError):
+        return "DEPENDENCY_ERROR", f"A package is missing or too old ({exc}); run 'pip install -r requirements.txt'."
+    return "TRAINING_ERROR", f"Training failed with {text[:300]}. The full traceback is in train.log."

@@ -1,0 +1,1 @@
+"""The training child (python -m core.train): Trainer set-up, callbacks, metrics, speed plan, model loading."""

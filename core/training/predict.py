@@ -1,0 +1,50 @@
+"""Try a trained model: texts in, predicted labels with probabilities out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from core.common.errors import UserError
+MAX_TEXTS = 200  # one pasted batch; more belongs in a script, not a text box
+PREDICT_BATCH = 32
+
+
+def load_classifier(model_dir: Path):
+    """The saved model and tokenizer of a run (RUN_DIR/model), ready for inference on the CPU."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise UserError(f"'{model_dir}' holds no saved model; wait until the run has finished.",
+                        field="run", code="NO_MODEL")
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir))
+    model.eval()
+    return tokenizer, model
+
+
+def split_texts(raw: str) -> list[str]:
+    """One text per non-empty line."""
+    texts = [line.strip() for line in (raw or "").splitlines() if line.strip()]
+    if len(texts) > MAX_TEXTS:
+        raise UserError(f"has {len(texts)} lines; paste at most {MAX_TEXTS} texts at a time.", field="texts")
+    return texts
+
+
+def predict(texts: list[str], tokenizer, model, max_length: int = 128) -> list[dict[str, Any]]:
+    """One row per text: the predicted label, its probability, and every label's probability."""
+    import torch
+
+    id2label = model.config.id2label
+    rows = []
+    for start in range(0, len(texts), PREDICT_BATCH):
+        batch = texts[start:start + PREDICT_BATCH]
+        encoded = tokenizer(batch, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+        with torch.no_grad():
+            probabilities = torch.softmax(model(**encoded).logits, dim=-1).tolist()
+        for text, probs in zip(batch, probabilities):
+            best = max(range(len(probs)), key=probs.__getitem__)
+            rows.append({"text": text, "label": id2label[best], "probability": probs[best],
+                         "probabilities": {id2label[i]: p for i, p in enumerate(probs)}})
+    return rows

@@ -1,0 +1,105 @@
+"""Inside the training child: the TrainingArguments and the Trainer for a run, built from its config, batch plan
+and speed plan (core.train calls these; kept apart so the training entry stays readable)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from core.common import faults
+from core.config import compat
+from core.config.schema import RunConfig
+from core.plan import presets
+from core.training import profiling
+from core.training.batches import FastPadding, padding_arguments, PaddingMeter
+
+
+def training_arguments(config: RunConfig, run_dir: Path, device: str, speed: dict | None = None, plan=None):
+    """The TrainingArguments for a config, through the version-compatibility layer."""
+    return compat.build_training_arguments(str(run_dir / "checkpoints"),
+                                           **training_argument_values(config, device, speed, plan))
+
+
+def training_argument_values(config: RunConfig, device: str, speed: dict | None = None, plan=None) -> dict:
+    """The version-neutral TrainingArguments values: the config, its batch plan and speed plan, then the
+    config's own extra arguments, which override the plans."""
+    t = config.training
+    plan = plan or presets.batch_plan(config)
+    # Checkpoints follow the eval schedule, which load_best_model_at_end requires.
+    schedule = t.eval_strategy if t.eval_strategy != "no" else "epoch"
+    arguments = {
+        "num_train_epochs": t.num_train_epochs, "learning_rate": t.learning_rate,
+        "per_device_train_batch_size": plan.per_device_train_batch_size,
+        "per_device_eval_batch_size": plan.per_device_eval_batch_size,
+        "gradient_accumulation_steps": plan.gradient_accumulation_steps,
+        "gradient_checkpointing": plan.gradient_checkpointing,
+        "weight_decay": t.weight_decay, "warmup_ratio": t.warmup_ratio,
+        "train_sampling_strategy": t.train_sampling_strategy,
+        "eval_strategy": t.eval_strategy, "save_strategy": schedule,
+        "load_best_model_at_end": t.load_best_model_at_end,
+        "metric_for_best_model": t.metric_for_best_model, "greater_is_better": t.metric_for_best_model != "loss",
+        "save_total_limit": t.save_total_limit, "logging_steps": t.logging_steps, "logging_first_step": True,
+        "seed": t.seed, "report_to": "none", "disable_tqdm": True, "use_cpu": device == "cpu",
+        "dataloader_num_workers": 0,
+    }
+    if t.eval_strategy == "steps":
+        arguments.update(eval_steps=t.eval_steps, save_steps=t.eval_steps)
+    if config.hardware.processes > 1 and device == "cpu":
+        arguments["ddp_backend"] = "gloo"
+    if speed:
+        # A speed setting the installed transformers lacks (older releases) is skipped, not an error.
+        planned = {k: v for k, v in speed["training_arguments"].items() if compat.is_training_argument(k)}
+        if {"bf16", "fp16"} & set(t.extra):  # a precision set by hand replaces the plan's, not joins it
+            planned.pop("bf16"), planned.pop("fp16")
+        if config.hardware.memory_preset in ("low", "very_low"):
+            planned.pop("per_device_eval_batch_size")  # the low presets keep the eval batch small too
+        arguments.update(planned)
+    arguments.update({k: v for k, v in t.extra.items() if k != "gradient_checkpointing"})
+    return arguments
+
+
+LIVE_METRICS_ENV = "DASHBOARD_LIVE_METRICS"
+# `DASHBOARD_DDP_GRADIENT_VIEWS=0`: DDP copies gradients into its buckets as by default (for the benchmark that
+# measures what the views save).
+DDP_GRADIENT_VIEWS_ENV = "DASHBOARD_DDP_GRADIENT_VIEWS"
+
+
+def live_metrics_enabled() -> bool:
+    """`DASHBOARD_LIVE_METRICS=0` turns the live metrics callback off (for measuring its overhead only:
+    without it the dashboard shows no curves and no diagnostics)."""
+    return os.environ.get(LIVE_METRICS_ENV, "1") != "0"
+
+
+def argmax_logits(logits, labels):
+    """Predicted class ids on the device, so evaluation moves one integer per text to the CPU, not logits."""
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    return logits.argmax(dim=-1)
+
+
+def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, tokenizer, tokenized, stop,
+                  speed: dict, plan, rss_before_mb: float = 0.0):
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
+    # heavy (imports transformers / scikit-learn): loaded in the training child only, not at the dashboard's start-up
+    from core.training.callbacks import MetricsRecorder
+    from core.training.metrics import compute_metrics
+    from core.training.performance import PerformanceMeter
+
+    padder = FastPadding(DataCollatorWithPadding(tokenizer, pad_to_multiple_of=speed["pad_to_multiple_of"],
+                                                 **padding_arguments(config.data)),
+                         buckets=bool(speed.get("length_buckets")))
+    collator = faults.wrap_collator(PaddingMeter(padder))
+    effective_batch = plan.effective_batch_size * args.world_size
+    callbacks = [stop, PerformanceMeter(device, effective_batch, collator, rss_before_mb), *faults.callbacks(),
+                 *profiling.callbacks(run_dir, device)]
+    if live_metrics_enabled():
+        callbacks.insert(0, MetricsRecorder(run_dir, device, effective_batch, collator))
+    if config.training.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))
+    trainer = Trainer(model=model, args=args,
+                      train_dataset=tokenized["train"], eval_dataset=tokenized["eval"],
+                      data_collator=collator, compute_metrics=compute_metrics,
+                      preprocess_logits_for_metrics=argmax_logits if speed["argmax_on_device"] else None,
+                      callbacks=callbacks, **compat.trainer_tokenizer_kwargs(tokenizer))
+    if speed.get("ddp_gradient_views") and os.environ.get(DDP_GRADIENT_VIEWS_ENV) != "0":
+        compat.ddp_gradient_views(trainer)
+    return trainer

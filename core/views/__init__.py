@@ -1,0 +1,1 @@
+"""Plain data and Plotly figures for the pages: charts, progress, compare, data preview."""

@@ -1,0 +1,85 @@
+"""Comparing runs: overlaid curves and a config diff, as pure functions over plain data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+
+from core.rundir.records import as_float, eval_points, train_points
+from core.views.charts import _layout
+
+# Plotly's default qualitative palette: six clearly different colours for up to six runs.
+RUN_COLOURS = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3")
+MAX_RUNS = 6
+
+
+def _x(record: dict, axis: str) -> float | None:
+    return record.get("epoch") if axis == "epoch" else record.get("step")
+
+
+def _points(records: list[dict], key: str, axis: str) -> tuple[list, list]:
+    xs, ys = [], []
+    for record in records:
+        if key in record and _x(record, axis) is not None:
+            xs.append(_x(record, axis))
+            ys.append(as_float(record[key]))
+    return xs, ys
+
+
+def compare_loss_figure(curves: dict[str, list[dict]], axis: str = "step") -> go.Figure:
+    """Training loss (solid) and eval loss (dashed, markers) of each run, one colour per run."""
+    fig = go.Figure()
+    for i, (label, records) in enumerate(curves.items()):
+        colour = RUN_COLOURS[i % len(RUN_COLOURS)]
+        xs, ys = _points(train_points(records), "loss", axis)
+        fig.add_trace(go.Scatter(name=f"{label} · train", x=xs, y=ys, mode="lines", legendgroup=label,
+                                 line=dict(color=colour, width=1.6)))
+        xs, ys = _points(eval_points(records), "eval_loss", axis)
+        fig.add_trace(go.Scatter(name=f"{label} · eval", x=xs, y=ys, mode="lines+markers", legendgroup=label,
+                                 line=dict(color=colour, width=2, dash="dash"), marker=dict(size=7)))
+    fig = _layout(fig, "Loss (solid: training, dashed: eval)", "loss")
+    fig.update_layout(height=380, legend=dict(orientation="v", y=1, x=1.02, xanchor="left"))
+    return fig.update_xaxes(title_text=axis)
+
+
+def compare_metric_figure(curves: dict[str, list[dict]], metric: str = "f1", axis: str = "step") -> go.Figure:
+    """One eval metric (accuracy, f1, precision, recall or loss) of each run."""
+    fig = go.Figure()
+    for i, (label, records) in enumerate(curves.items()):
+        xs, ys = _points(eval_points(records), f"eval_{metric}", axis)
+        fig.add_trace(go.Scatter(name=label, x=xs, y=ys, mode="lines+markers",
+                                 line=dict(color=RUN_COLOURS[i % len(RUN_COLOURS)], width=2), marker=dict(size=7)))
+    fig = _layout(fig, f"Eval {metric}", metric)
+    fig.update_layout(height=380, legend=dict(orientation="v", y=1, x=1.02, xanchor="left"))
+    if metric != "loss":
+        fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    return fig.update_xaxes(title_text=axis)
+
+
+def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"training": {"learning_rate": 1e-4}} -> {"training.learning_rate": 1e-4}."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten_config(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def config_diff(configs: dict[str, dict[str, Any]], differences_only: bool = False) -> list[dict[str, Any]]:
+    """One row per config key with each run's value; `differences` is True where the runs disagree.
+
+    A key missing from a run's config shows as None there (an older run may lack a newer field).
+    """
+    flats = {label: flatten_config(config) for label, config in configs.items()}
+    keys = sorted({key for flat in flats.values() for key in flat})
+    rows = []
+    for key in keys:
+        values = {label: flat.get(key) for label, flat in flats.items()}
+        differs = len({repr(v) for v in values.values()}) > 1
+        if differs or not differences_only:
+            rows.append({"key": key, **values, "differences": differs})
+    return rows

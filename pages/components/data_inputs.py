@@ -1,0 +1,234 @@
+"""The New run page's data and model sections: source, upload, columns, label mapping and the data preview.
+
+Only widgets and session state here; reading, checking and measuring the data is done by core/.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+import streamlit as st
+
+from core.config.schema import BUILTIN_DATASETS, BUILTIN_MODELS, DataConfig, field_help, ModelConfig, RunConfig
+from core.data import columns, prepare, uploads
+from core.training import models
+from core.views import charts, preview
+from pages.components.session import runs_dir
+from pages.components.form_fields import current, field_widget, force_value, set_value
+
+from core.common.errors import UserError
+
+NO_PAIR = "(none)"
+PICKERS = ("text_column", "label_column", "text_pair_column")
+# Widget keys of this section that are not config fields, kept across page switches like the others.
+EXTRA_KEYS = ("form.data.hub_name", "form.model.hub_name")
+
+
+def _kept(key: str, default: Any) -> Any:
+    return st.session_state.get(key, st.session_state.get("kept." + key, default))
+
+
+def _choice(label: str, options: tuple, key: str, help_of: tuple[str, str]) -> str:
+    value = _kept(key, options[0])
+    return st.selectbox(label, options, index=options.index(value) if value in options else 0, key=key,
+                        help=field_help(*help_of)["help"])
+
+
+def _text(label: str, key: str, default: str, help_of: tuple[str, str]) -> str:
+    return st.text_input(label, value=_kept(key, default), key=key, help=field_help(*help_of)["help"]).strip()
+
+
+def keep_extra_values() -> None:
+    for key in EXTRA_KEYS:
+        if key in st.session_state:
+            st.session_state["kept." + key] = st.session_state[key]
+
+
+def data_source_inputs() -> dict[str, Any]:
+    """Source widgets; returns the data values they set (columns and sizes come later)."""
+    source = field_widget("data", "source")
+    if source == "builtin":
+        return {"source": source, "name": _choice("Data set", BUILTIN_DATASETS, "form.data.name", ("data", "name"))}
+    if source == "hub":
+        values = {"source": source, "name": _text("Hub data set id", "form.data.hub_name", "imdb", ("data", "name"))}
+        for column, name in zip(st.columns(3), ("config_name", "train_split", "eval_split")):
+            with column:
+                values[name] = field_widget("data", name)
+        return values
+    return {"source": source, "name": "file", "path": _file_input()}
+
+
+def _file_input() -> str:
+    """An uploaded file (stored under the runs folder) or a path on this machine; returns the path."""
+    uploaded = st.file_uploader("Data file (CSV, TSV, JSON, JSON Lines, Parquet)", key="upload",
+                                max_upload_size=uploads.UPLOAD_LIMIT_MB,
+                                help=f"Up to {uploads.UPLOAD_LIMIT_MB} MB. It is stored under the runs folder's "
+                                     "data/ with a safe name; columns are detected below.")
+    if uploaded is not None and st.session_state.get("upload_id") != uploaded.file_id:
+        try:
+            stored = uploads.store_upload(runs_dir(), uploaded.name, uploaded.getvalue())
+        except UserError as exc:
+            st.error(exc.sentence, icon=":material/error:")
+        else:
+            st.session_state["upload_id"] = uploaded.file_id
+            force_value("data", "path", str(stored))
+    return field_widget("data", "path", label="…or the path of a file on this machine").strip()
+
+
+SOURCE_FIELDS = ("source", "name", "config_name", "train_split", "eval_split", "path", "eval_path")
+
+
+def _source_identity(config: DataConfig) -> tuple:
+    """What decides the raw rows, plus the file's size and modification time so an edited file is re-read."""
+    stamp = None
+    if config.path and os.path.isfile(config.path):
+        stat = os.stat(config.path)
+        stamp = (stat.st_size, stat.st_mtime_ns)
+    return (*((k, getattr(config, k)) for k in SOURCE_FIELDS), stamp)
+
+
+@st.cache_resource(max_entries=6, show_spinner="Reading the data…")
+def _read_source(identity: tuple) -> tuple:
+    return prepare.read_source(DataConfig(**dict(identity[:-1])))
+
+
+def read_raw(data: dict[str, Any]) -> tuple | None:
+    """The source's raw rows, or None (with the sentence shown when the source itself cannot be read)."""
+    try:
+        config = RunConfig.from_dict({"data": {k: v for k, v in data.items() if v not in (None, "")}}).data
+    except UserError:
+        return None  # a bad field: the page shows its sentence with the rest of the config's
+    try:
+        return _read_source(_source_identity(config))
+    except UserError as exc:
+        st.error(exc.sentence, icon=":material/error:")
+        return None
+
+
+def column_inputs(raw: tuple, data: dict[str, Any]) -> dict[str, Any]:
+    """Column pickers prefilled by detection (reset when the data changes); returns their values."""
+    frame, _, class_labels, _ = raw
+    names = [str(c) for c in frame.columns]
+    identity = (data.get("source"), data.get("name"), data.get("path"), tuple(names))
+    if st.session_state.get("columns_for") != identity:
+        st.session_state["columns_for"] = identity
+        st.session_state["fit_sizes"] = True
+        for field in PICKERS:
+            st.session_state.pop(f"form.data.{field}", None)
+    try:
+        found = columns.resolve_columns(frame, None, None, None, class_labels)
+        detected = {"text_column": found.text, "label_column": found.label, "text_pair_column": found.text_pair}
+    except UserError:
+        detected = {"text_column": names[0], "label_column": names[-1], "text_pair_column": None}
+    values = {}
+    for column, field in zip(st.columns(3), PICKERS):
+        options = ([NO_PAIR] if field == "text_pair_column" else []) + names
+        default = detected[field] or NO_PAIR
+        chosen = column.selectbox(field_help("data", field)["label"], options, key=f"form.data.{field}",
+                                  index=options.index(default) if default in options else 0,
+                                  help=field_help("data", field)["help"])
+        values[field] = None if chosen == NO_PAIR else chosen
+    return values
+
+
+def fit_sizes_to_new_data(raw: tuple, data: dict[str, Any]) -> None:
+    """Once per newly chosen data: lower the subset sizes to what it holds, so a small file needs no editing."""
+    if not st.session_state.get("fit_sizes"):
+        return
+    try:
+        drawn_later = {name: current("data", name) for name in ("eval_fraction", "drop_missing_labels")}
+        values = {**drawn_later, **{k: v for k, v in data.items() if v not in (None, "")}}
+        config = RunConfig.from_dict({"data": values}).data
+        loaded = prepare.build(raw, config)
+    except UserError:
+        return  # the preview shows the sentence; sizes are fitted once the data loads (a box ticked, say)
+    st.session_state.pop("fit_sizes")
+    carved = 0 if loaded.eval is not None else round(len(loaded.train) * config.eval_fraction)
+    eval_rows = len(loaded.eval) if loaded.eval is not None else carved
+    for name, available in (("train_size", len(loaded.train) - carved), ("eval_size", eval_rows)):
+        wanted = field_help("data", name)["default"]
+        force_value("data", name, max(1, min(wanted, available)))
+
+
+def model_inputs() -> dict[str, Any]:
+    source = field_widget("model", "source")
+    values: dict[str, Any] = {"source": source}
+    if source == "builtin":
+        values["name"] = _choice("Model", BUILTIN_MODELS, "form.model.name", ("model", "name"))
+    elif source == "hub":
+        values["name"] = _text("Hub model id", "form.model.hub_name", "distilbert-base-uncased", ("model", "name"))
+    else:
+        values["path"] = field_widget("model", "path").strip()
+    if source != "builtin":
+        values["trust_remote_code"] = field_widget("model", "trust_remote_code")
+        if values["trust_remote_code"]:
+            st.warning("Trust remote code is on: Python code shipped with this model will run on this machine "
+                       "with your permissions. Turn it off unless you trust the model's authors.",
+                       icon=":material/warning:")
+    return values
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the tokenizer…")
+def _tokenizer(source: str, name: str, path: str | None, trust: bool):
+    return models.load_tokenizer(ModelConfig(source=source, name=name, path=path, trust_remote_code=trust))
+
+
+@st.cache_resource(max_entries=6, show_spinner="Sampling the subsets…")
+def _splits(identity: tuple, data_json: str, _raw: tuple):
+    config = DataConfig(**json.loads(data_json))
+    return prepare.split(prepare.build(_raw, config), config)
+
+
+def data_preview(config: RunConfig, raw: tuple) -> str | None:
+    """Check the data and the model's tokenizer, and show the preview; returns the blocking sentence, if any."""
+    m = config.model
+    try:
+        splits = _splits(_source_identity(config.data), json.dumps(dataclasses.asdict(config.data)), raw)
+        tokenizer = _tokenizer(m.source, m.name, m.path, m.trust_remote_code)
+        models.check_max_length(config.data.max_length, tokenizer)
+    except UserError as exc:
+        return exc.sentence
+    _show_mapping(splits, config)
+    for finding in preview.data_warnings(splits):
+        st.warning(f"**{finding.title}.** {finding.evidence} **Fix:** {finding.fix}", icon=":material/warning:")
+    _show_charts(splits, tokenizer, config.data.max_length)
+    return None
+
+
+def _show_mapping(splits, config: RunConfig) -> None:
+    found = splits.columns
+    if found is not None and config.data.source != "builtin":
+        pair = f", second text **{found.text_pair}**" if found.text_pair else ""
+        st.caption(f"Columns: text **{found.text}**{pair}, label **{found.label}**.")
+    mapping = " · ".join(f"`{i}` {name}" for i, name in enumerate(splits.label_names[:40]))
+    st.markdown(f"**Labels ({len(splits.label_names)})**, as ids in the model: {mapping}")
+    st.caption(f"Taken: {len(splits.train):,} training and {len(splits.eval):,} eval rows, stratified by label "
+               f"with seed {config.data.seed}.")
+    for note in splits.notes:
+        st.info(note, icon=":material/info:")
+    try:
+        head = models.head_note(config.model, len(splits.label_names))
+    except Exception:  # noqa: BLE001 - the run itself reports a broken model folder with its sentence
+        head = None
+    if head:
+        st.info(head, icon=":material/model_training:")
+
+
+def _show_charts(splits, tokenizer, max_length: int) -> None:
+    lengths = preview.token_lengths(splits, tokenizer)
+    stats = preview.length_summary(lengths, max_length, models.length_limit(tokenizer))
+    left, right = st.columns(2)
+    left.plotly_chart(charts.class_balance_figure(splits.summary()), key="class_balance_chart")
+    right.plotly_chart(charts.token_length_figure(lengths, max_length, stats["suggested_max_length"]),
+                       key="token_length_chart")
+    right.caption(f"{stats['truncated_share']:.1%} of {stats['count']:,} sampled training texts are longer than max "
+                  f"length {max_length} and would be truncated; **{stats['suggested_max_length']}** covers 95% of "
+                  "them.")
+    if stats["suggested_max_length"] != max_length and right.button(
+            f"Use max length {stats['suggested_max_length']}", key="use_suggested_max_length"):
+        set_value("data", "max_length", stats["suggested_max_length"])
+        st.rerun()
+    st.dataframe(preview.sample_rows(splits), hide_index=True, key="sample_rows")

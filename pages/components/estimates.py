@@ -1,0 +1,100 @@
+"""New run additions: the speed choices, the speed plan the child will use, memory and time estimates,
+and the memory presets as measured in bench/ (not the seed's claims)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.config.schema import field_help, RunConfig
+from core.plan import estimate, presets
+from pages.components.form_fields import _kept, field_row, key_of
+
+from core.common.errors import UserError
+from core.config.schema import DataConfig, ModelConfig
+from core.data import prepare
+from core.training import models
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+PAD_CHOICES = [None, 8, 16, 32, 64, 128, 512]
+
+
+def speed_fields() -> None:
+    """Speed, precision, compile and attention, and the padding multiple (empty: automatic)."""
+    field_row("hardware", ["speed", "precision", "compile", "attention"])
+    meta = field_help("hardware", "pad_to_multiple_of")
+    kept = st.session_state.get(_kept("hardware", "pad_to_multiple_of"))
+    st.selectbox(meta["label"], PAD_CHOICES, index=PAD_CHOICES.index(kept) if kept in PAD_CHOICES else 0,
+                 format_func=lambda v: "auto" if v is None else str(v), help=meta["help"],
+                 key=key_of("hardware", "pad_to_multiple_of"))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def sample_lengths(data_config: dict, max_length: int, rows: int = 400) -> list[int]:
+    """Token lengths of a seeded sample of the training texts (the estimate's input); [] if the data won't load."""
+    try:
+        frame = prepare.prepare(DataConfig(**data_config)).train
+    except UserError:
+        return []  # the Data section says what is wrong with it
+    texts = frame["text"].sample(n=min(rows, len(frame)), random_state=0).tolist()
+    tokenizer = models.load_tokenizer(ModelConfig())
+    return [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]]
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def facts_of(device: str) -> dict:
+    return presets.device_facts(device)
+
+
+def show_estimates(config: RunConfig, available: dict) -> None:
+    """The speed plan in words, the memory and time estimate, and a warning when memory will not fit."""
+    try:
+        device = presets.resolve_device(config.hardware.device, available)
+        facts = facts_of(device)
+        plan = presets.speed_plan(config, facts)
+    except UserError:
+        return  # pre-flight explains a missing device or an impossible precision
+    st.caption(f"Speed settings on {device}: " + " · ".join(plan["summary"]) + ".")
+    batch = presets.batch_plan(config)
+    lengths = sample_lengths(dataclasses.asdict(config.data), config.data.max_length)
+    if not lengths:
+        return
+    result = estimate.run_estimate(config.model.name, 5, batch.per_device_train_batch_size,
+                                   lengths, config.data.max_length,
+                                   plan, batch.gradient_checkpointing, config.data.train_size, config.data.eval_size,
+                                   config.training.train_sampling_strategy == "group_by_length")
+    if result:
+        memory, timing = result["memory"]["total_mb"], result["time"]
+        epochs = config.training.num_train_epochs
+        total_s = (timing["train_s_per_epoch"] + timing["eval_s_per_epoch"]) * epochs
+        st.info(f"Estimate: peak memory **{memory:,.0f} MB** · about **{_duration(total_s)}** for {epochs:g} "
+                f"epochs ({timing['samples_per_second']:,.1f} training samples/s on {device}).",
+                icon=":material/speed:")
+        if memory > facts.get("free_memory_mb", float("inf")):
+            st.warning(f"The estimated peak memory ({memory:,.0f} MB) is more than the {device}'s free memory "
+                       f"({facts['free_memory_mb']:,.0f} MB). Pick the low or auto memory preset, a smaller batch or "
+                       "a shorter max sequence length.", icon=":material/memory:")
+    show_measured_presets(device)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def show_measured_presets(device: str) -> None:
+    """Peak memory and samples/s of each memory preset relative to standard, as measured by bench/throughput.py."""
+    path = BENCH / f"presets_{'cuda' if device == 'cuda' else 'cpu'}.json"
+    try:
+        measured = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    rows = [{"preset": name, "batch x accumulation": p["batch"], "samples/s vs standard": f"{p['samples_per_second_x']:.2f}x",
+             "peak memory vs standard": f"{p['peak_memory_x']:.2f}x"} for name, p in measured["presets"].items()]
+    with st.expander(f"Memory presets as measured on {measured['device']}"):
+        st.dataframe(pd.DataFrame(rows).set_index("preset"), key="measured_presets")
+        note = f" Note: {measured['note']}." if measured.get("note") else ""
+        st.caption(f"bench/RESULTS.md, {measured['date']}, {measured['machine']}.{note}")
