@@ -1,4 +1,4 @@
-"""One GPU against two, through the dashboard's own launch path (core.launcher.start_run → torchrun → DDP).
+"""One GPU against two, through the dashboard's own launch path (core.runner.launcher.start_run → torchrun → DDP).
 
   python bench/multi_gpu.py [--parity-only | --scaling-only]
 

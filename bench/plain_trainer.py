@@ -5,7 +5,7 @@
 MiniLM-L6 on the same stratified tweet subset the dashboard picks, tokenized with truncation and no padding,
 DataCollatorWithPadding (each batch padded to its longest text), a random shuffle, fp32, no evaluation and
 none of the dashboard's callbacks. Prints one JSON line with the steady-state samples/s, measured the same
-way as the dashboard's runs (core.performance.PerformanceMeter: the steps after warm-up).
+way as the dashboard's runs (core.training.performance.PerformanceMeter: the steps after warm-up).
 """
 
 from __future__ import annotations

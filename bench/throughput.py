@@ -56,7 +56,7 @@ def imdb_like_frame(rows: int = 8000, seed: int = 0, median_words: int = 205, si
 
 
 def child(argv: list[str]) -> int:
-    """Inside the training child: optionally swap the data set for IMDB-like lengths, then core.train.main."""
+    """Inside the training child: optionally swap the data set for IMDB-like lengths, then core.training.train.main."""
     from core.data import splits as data
     from core.training import train
 

@@ -5,8 +5,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.diagnostics import postmortem, rules as diagnostics
+from core.diagnostics.diagnose import run_findings
 from core.rundir import runs
+from core.rundir.records import as_float
 from core.runner import launcher, process, queue
 from core.views import charts, progress
 from pages.components.live_extras import offer_half_batch, show_estimate_vs_measured
@@ -142,7 +143,7 @@ def show_charts(records: list[dict], config: dict, findings: list, max_steps: in
     if best:
         metric = config.get("training", {}).get("metric_for_best_model", "f1")
         right.success(f"Best evaluation so far: step {best['step']} (epoch {best.get('epoch', 0):.2f}), "
-                      f"{metric} {diagnostics.as_float(best.get('eval_' + metric)):.3f}.", icon=":material/trophy:")
+                      f"{metric} {as_float(best.get('eval_' + metric)):.3f}.", icon=":material/trophy:")
 
 
 def show_results(run: runs.RunSummary) -> None:
@@ -168,13 +169,6 @@ def show_results(run: runs.RunSummary) -> None:
                "`AutoModelForSequenceClassification.from_pretrained`).", icon=":material/save:")
 
 
-def failure_finding(run: runs.RunSummary):
-    """Why the run died (None while it has not failed)."""
-    if run.status.get("state") != "failed":
-        return None  # no need to read the log on every poll of a healthy run
-    return postmortem.explain_failure(run.status, runs.read_log_tail(run.path, max_bytes=20000), config=run.config)
-
-
 def show_raw_error(status: dict) -> None:
     error = status.get("error") or {}
     if error:
@@ -190,9 +184,7 @@ def live_view(run_id: str, run_path: str, config: dict) -> None:
     run = runs.RunSummary(run_id, Path(run_path), status, config)
     header(run)
     records = runs.read_metrics(run.path)
-    dataset = runs.read_json(run.path / "dataset.json", {}) or {}
-    failure = failure_finding(run)
-    findings = ([failure] if failure else []) + diagnostics.live_findings(records, dataset, status, config)
+    findings = run_findings(run.path, status=status, records=records)
     show_progress(status)
     offer_half_batch(run)
     show_findings(run, findings)

@@ -38,7 +38,7 @@ def write_config(path: Path, config: dict) -> Path:
 
 
 def train_tiny_runs(runs_dir: Path, configs: dict[str, dict]) -> dict[str, Path]:
-    """Train each config for real with `core.train.run`, in this process (its imports are paid once).
+    """Train each config for real with `core.training.train.run`, in this process (its imports are paid once).
 
     The signal handlers core.train installs for a graceful stop are put back afterwards.
     """

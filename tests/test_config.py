@@ -72,14 +72,26 @@ def test_steps_strategy_needs_eval_steps():
     assert field_of({"training": {"eval_strategy": "steps"}}) == "training.eval_steps"
 
 
-def test_best_model_needs_evaluations():
-    assert field_of({"training": {"eval_strategy": "no"}}) == "training.load_best_model_at_end"
-    config = RunConfig.from_dict({"training": {"eval_strategy": "no", "load_best_model_at_end": False}})
-    assert config.training.eval_strategy == "no"
+def test_no_evaluations_alone_turns_the_best_model_default_off():
+    config = RunConfig.from_dict({"training": {"eval_strategy": "no"}})
+    assert config.training.eval_strategy == "no" and config.training.load_best_model_at_end is False
+    assert RunConfig.from_dict({"training": {"eval_strategy": "steps", "eval_steps": 5}}).training.load_best_model_at_end
 
 
-def test_best_model_rejects_a_mismatched_save_strategy():
-    assert field_of({"training": {"save_strategy": "steps"}}) == "training.save_strategy"
+def test_best_model_asked_for_without_evaluations_is_refused():
+    raw = {"training": {"eval_strategy": "no", "load_best_model_at_end": True}}
+    assert field_of(raw) == "training.load_best_model_at_end"
+
+
+def test_a_save_schedule_of_its_own_turns_the_best_model_default_off_with_a_note():
+    config = RunConfig.from_dict({"training": {"save_strategy": "steps"}})
+    assert config.training.load_best_model_at_end is False
+    assert any("load_best_model_at_end is off" in note for note in config.notes)
+
+
+def test_best_model_asked_for_with_a_mismatched_save_strategy_is_refused():
+    raw = {"training": {"save_strategy": "steps", "load_best_model_at_end": True}}
+    assert field_of(raw) == "training.save_strategy"
 
 
 def test_early_stopping_needs_best_model():

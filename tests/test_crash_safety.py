@@ -174,7 +174,7 @@ def test_a_token_from_the_environment_is_in_no_file_of_the_run(uninterrupted):
 
 def test_a_run_started_by_a_dashboard_that_is_gone_is_reattached_and_a_reused_pid_is_not(crash_dir, tmp_path):
     config = json.dumps(json.dumps({**CHAIN, "training": {**CHAIN["training"], "num_train_epochs": 200}}))
-    code = ("import json, pathlib; from core import launcher; from core.config.schema import RunConfig;"
+    code = ("import json, pathlib; from core.runner import launcher; from core.config.schema import RunConfig;"
             f"print(launcher.start_run(RunConfig.from_dict(json.loads({config})), pathlib.Path({str(crash_dir)!r})))")
     dashboard = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     run_dir = Path(dashboard.stdout.strip())  # the "dashboard" that started it has exited

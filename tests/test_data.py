@@ -96,3 +96,18 @@ def test_summary_counts_eval_texts_seen_in_training():
     splits = data.make_splits(frame, DataConfig(train_size=80, eval_size=30, seed=1))
     expected = int(splits.eval["text"].isin(set(splits.train["text"])).sum())
     assert expected > 0 and splits.summary()["eval_overlap"] == expected
+
+
+def test_a_file_without_an_eval_split_gives_the_eval_rows_asked_for_when_the_rows_allow():
+    # 240 rows: the default 0.2 share would carve 48, but 150 train + 50 eval fit in 240.
+    frame = pd.DataFrame({"text": [f"text {i}" for i in range(240)], "label": ["a", "b"] * 120})
+    splits = data.make_splits(frame, DataConfig(source="file", path="x.csv", train_size=150, eval_size=50))
+    assert (len(splits.train), len(splits.eval)) == (150, 50)
+    assert not set(splits.train["text"]) & set(splits.eval["text"])
+    assert splits.eval["label"].value_counts().to_dict() == {"a": 25, "b": 25}
+
+
+def test_a_file_request_the_rows_cannot_satisfy_is_still_a_sentence():
+    frame = pd.DataFrame({"text": [f"text {i}" for i in range(240)], "label": ["a", "b"] * 120})
+    with pytest.raises(UserError, match="hold only"):
+        data.make_splits(frame, DataConfig(source="file", path="x.csv", train_size=200, eval_size=50))

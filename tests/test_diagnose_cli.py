@@ -55,3 +55,34 @@ def test_failed_run_explains_why_first(tmp_path):
 def test_a_folder_that_is_not_a_run_is_one_sentence(tmp_path):
     result = diagnose(tmp_path / "nowhere")
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "not a run folder" in result.stderr
+
+
+def failed_run_with_preflight(tmp_path):
+    (tmp_path / "build").mkdir()
+    run_dir = stuck_run(tmp_path / "build").rename(tmp_path / "failed")
+    status = runs.read_status(run_dir)
+    status.update(state="failed", error={"code": "OUT_OF_MEMORY", "message": "CUDA out of memory."},
+                  preflight=[{"code": "DISK_LOW", "severity": "warning", "title": "Little disk space left",
+                              "evidence": "2 GB free.", "fix": "Free some space.", "config_change": {}}])
+    runs.write_json_atomic(run_dir / "status.json", status)
+    (run_dir / "train.log").write_text("Traceback (most recent call last):\ntorch.OutOfMemoryError: CUDA out of "
+                                       "memory. Tried to allocate 2.00 GiB\n")
+    return run_dir
+
+
+def test_the_live_run_page_and_the_cli_show_the_same_findings(tmp_path, monkeypatch):
+    import re
+
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("DASHBOARD_RUNS_DIR", str(tmp_path))
+    for run_dir in (stuck_run(tmp_path), failed_run_with_preflight(tmp_path)):
+        cli = json.loads(diagnose(run_dir, "--json").stdout)
+        app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        app.query_params["run"] = run_dir.name
+        app.switch_page("pages/live_run.py")
+        app.run()
+        boxes = [box.value for box in [*app.error, *app.warning]]
+        shown = [m.group(1) for m in (re.match(r"\*\*(.+?)\.\*\*", text) for text in boxes) if m]
+        assert sorted(shown) == sorted(f["title"] for f in cli), run_dir.name
+        assert len(cli) >= 1

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from core.diagnostics.diagnose import diagnose
+from core.diagnostics.diagnose import run_findings
 from core.rundir import runs
 from tests.conftest import ROOT, tiny_config, write_config
 
@@ -34,14 +34,14 @@ def planted_runs(tmp_path_factory):
 
 
 def test_injected_nan_is_flagged_at_the_first_logging_step_after_it(planted_runs):
-    findings = diagnose(planted_runs / "nan")
+    findings = run_findings(planted_runs / "nan")
     assert findings[0].code == "LOSS_NAN" and findings[0].step == 3
     assert findings[0].config_change["training.learning_rate"] < 1e-3
 
 
 def test_injected_out_of_memory_fails_the_run_with_the_memory_fix(planted_runs):
     assert runs.read_status(planted_runs / "oom")["state"] == "failed"
-    finding = diagnose(planted_runs / "oom")[0]
+    finding = run_findings(planted_runs / "oom")[0]
     assert finding.code == "OUT_OF_MEMORY" and "CPU memory" in finding.evidence
     assert finding.config_change == {"hardware.memory_preset": "low"}
 
@@ -49,5 +49,5 @@ def test_injected_out_of_memory_fails_the_run_with_the_memory_fix(planted_runs):
 def test_a_two_output_head_for_three_classes_is_named_a_num_labels_mismatch(planted_runs):
     status = runs.read_status(planted_runs / "head2")
     assert status["state"] == "failed" and status["model_facts"]["num_labels"] == 2
-    codes = [f.code for f in diagnose(planted_runs / "head2")]
+    codes = [f.code for f in run_findings(planted_runs / "head2")]
     assert codes[0] == "NUM_LABELS_MISMATCH" and "LABEL_OUT_OF_RANGE" not in codes

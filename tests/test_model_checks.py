@@ -1,5 +1,5 @@
 """Rules over the model's head, its trainable parameters and the device, on made-up facts; and the
-post-mortem and diagnose() paths that use them."""
+post-mortem and run_findings() paths that use them."""
 
 import json
 
@@ -7,7 +7,7 @@ import pytest
 
 from core.common import faults
 from core.common.errors import UserError
-from core.diagnostics.diagnose import diagnose, merged, preflight_findings
+from core.diagnostics.diagnose import merged, preflight_findings, run_findings
 from core.diagnostics.findings import Finding
 from core.diagnostics.rules import batches_mostly_padding, classify_exception, live_findings
 from core.diagnostics.model_checks import (checkpointing_with_memory_to_spare, fp32_on_a_bf16_gpu, head_does_not_match_classes,
@@ -148,7 +148,7 @@ def test_diagnose_includes_preflight_findings_and_a_preflight_error_explains_the
     status = {"state": "failed", "preflight": [disk.to_dict(), gpu.to_dict()],
               "error": {"code": "DISK_SPACE", "message": "0.0 GB is free"}}
     (tmp_path / "status.json").write_text(json.dumps(status))
-    found = diagnose(tmp_path)
+    found = run_findings(tmp_path)
     assert [f.code for f in found] == ["DISK_SPACE", "DEVICE_NOT_USED"]
     assert found[0].title == "Not enough disk space for a run"  # the pre-flight's words, not "the disk filled up"
     assert preflight_findings({"preflight": [{"code": "X"}]}) == []  # a damaged entry is skipped

@@ -127,7 +127,7 @@ def test_a_run_started_by_an_earlier_dashboard_process_is_found_and_charted(runs
 
     from core.runner import launcher
 
-    starter = ("import sys; sys.path.insert(0, '.'); from pathlib import Path; from core import launcher; "
+    starter = ("import sys; sys.path.insert(0, '.'); from pathlib import Path; from core.runner import launcher; "
                "from core.config.schema import RunConfig; from tests.conftest import tiny_config; "
                f"print(launcher.start_run(RunConfig.from_dict(tiny_config(num_train_epochs=300)), Path({str(runs_dir)!r})))")
     run_dir = runs.Path(subprocess.run([sys.executable, "-c", starter], cwd=ROOT, capture_output=True, text=True,

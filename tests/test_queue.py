@@ -53,7 +53,7 @@ def test_a_second_start_on_the_cpu_waits_then_starts_by_itself(queue_dir):
 
 
 def concurrent_start_in_a_subprocess(runs_dir, barrier_file, ready_file):
-    code = ("import json, sys, time, pathlib; from core import launcher, presets; from core.config.schema import RunConfig;"
+    code = ("import json, sys, time, pathlib; from core.plan import presets; from core.runner import launcher; from core.config.schema import RunConfig;"
             f"cfg = RunConfig.from_dict(json.loads({json.dumps(json.dumps(tiny_config(num_train_epochs=200)))}));"
             f"presets.available_devices(); pathlib.Path({str(ready_file)!r}).touch();"
             f"f = pathlib.Path({str(barrier_file)!r});"

@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cases import FAULTS, HEALTHY, Fault, healthy_change, merged_config  # noqa: E402
 
-from core.diagnostics.diagnose import diagnose, preflight_findings  # noqa: E402
+from core.diagnostics.diagnose import preflight_findings, run_findings  # noqa: E402
 from core.diagnostics.rules import live_findings  # noqa: E402
 from core.rundir import runs  # noqa: E402
 
@@ -107,7 +107,7 @@ def watch(proc: subprocess.Popen, run_dir: Path, stop_at_alarm: bool, codes: tup
         stopped = True
     proc.wait()
     if not stopped:  # ended by itself: the full diagnosis, post-mortem included, as `core.diagnose` prints it
-        for f in diagnose(run_dir):
+        for f in run_findings(run_dir):
             seen.setdefault(f"{f.code}|{f.title}", {**f.to_dict(), "seen_at_step": step})
     return {"findings": list(seen.values()), "planned": planned, "last_step": step, "stopped": stopped,
             "wall": time.time() - wall0, "watcher_cpu": watcher_cpu, "returncode": proc.returncode,

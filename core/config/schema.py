@@ -219,8 +219,23 @@ class RunConfig:
         if not isinstance(name, str):
             raise UserError("must be text.", field="name")
         config = cls(**built, name=name, notes=notes)
+        _follow_dependent_defaults(config, raw.get("training", {}))
         _check_cross_field_rules(config)
         return config
+
+
+def _follow_dependent_defaults(config: RunConfig, given: dict[str, Any]) -> None:
+    """Defaults that depend on another field follow it unless the user set them: the best model is kept only
+    when there are evaluations to pick it from. An explicit contradiction is still refused below."""
+    t = config.training
+    if "load_best_model_at_end" in given or not t.load_best_model_at_end:
+        return
+    if t.eval_strategy == "no":
+        t.load_best_model_at_end = False
+    elif t.extra.get("save_strategy") not in (None, t.eval_strategy):
+        t.load_best_model_at_end = False
+        config.notes.append(f"load_best_model_at_end is off: checkpoints are saved by '{t.extra['save_strategy']}', "
+                            f"not on the eval schedule ('{t.eval_strategy}'), so the last model is kept.")
 
 
 def _check_cross_field_rules(config: RunConfig) -> None:

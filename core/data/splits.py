@@ -131,7 +131,7 @@ def make_splits(frame: pd.DataFrame, config: DataConfig, eval_frame: pd.DataFram
     if eval_frame is None and config.source == "builtin":
         eval_pool, train_pool = _carve_builtin(frame, config), None
     elif eval_frame is None:
-        eval_pool = _carve_fraction(frame, config, len(label_names))
+        eval_pool = _carve_for_request(frame, config, len(label_names))
         train_pool = frame.drop(index=eval_pool.index)
     else:
         eval_pool, train_pool = eval_frame, frame
@@ -152,6 +152,16 @@ def _carve_builtin(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
                         f"{config.train_size + config.eval_size} rows but '{config.name}' has {total}; "
                         f"lower the subset sizes.", field="data.train_size", code="SUBSET_TOO_LARGE")
     return _stratified_sample(frame, config.eval_size, config.seed)
+
+
+def _carve_for_request(frame: pd.DataFrame, config: DataConfig, classes: int) -> pd.DataFrame:
+    """The eval rows of data with no eval split: the `eval_fraction` share, or exactly the eval rows asked for when
+    that share cannot serve the requested sizes but the rows can (240 rows, 150 train + 50 eval)."""
+    share = round(len(frame) * config.eval_fraction)
+    share_serves = config.eval_size <= share and config.train_size <= len(frame) - share
+    if not share_serves and config.train_size + config.eval_size <= len(frame):
+        return _stratified_sample(frame, config.eval_size, config.seed)
+    return _carve_fraction(frame, config, classes)
 
 
 def _carve_fraction(frame: pd.DataFrame, config: DataConfig, classes: int) -> pd.DataFrame:

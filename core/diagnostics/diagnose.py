@@ -16,14 +16,21 @@ from core.diagnostics.postmortem import explain_failure
 from core.diagnostics.rules import live_findings
 from core.rundir import runs
 
-def diagnose(run_dir: Path) -> list[Finding]:
-    """Every finding for the run in `run_dir`: why it failed (if it did) first, then the live rules."""
+def run_findings(run_dir: Path, status: dict | None = None, records: list[dict] | None = None) -> list[Finding]:
+    """Every finding for the run in `run_dir`, the same for the Live run page and `python -m core.diagnose`:
+    why it failed (if it did), the pre-flight findings stored before it started, then the live rules.
+
+    A caller that has already read the status (reconciled) or the metrics passes them in to save a read; the log
+    is read only for a failed run."""
     run_dir = Path(run_dir)
-    status = runs.reconcile(run_dir)
+    status = runs.reconcile(run_dir) if status is None else status
+    records = runs.read_metrics(run_dir) if records is None else records
     config = runs.read_json(run_dir / "config.json", {}) or {}
     dataset = runs.read_json(run_dir / "dataset.json", {}) or {}
-    findings = live_findings(runs.read_metrics(run_dir), dataset, status, config)
-    failure = explain_failure(status, runs.read_log_tail(run_dir, max_bytes=20000), config=config, dataset=dataset)
+    findings = live_findings(records, dataset, status, config)
+    failure = None
+    if status.get("state") == "failed":
+        failure = explain_failure(status, runs.read_log_tail(run_dir, max_bytes=20000), config=config, dataset=dataset)
     return merged(failure, preflight_findings(status), findings)
 
 
@@ -56,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: RUN_DIR: '{run_dir}' holds no status.json, so it is not a run folder; "
               "pass a folder under runs/.", file=sys.stderr)
         return 2
-    findings = diagnose(run_dir)
+    findings = run_findings(run_dir)
     if args.json:
         print(json.dumps([f.to_dict() for f in findings], indent=2))
         return 0
