@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.config import compat
-from core.config.schema import dry_run_variant, RunConfig
+from core.config.schema import dry_run_variant, form_fields, RunConfig
 from core.diagnostics import preflight
 from core.plan import presets
 from core.runner import launcher
@@ -14,18 +14,8 @@ from pages.components.form_fields import current, field_row, form_values, keep_v
 
 from core.common.errors import UserError
 
-SECTIONS = {
-    "data": ["source", "name", "path", "config_name", "train_split", "eval_split", "text_column", "label_column",
-             "text_pair_column", "eval_fraction", "drop_missing_labels", "train_size", "eval_size", "max_length",
-             "seed"],
-    "model": ["source", "name", "path", "trust_remote_code", "hidden_dropout_prob", "attention_probs_dropout_prob"],
-    "hardware": ["device", "memory_preset", "processes", "speed", "precision", "compile", "attention",
-                 "pad_to_multiple_of"],
-    "training": ["num_train_epochs", "learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size",
-                 "gradient_accumulation_steps", "weight_decay", "warmup_ratio", "eval_strategy", "eval_steps",
-                 "load_best_model_at_end", "metric_for_best_model", "early_stopping_patience", "save_total_limit",
-                 "logging_steps", "seed", "train_sampling_strategy"],
-}
+# Every field the form shows, per section, from the config dataclasses (core/config/schema.py).
+SECTIONS = {section: form_fields(section) for section in ("data", "model", "hardware", "training")}
 
 
 @st.cache_resource
@@ -90,12 +80,11 @@ with st.container(border=True):
 
 keep_values(SECTIONS)
 data_inputs.keep_extra_values()
-values = form_values({"data": ["eval_fraction", "drop_missing_labels", "train_size", "eval_size", "max_length",
-                               "seed"], **{k: v for k, v in SECTIONS.items() if k != "data"}})
+values = form_values({**SECTIONS, "data": form_fields("data", source_fields=False),
+                      "model": form_fields("model", source_fields=False)})
 # Fields this source does not draw keep their defaults.
 values["data"] = {**{k: v for k, v in values["data"].items() if v is not None}, **data_values}
-values["model"] = {**model_values, **{k: values["model"][k] for k in ("hidden_dropout_prob",
-                                                                      "attention_probs_dropout_prob")}}
+values["model"] = {**model_values, **values["model"]}
 values["name"] = st.session_state.get("form.name", "")
 if st.session_state.get("form.report_to"):
     values["training"]["report_to"] = list(st.session_state["form.report_to"])

@@ -94,3 +94,29 @@ def test_dry_run_launches_the_same_settings_on_64_rows(app, runs_dir):
     assert config.data.train_size == 64 and config.training.extra["max_steps"] == 20
     assert config.training.learning_rate == 3e-5
     assert start.call_args.kwargs["lineage"] == {"dry_run": True}
+
+
+def test_the_form_draws_every_field_the_config_dataclasses_mark_for_it(app):
+    from core.config.schema import form_fields
+    from tests.bad_inputs import FIXTURES
+
+    widget(app, "form.model.name").select("tiny-random").run()
+    widget(app, "form.data.source").select("file").run()
+    widget(app, "form.data.path").set_value(str(FIXTURES / "reviews.csv")).run()  # a file draws every data field
+    drawn = {w.key for kind in ("number_input", "selectbox", "checkbox", "text_input") for w in getattr(app, kind)}
+    for section in ("data", "model", "hardware", "training"):
+        for name in form_fields(section, source_fields=False):
+            assert f"form.{section}.{name}" in drawn, f"{section}.{name} is in the config but not on the form"
+
+
+def test_a_value_typed_in_the_form_reaches_the_training_arguments_unchanged(app, runs_dir):
+    from core.training.trainer_setup import training_argument_values
+
+    widget(app, "form.training.learning_rate").set_value(3e-5)
+    widget(app, "form.training.weight_decay").set_value(0.05)
+    app.run()
+    with mock.patch("core.runner.launcher.start_run", return_value=runs_dir / "x") as start:
+        app.button(key="start").click().run()
+    config = start.call_args.args[0]
+    arguments = training_argument_values(RunConfig.from_dict(config.to_dict()), "cpu")
+    assert (arguments["learning_rate"], arguments["weight_decay"]) == (3e-5, 0.05)

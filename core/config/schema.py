@@ -38,30 +38,30 @@ def _f(default: Any, help: str, label: str, **rules: Any) -> Any:
 class DataConfig:
     source: str = _f("builtin", "Where the data comes from: builtin (ships with the app, works offline), hub (a "
                      "Hugging Face Hub data set by name; needs internet) or file (a CSV, TSV, JSON, JSON Lines or "
-                     "Parquet file).", "Data source", choices=DATA_SOURCES)
+                     "Parquet file).", "Data source", choices=DATA_SOURCES, source_field=True)
     name: str = _f("tweet-sentiment", "With source builtin: tweet-sentiment (38k tweets; negative / neutral / "
                    "positive) or bbc-news (2,225 BBC articles; 5 topics). With source hub: the data set's Hub id, "
-                   "such as imdb or stanfordnlp/sst2.", "Data set")
+                   "such as imdb or stanfordnlp/sst2.", "Data set", source_field=True)
     config_name: str | None = _f(None, "Hub data sets only: the configuration (subset) to load, when the data set "
-                                 "has several.", "Hub configuration", optional=True)
-    train_split: str = _f("train", "Hub data sets only: the split to train on.", "Train split")
+                                 "has several.", "Hub configuration", optional=True, source_field=True)
+    train_split: str = _f("train", "Hub data sets only: the split to train on.", "Train split", source_field=True)
     eval_split: str | None = _f(None, "Hub data sets only: the split to evaluate on. Empty takes the data set's "
                                 "validation or test split when it has one, else carves one (eval fraction).",
-                                "Eval split", optional=True)
+                                "Eval split", optional=True, source_field=True)
     path: str | None = _f(None, "File source: the data file (CSV, TSV, JSON, JSON Lines or Parquet). In the "
-                          "dashboard, the uploaded file.", "Data file", optional=True)
+                          "dashboard, the uploaded file.", "Data file", optional=True, source_field=True)
     eval_path: str | None = _f(None, "File source: an optional second file to evaluate on, with the same "
                                "columns. Empty carves the eval split from the data file.", "Eval file",
-                               optional=True)
+                               optional=True, source_field=True)
     text_column: str | None = _f(None, "Column holding the texts. Empty detects it: a column named text, "
                                  "sentence, review..., else the column with the longest strings.", "Text column",
-                                 optional=True)
+                                 optional=True, source_field=True)
     label_column: str | None = _f(None, "Column holding the classes (strings, integers, booleans or a Hub "
                                   "ClassLabel). Empty detects it: a column named label, sentiment, category..., "
-                                  "else a column with few distinct values.", "Label column", optional=True)
+                                  "else a column with few distinct values.", "Label column", optional=True, source_field=True)
     text_pair_column: str | None = _f(None, "Optional second text column for sentence-pair tasks (entailment, "
                                       "paraphrase); the two texts are tokenized as a pair.", "Second text column",
-                                      optional=True)
+                                      optional=True, source_field=True)
     eval_fraction: float = _f(0.2, "Share of the rows carved out as a stratified eval split when the data has "
                               "none of its own (hub and file sources).", "Eval fraction", min=0.01, max=0.9)
     drop_missing_labels: bool = _f(False, "Drop rows whose label is empty instead of stopping with an error.",
@@ -76,7 +76,7 @@ class DataConfig:
     seed: int = _f(42, "Seed for the subset sampling, so the same settings pick the same examples.", "Data seed", min=0)
     padding: str = _f("longest", "longest pads each batch to its longest text (fast); max_length pads every text to "
                       "the max sequence length, which wastes compute on short texts.", "Padding",
-                      choices=("longest", "max_length"))
+                      choices=("longest", "max_length"), form=False)
 
 
 @dataclass
@@ -84,16 +84,16 @@ class ModelConfig:
     source: str = _f("builtin", "Where the model comes from: builtin (ships with the app, works offline), hub (any "
                      "encoder id on the Hugging Face Hub; needs internet or the local cache) or path (a folder "
                      "saved with save_pretrained, such as an earlier run's model/).", "Model source",
-                     choices=MODEL_SOURCES)
+                     choices=MODEL_SOURCES, source_field=True)
     name: str = _f("minilm-l6", "With source builtin: minilm-l6 (pretrained MiniLM-L6 encoder, 22M parameters, good "
                    "accuracy and fast on CPU), tiny-random (a tiny randomly initialised BERT for smoke tests; it "
                    "learns little) or bert-base-random (BERT-base size with random weights, for speed benchmarks on "
                    "a GPU). With source hub: the model id, such as distilbert-base-uncased or roberta-base.",
-                   "Model")
+                   "Model", source_field=True)
     path: str | None = _f(None, "Path source: the folder holding config.json, the weights and the tokenizer.",
-                          "Model folder", optional=True)
+                          "Model folder", optional=True, source_field=True)
     trust_remote_code: bool = _f(False, "Run Python code shipped with a Hub model. Only for models whose code you "
-                                 "trust: it runs with your permissions.", "Trust remote code")
+                                 "trust: it runs with your permissions.", "Trust remote code", source_field=True)
     hidden_dropout_prob: float | None = _f(None, "Dropout on hidden layers. Raise it (e.g. 0.2) if the run "
                                            "overfits. Empty keeps the model's own value (0.1 for BERT-like models).",
                                            "Hidden dropout", min=0.0, max=0.9, optional=True)
@@ -140,9 +140,9 @@ class HardwareConfig:
 @dataclass
 class TrainingConfig:
     """Keys are named exactly as `transformers.TrainingArguments` parameters (plus early stopping)."""
-    num_train_epochs: float = _f(3.0, "Full passes over the training subset.", "Epochs", min=0.01, max=1000)
+    num_train_epochs: float = _f(3.0, "Full passes over the training subset.", "Epochs", min=0.01, max=1000, argument=True)
     learning_rate: float = _f(1e-4, "Peak learning rate. 2e-5 to 1e-4 suits fine-tuning; 1e-3 and above usually "
-                              "diverges.", "Learning rate", min=1e-9, max=1.0)
+                              "diverges.", "Learning rate", min=1e-9, max=1.0, argument=True)
     per_device_train_batch_size: int = _f(16, "Training examples per step on each device. Halve it if you run out "
                                           "of memory.", "Train batch size", min=1, max=4096)
     per_device_eval_batch_size: int = _f(64, "Examples per evaluation batch. No gradients are kept, so it can be "
@@ -151,29 +151,29 @@ class TrainingConfig:
                                           "effective batch is batch size x this, with the memory of one batch.",
                                           "Gradient accumulation", min=1, max=1024)
     weight_decay: float = _f(0.01, "L2-style regularisation on the weights; raise to 0.05 against overfitting.",
-                             "Weight decay", min=0.0, max=1.0)
+                             "Weight decay", min=0.0, max=1.0, argument=True)
     warmup_ratio: float = _f(0.1, "Share of the steps over which the learning rate ramps up from 0.",
-                             "Warmup ratio", min=0.0, max=0.99)
+                             "Warmup ratio", min=0.0, max=0.99, argument=True)
     train_sampling_strategy: str = _f("group_by_length", "group_by_length batches texts of similar length, so "
                                       "little time goes into padding (1.39x faster on tweets on a 2-core CPU, "
                                       "bench/RESULTS.md); random is the classic shuffle.", "Batching",
-                                      choices=("group_by_length", "random"))
+                                      choices=("group_by_length", "random"), argument=True)
     eval_strategy: str = _f("epoch", "When to evaluate: no (only at the end), steps (every eval_steps) or epoch "
-                            "(after each pass, the usual choice).", "Eval strategy", choices=STRATEGIES)
+                            "(after each pass, the usual choice).", "Eval strategy", choices=STRATEGIES, argument=True)
     eval_steps: int | None = _f(None, "With eval strategy 'steps': evaluate every this many optimizer steps.",
                                 "Eval every N steps", min=1, optional=True)
     load_best_model_at_end: bool = _f(True, "Keep the checkpoint with the best eval metric, not the last one. "
-                                      "Checkpoints are saved on the eval schedule.", "Load best model at end")
+                                      "Checkpoints are saved on the eval schedule.", "Load best model at end", argument=True)
     metric_for_best_model: str = _f("f1", "Eval metric that picks the best checkpoint and drives early stopping.",
-                                    "Metric for best model", choices=BEST_METRICS)
+                                    "Metric for best model", choices=BEST_METRICS, argument=True)
     early_stopping_patience: int = _f(0, "Stop after this many evaluations without improvement of the best-model "
                                       "metric. 0 turns early stopping off.", "Early stopping patience", min=0,
                                       max=1000)
     save_total_limit: int = _f(2, "Keep at most this many checkpoints on disk (the best one is always kept).",
-                               "Checkpoints kept", min=1, max=100)
+                               "Checkpoints kept", min=1, max=100, argument=True)
     logging_steps: int = _f(10, "Record training loss, learning rate and gradient norm every this many steps.",
-                            "Log every N steps", min=1, max=100000)
-    seed: int = _f(42, "Seed for weight initialisation of the new head and for shuffling.", "Training seed", min=0)
+                            "Log every N steps", min=1, max=100000, argument=True)
+    seed: int = _f(42, "Seed for weight initialisation of the new head and for shuffling.", "Training seed", min=0, argument=True)
     extra: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "Any other TrainingArguments parameter of the installed transformers, passed through as given.",
         "label": "Other TrainingArguments"})
@@ -312,10 +312,25 @@ def load_config_file(path: str | Path) -> RunConfig:
     return RunConfig.from_dict(raw)
 
 
+SECTION_CLASSES = {"data": DataConfig, "model": ModelConfig, "hardware": HardwareConfig, "training": TrainingConfig}
+
+
+def form_fields(section: str, source_fields: bool | None = None) -> list[str]:
+    """The fields of a section that the New run form shows, in declaration order; `source_fields` True or False
+    keeps only (or leaves out) where the data and model come from, which the form draws with inputs of their own."""
+    return [f.name for f in dataclasses.fields(SECTION_CLASSES[section])
+            if f.name != "extra" and f.metadata.get("form", True)
+            and (source_fields is None or bool(f.metadata.get("source_field")) == source_fields)]
+
+
+def training_argument_fields(training: "TrainingConfig") -> dict[str, Any]:
+    """The training fields passed to TrainingArguments under their own names (marked `argument` above)."""
+    return {f.name: getattr(training, f.name) for f in dataclasses.fields(training) if f.metadata.get("argument")}
+
+
 def field_help(section: str, name: str) -> dict[str, Any]:
     """Label, help text and rules of one config field, for the form."""
-    klass = {"data": DataConfig, "model": ModelConfig, "hardware": HardwareConfig, "training": TrainingConfig}[section]
-    for f in dataclasses.fields(klass):
+    for f in dataclasses.fields(SECTION_CLASSES[section]):
         if f.name == name:
             return {"default": f.default, "kind": field_kind(f).__name__, **f.metadata}
     raise KeyError(f"{section}.{name}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from core.common import faults
 from core.config import compat
-from core.config.schema import RunConfig
+from core.config.schema import RunConfig, training_argument_fields
 from core.plan import presets
 from core.training import profiling
 from core.training.batches import FastPadding, padding_arguments, PaddingMeter
@@ -28,18 +28,13 @@ def training_argument_values(config: RunConfig, device: str, speed: dict | None 
     # Checkpoints follow the eval schedule, which load_best_model_at_end requires.
     schedule = t.eval_strategy if t.eval_strategy != "no" else "epoch"
     arguments = {
-        "num_train_epochs": t.num_train_epochs, "learning_rate": t.learning_rate,
+        **training_argument_fields(t),
         "per_device_train_batch_size": plan.per_device_train_batch_size,
         "per_device_eval_batch_size": plan.per_device_eval_batch_size,
         "gradient_accumulation_steps": plan.gradient_accumulation_steps,
         "gradient_checkpointing": plan.gradient_checkpointing,
-        "weight_decay": t.weight_decay, "warmup_ratio": t.warmup_ratio,
-        "train_sampling_strategy": t.train_sampling_strategy,
-        "eval_strategy": t.eval_strategy, "save_strategy": schedule,
-        "load_best_model_at_end": t.load_best_model_at_end,
-        "metric_for_best_model": t.metric_for_best_model, "greater_is_better": t.metric_for_best_model != "loss",
-        "save_total_limit": t.save_total_limit, "logging_steps": t.logging_steps, "logging_first_step": True,
-        "seed": t.seed, "report_to": "none", "disable_tqdm": True, "use_cpu": device == "cpu",
+        "save_strategy": schedule, "greater_is_better": t.metric_for_best_model != "loss",
+        "logging_first_step": True, "report_to": "none", "disable_tqdm": True, "use_cpu": device == "cpu",
         "dataloader_num_workers": 0,
     }
     if t.eval_strategy == "steps":
