@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from core.common.errors import UserError
+
+
 def _same(value: Any) -> Any:
     return value
 

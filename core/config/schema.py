@@ -15,7 +15,7 @@ from typing import Any
 
 from core.common.errors import UserError
 from core.config.fields import build_section, field_kind, reject_unknown
-from core.config.source_fields import BUILTIN_DATASETS, BUILTIN_MODELS, check_source_fields
+from core.config.source_fields import check_source_fields
 
 DATA_SOURCES = ("builtin", "hub", "file")
 MODEL_SOURCES = ("builtin", "hub", "path")
@@ -29,6 +29,8 @@ SWITCHES = ("auto", "on", "off")
 ATTENTIONS = ("auto", "sdpa", "eager")
 STRATEGIES = ("no", "steps", "epoch")
 BEST_METRICS = ("f1", "accuracy", "precision", "recall", "loss")
+
+
 def _f(default: Any, help: str, label: str, **rules: Any) -> Any:
     """A dataclass field carrying its form label, help text and validation rules."""
     return field(default=default, metadata={"help": help, "label": label, **rules})

@@ -9,6 +9,8 @@ import pandas as pd
 from pandas.api import types
 
 from core.common.errors import UserError
+
+# Names people give these columns, most telling first (Kaggle's review/sentiment, GLUE's sentence/label...).
 TEXT_NAMES = ("text", "sentence", "review", "content", "body", "document", "comment", "tweet", "message",
               "utterance", "sentence1", "premise", "question", "question1", "text_a", "title")
 LABEL_NAMES = ("label", "labels", "sentiment", "category", "class", "target", "topic", "intent", "emotion",

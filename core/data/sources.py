@@ -7,7 +7,6 @@ becomes one sentence pointing at the built-in data and file upload, within secon
 from __future__ import annotations
 
 import os
-import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,8 @@ from typing import Any
 import pandas as pd
 
 from core.common.errors import UserError
+
+# Split names tried, in order, when the data set has an eval split of its own.
 EVAL_SPLIT_NAMES = ("validation", "valid", "dev", "test")
 HUB_HOST, HUB_PROBE_SECONDS = "huggingface.co", 3.0
 OFFLINE_FIX = "use a built-in data set (data source builtin) or upload the data as a file (data source file)"

@@ -7,7 +7,6 @@ import hashlib
 import importlib.util
 import json
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

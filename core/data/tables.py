@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.common.errors import UserError
+
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".parquet": "parquet", ".pq": "parquet"}
 SUPPORTED_TEXT = "CSV, TSV, JSON, JSON Lines or Parquet"

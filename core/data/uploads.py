@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 from core.common.errors import UserError
+
+# Megabytes; .streamlit/config.toml's server.maxUploadSize holds the same number (a test keeps them equal).
 UPLOAD_LIMIT_MB = 200
 
 

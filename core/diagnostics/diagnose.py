@@ -16,6 +16,7 @@ from core.diagnostics.postmortem import explain_failure
 from core.diagnostics.rules import live_findings
 from core.rundir import runs
 
+
 def run_findings(run_dir: Path, status: dict | None = None, records: list[dict] | None = None) -> list[Finding]:
     """Every finding for the run in `run_dir`, the same for the Live run page and `python -m core.diagnose`:
     why it failed (if it did), the pre-flight findings stored before it started, then the live rules.

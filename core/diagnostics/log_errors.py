@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from core.common import out_of_memory
+
 TRACEBACK = "Traceback (most recent call last):"
 
 # What each code looks like in a log line, from real PyTorch / transformers messages (seed issues 1-3, 9, 10).

@@ -7,11 +7,11 @@ Each rule takes plain data (metric dicts, the dataset summary, the config) and r
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Any
 
 from core.common.out_of_memory import is_out_of_memory, text_is_out_of_memory
 from core.diagnostics import model_checks
-from core.diagnostics.findings import by_severity, Finding
+from core.diagnostics.findings import Finding
 from core.rundir.records import as_float, eval_points, train_points
 
 # An eval loss this far above its best counts as a real rise, not noise (1%, from the rule in issue 4).

@@ -13,7 +13,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from core.common.errors import UserError
+from core.config import compat
+from core.config.schema import RunConfig
 from core.rundir import runs
+from core.training.trainer_setup import training_argument_values
 
 # Reading a finished model in chunks of this size keeps memory flat for a 400 MB BERT-base.
 ZIP_CHUNK_BYTES = 1 << 20
@@ -100,11 +104,6 @@ import pandas as pd
 from datasets import Dataset
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, BertConfig,
-
-from core.common.errors import UserError
-from core.config import compat
-from core.config.schema import RunConfig
-from core.training.trainer_setup import training_argument_values
                           BertForSequenceClassification, DataCollatorWithPadding, EarlyStoppingCallback, Trainer,
                           TrainingArguments, set_seed)
 

@@ -17,6 +17,7 @@ from core.rundir import runs
 from core.runner import queue
 from core.runner.process import reap_children
 
+
 def start_run(config: RunConfig, runs_dir: Path, lineage: dict | None = None) -> Path:
     """Write the run folder and start the child, or queue it while its device is busy; returns the folder.
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Callable
 
 from core.common.out_of_memory import is_out_of_memory
+
+
 def largest_fitting_batch(start: int, fits: Callable[[int], bool]) -> tuple[int, list[int]]:
     """Try `start`, then half of it, and so on down to 1; returns the first batch that fits and those tried."""
     tried = []

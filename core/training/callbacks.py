@@ -5,7 +5,6 @@ Each callback only records or flips a `TrainerControl` flag; the training loop s
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from pathlib import Path
@@ -13,6 +12,8 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from core.rundir import records, runs
+
+
 def memory_mb(device: str) -> float:
     """Peak accelerator memory on CUDA, else the process's resident memory."""
     import torch

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from core.common.errors import UserError
+
 MAX_TEXTS = 200  # one pasted batch; more belongs in a script, not a text box
 PREDICT_BATCH = 32
 

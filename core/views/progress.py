@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.rundir.records import as_float, eval_points
+
+
 @dataclass
 class Progress:
     step: int

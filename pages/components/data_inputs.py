@@ -12,7 +12,8 @@ from typing import Any
 
 import streamlit as st
 
-from core.config.schema import BUILTIN_DATASETS, BUILTIN_MODELS, DataConfig, field_help, ModelConfig, RunConfig
+from core.config.schema import DataConfig, field_help, ModelConfig, RunConfig
+from core.config.source_fields import BUILTIN_DATASETS, BUILTIN_MODELS
 from core.data import columns, prepare, uploads
 from core.training import models
 from core.views import charts, preview

@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from core.config.schema import field_help
+
 FLOAT_FORMATS = {"learning_rate": "%.1e"}
 
 

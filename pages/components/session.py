@@ -7,6 +7,8 @@ from pathlib import Path
 import streamlit as st
 
 from core.rundir import runs
+
+
 def runs_dir() -> Path:
     return runs.default_runs_dir()
 
