@@ -7,7 +7,7 @@ Pure: plain dicts in, a `Finding` or None out, tested on made-up facts in tests/
 from __future__ import annotations
 
 from core.diagnostics.findings import Finding
-from core.rundir.records import as_float
+from core.rundir.records import as_float, step_records
 
 # Gradient checkpointing trades ~30% speed for memory; below this share of the GPU in use it buys nothing.
 CHECKPOINTING_SPARE_SHARE = 0.5
@@ -70,13 +70,13 @@ def checkpointing_with_memory_to_spare(records: list[dict], device_facts: dict,
                                        gradient_checkpointing: bool) -> Finding | None:
     """SLOW_TRAINING: gradient checkpointing (recomputing activations, ~30% slower) while most GPU memory is free."""
     total = as_float(device_facts.get("total_memory_mb"))
-    peaks = [as_float(r.get("memory_mb")) for r in records if r.get("type") == "train" and "memory_mb" in r]
+    peaks = [as_float(r.get("memory_mb")) for r in step_records(records) if "memory_mb" in r]
     if not gradient_checkpointing or device_facts.get("device") != "cuda" or not peaks or not total > 0:
         return None
     peak = max(peaks)
     if not peak < CHECKPOINTING_SPARE_SHARE * total:
         return None
-    step = [r for r in records if r.get("type") == "train"][-1]["step"]
+    step = step_records(records)[-1]["step"]
     return Finding(code="SLOW_TRAINING", severity="warning",
                    title="Gradient checkpointing is on with memory to spare",
                    evidence=(f"Gradient checkpointing recomputes activations (about 30% slower), yet training peaks "

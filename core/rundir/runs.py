@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.rundir.records import is_summary
+
 ACTIVE_STATES = ("queued", "running")
 FINAL_STATES = ("completed", "failed", "stopped", "cancelled")
 RESUMABLE_STATES = ("failed", "stopped")
@@ -221,7 +223,7 @@ def keep_metrics_up_to(run_dir: Path, step: int) -> int:
     """Before a resume from `step`: move later lines (training that is redone) to metrics.replaced.jsonl."""
     kept, dropped = [], []
     for record in read_metrics(run_dir):
-        (kept if record.get("step", 0) <= step and record.get("type") != "summary" else dropped).append(record)
+        (kept if record.get("step", 0) <= step and not is_summary(record) else dropped).append(record)
     if dropped:
         with open(Path(run_dir) / "metrics.replaced.jsonl", "a", encoding="utf-8") as handle:
             handle.writelines(json.dumps(r, default=float) + "\n" for r in dropped)

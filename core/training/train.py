@@ -163,8 +163,9 @@ def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False
 
     _one_gpu_per_process()
     run_dir.mkdir(parents=True, exist_ok=True)
-    # Tokens come from the environment only: a credential-like key never reaches the run folder.
-    runs.write_json_atomic(run_dir / "config.json", scrub_config(config.to_dict()))
+    if not (run_dir / "config.json").exists():  # the runner wrote it for a dashboard run; a CLI run gets it here
+        # Tokens come from the environment only: a credential-like key never reaches the run folder.
+        runs.write_json_atomic(run_dir / "config.json", scrub_config(config.to_dict()))
     me = psutil.Process()
     status = runs.read_status(run_dir)
     if resume_from is not None:
