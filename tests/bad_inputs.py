@@ -42,7 +42,7 @@ CASES = [
     Case("eval-size-too-large", file_data(eval_size=100), "data.eval_size", "lower it to 18 or less"),
     Case("train-size-zero", file_data(train_size=0), "data.train_size", "must be at least 1"),
     Case("eval-too-small-for-classes", file_data(eval_size=2), "data.eval_size", "cannot cover the 3 classes"),
-    Case("eval-fraction-too-small", file_data(eval_fraction=0.02), "data.eval_fraction", "fewer than the 3 classes"),
+    Case("eval-fraction-too-small", file_data(eval_fraction=0.02, train_size=85), "data.eval_fraction", "fewer than the 3 classes"),
     Case("max-length-zero", file_data(max_length=0), "data.max_length", "must be at least 8"),
     Case("max-length-above-model", file_data(max_length=1024), "data.max_length", "takes at most 512 tokens"),
     Case("not-a-model", file_data(), "model.path", "is not a saved model",

@@ -36,7 +36,7 @@ def test_launch_command_uses_torchrun_for_several_processes(tmp_path):
 def ranks_of(run_dir: Path) -> list[psutil.Process]:
     try:
         return [p for p in psutil.Process(runs.read_status(run_dir)["pid"]).children(recursive=True)
-                if "core.training.train" in " ".join(p.cmdline())]
+                if "core.train" in " ".join(p.cmdline())]
     except psutil.NoSuchProcess:
         return []
 

@@ -200,7 +200,7 @@ def test_a_queued_run_that_cannot_start_fails_alone_and_the_next_one_starts(runs
         runs.write_json_atomic(runs_dir / run_id / "status.json", {
             "state": "queued", "queued_at": float(i), "slot_request": {"device": "cpu", "count": 1, "capacity": 1}})
     (runs_dir / "broken" / "config.json").write_text('{"training": {"learning_rat": 1}}')
-    with mock.patch("core.runner.launcher.subprocess.Popen") as popen:
+    with mock.patch("core.runner.process.subprocess.Popen") as popen:
         popen.return_value.pid = os.getpid()
         assert queue.dispatch(runs_dir) == [runs_dir / "fine"]
     broken = runs.read_status(runs_dir / "broken")

@@ -1,0 +1,77 @@
+"""The file names of a run folder, in one place: `RunDir(path).status` instead of `path / "status.json"`.
+
+RUN_DIR/
+  config.json              resolved config (what actually ran), written once by the runner
+  status.json              state, pid, times, progress, error; always replaced atomically
+  metrics.jsonl            one record per line (core/rundir/records.py), appended and flushed as it happens
+  metrics.replaced.jsonl   records of steps that a resume trained again
+  dataset.json             labels, class counts, majority rate of the eval subset
+  estimate.json            the memory and time estimate made before training
+  results.json             final metrics, per-class report, confusion matrix (when the run ends)
+  train.log                the child's stdout and stderr
+  stop_requested           present while a graceful stop is asked for
+  model/                   best model and tokenizer (save_pretrained format)
+  checkpoints/             Trainer checkpoints (pruned to save_total_limit)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+CONFIG, STATUS, METRICS, REPLACED_METRICS = "config.json", "status.json", "metrics.jsonl", "metrics.replaced.jsonl"
+DATASET, ESTIMATE, RESULTS, LOG = "dataset.json", "estimate.json", "results.json", "train.log"
+STOP_MARKER, MODEL, CHECKPOINTS = "stop_requested", "model", "checkpoints"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """One run folder and the paths of its files."""
+    path: Path
+
+    def __init__(self, path: str | Path):
+        object.__setattr__(self, "path", Path(path))
+
+    @property
+    def config(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def status(self) -> Path:
+        return self.path / STATUS
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / METRICS
+
+    @property
+    def replaced_metrics(self) -> Path:
+        return self.path / REPLACED_METRICS
+
+    @property
+    def dataset(self) -> Path:
+        return self.path / DATASET
+
+    @property
+    def estimate(self) -> Path:
+        return self.path / ESTIMATE
+
+    @property
+    def results(self) -> Path:
+        return self.path / RESULTS
+
+    @property
+    def log(self) -> Path:
+        return self.path / LOG
+
+    @property
+    def stop_marker(self) -> Path:
+        return self.path / STOP_MARKER
+
+    @property
+    def model(self) -> Path:
+        return self.path / MODEL
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / CHECKPOINTS
