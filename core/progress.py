@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.diagnostics import as_float, eval_points
+from core.runs import ACTIVE_STATES
+
+# A page re-reads a training run about as often as the run writes a metrics line: never faster than this
+# (the progress bar still moves), never slower (a step, a stop or an error shows within this long).
+POLL_MIN_S, POLL_MAX_S = 2.0, 15.0
 
 
 @dataclass
@@ -40,6 +45,16 @@ def progress_of(status: dict[str, Any], now: float | None = None) -> Progress | 
         eta = max(0.0, (at - started) / done * (max_steps - step) - (now - at))
     return Progress(step, max_steps, float(p.get("epoch") or 0.0), float(p.get("num_train_epochs") or 0.0),
                     elapsed, eta)
+
+
+def poll_seconds(status: dict[str, Any], records: list[dict]) -> float | None:
+    """How often to re-read a run: None once it has ended, else the usual gap between its recent metrics lines."""
+    if status.get("state") not in ACTIVE_STATES:
+        return None
+    times = [r["time"] for r in records[-8:] if isinstance(r.get("time"), (int, float))]
+    gaps = sorted(b - a for a, b in zip(times, times[1:]) if b - a > 0.5)  # an eval line right after a train line
+    gap = gaps[len(gaps) // 2] if gaps else POLL_MIN_S
+    return min(POLL_MAX_S, max(POLL_MIN_S, gap))
 
 
 def best_eval(records: list[dict], metric: str = "f1") -> dict | None:
