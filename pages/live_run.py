@@ -180,7 +180,7 @@ def live_view(run_id: str, run_path: str, config: dict, every: float | None) -> 
     launcher.reap_children()
     status = runs.reconcile(run_path)
     records = runs.read_metrics(run_path)
-    if not same_cadence(every, progress.poll_seconds(status, records)):
+    if not same_cadence(every, progress.poll_seconds(status, records, logging_steps(config))):
         st.rerun(scope="app")  # it ended, or its pace changed: rebuild the view with the new cadence
     run = runs.RunSummary(run_id, Path(run_path), status, config)
     header(run)
@@ -219,10 +219,14 @@ def status_changed_at(run_path: str) -> float:
         return 0.0
 
 
+def logging_steps(config: dict) -> int:
+    return int(config.get("training", {}).get("logging_steps") or 10)
+
+
 def show_run(run: runs.RunSummary) -> None:
     """A finished run is drawn once; a queued or running one is re-read about as often as it writes."""
     status = runs.reconcile(run.path)
-    every = progress.poll_seconds(status, runs.read_metrics(run.path))
+    every = progress.poll_seconds(status, runs.read_metrics(run.path), logging_steps(run.config))
     if every is None and status.get("state") in runs.RESUMABLE_STATES:
         st.fragment(watch_for_resume, run_every=progress.POLL_MAX_S)(str(run.path), status_changed_at(run.path))
     st.fragment(live_view, run_every=every)(run.run_id, str(run.path), run.config, every)

@@ -54,6 +54,9 @@ def test_a_run_is_polled_as_often_as_it_writes_and_not_at_all_once_it_ended():
     assert poll_seconds({"state": "running"}, lines(0.3)) == POLL_MIN_S  # a fast run: the floor
     assert poll_seconds({"state": "running"}, lines(120.0)) == POLL_MAX_S  # a slow one still shows a stop soon
     assert poll_seconds({"state": "running"}, []) == POLL_MIN_S  # starting up: nothing written yet
+    # Before two lines exist, its pace: 2 s a step, a line every 5 steps.
+    pace = {"step": 20, "start_step": 0, "train_started_at": 100.0, "at": 140.0}
+    assert poll_seconds({"state": "running", "progress": pace}, lines(6.0, count=1), logging_steps=5) == 10.0
     assert poll_seconds({"state": "queued"}, []) == POLL_MIN_S
     for state in ("completed", "failed", "stopped", "cancelled"):
         assert poll_seconds({"state": state}, lines(6.0)) is None
