@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -155,7 +156,16 @@ def table(shares: dict[str, float], headless: list[float], with_tab: list[float]
     return "\n".join(lines)
 
 
+def stop_leftover_runs(runs_dir: Path) -> None:
+    """Training children outlive the dashboard by design; an interrupted bench must not leave one running."""
+    for run in runs.list_runs(runs_dir):
+        if run.state in runs.ACTIVE_STATES:
+            launcher.request_stop(run.path)
+            launcher.request_stop(run.path)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so a `timeout` or a kill still cleans up
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 s windows, one pair of runs on 400 tweets")
     args = parser.parse_args()
@@ -176,6 +186,7 @@ def main() -> None:
             page.close()
         finally:
             browser.close()
+            stop_leftover_runs(runs_dir)
             server.terminate()
             server.wait(timeout=30)
     print(table(shares, headless, with_tab))
