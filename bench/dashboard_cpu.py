@@ -1,7 +1,7 @@
 """What the dashboard costs while it watches: the server's CPU share with one tab open, and training with a tab open.
 
-  python bench/dashboard_cpu.py            # about 9 minutes on 2 cores
-  python bench/dashboard_cpu.py --quick    # shorter windows, one pair of runs (about 4 minutes)
+  python bench/dashboard_cpu.py            # about 8 minutes on 2 idle cores
+  python bench/dashboard_cpu.py --quick    # 10 s windows, one pair of shorter runs (about 3 minutes)
 
 Starts `streamlit run app.py` with the project's .streamlit/config.toml on a temporary runs folder (as
 tests/test_browser.py does) and Debian's chromium through Playwright, then measures:
@@ -115,8 +115,10 @@ def train_with_tab(browser, url: str, runs_dir: Path, train_size: int, server_pi
     page = open_tab(browser, f"{url}/live?run={run_dir.name}", "Live run")
     share = None
     if window:
-        wait_until(lambda: any(r["type"] == "train" for r in runs.read_metrics(run_dir)))
+        # Steady state: its pace is known (a line every 10 steps) and the page has taken up that cadence.
+        wait_until(lambda: any(r["type"] == "train" and r["step"] >= 10 for r in runs.read_metrics(run_dir)))
         page.locator(".st-key-loss_chart").wait_for(timeout=120000)
+        page.locator(APP_IDLE).wait_for(timeout=120000)
         share = cpu_share(server_pid, window)
     speed = samples_per_second(run_dir)
     page.close()
@@ -167,9 +169,9 @@ def stop_leftover_runs(runs_dir: Path) -> None:
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so a `timeout` or a kill still cleans up
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10 s windows, one pair of runs on 400 tweets")
+    parser.add_argument("--quick", action="store_true", help="10 s windows, one pair of runs on 640 tweets")
     args = parser.parse_args()
-    args.window, args.pairs, args.train_size = (10.0, 1, 400) if args.quick else (30.0, 2, 1000)
+    args.window, args.pairs, args.train_size = (10.0, 1, 640) if args.quick else (30.0, 2, 1000)
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
