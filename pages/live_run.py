@@ -1,4 +1,4 @@
-"""Live run: progress, charts and warnings of one run, refreshed from its folder every 2 seconds."""
+"""Live run: progress, charts and warnings of one run, re-read from its folder as often as the run writes to it."""
 
 from pathlib import Path
 
@@ -19,7 +19,6 @@ from core.common.errors import UserError
 
 STATE_COLOURS = {"queued": "gray", "running": "blue", "completed": "green", "stopped": "orange", "failed": "red",
                  "cancelled": "gray"}
-POLL_SECONDS = 2
 
 
 def pick_run() -> runs.RunSummary | None:
@@ -175,15 +174,15 @@ def show_raw_error(status: dict) -> None:
         st.caption(f"Recorded error: {error.get('code', 'FAILED')} — {error.get('message', '')}")
 
 
-@st.fragment(run_every=POLL_SECONDS)
-def live_view(run_id: str, run_path: str, config: dict) -> None:
-    """Everything about the run, redrawn from its folder every few seconds (also after it ended, cheaply)."""
+def live_view(run_id: str, run_path: str, config: dict, every: float | None) -> None:
+    """Everything about the run, redrawn from its folder every `every` seconds (drawn once when None)."""
     process.reap_children()
-    queue.wake(Path(run_path).parent)  # a queued run starts as soon as anyone looks, dispatcher or not
     status = runs.reconcile(run_path)
+    records = runs.read_metrics(run_path)
+    if not same_cadence(every, progress.poll_seconds(status, records, logging_steps(config))):
+        st.rerun(scope="app")  # it ended, or its pace changed: rebuild the view with the new cadence
     run = runs.RunSummary(run_id, Path(run_path), status, config)
     header(run)
-    records = runs.read_metrics(run.path)
     findings = run_findings(run.path, status=status, records=records)
     show_progress(status)
     offer_half_batch(run)
@@ -197,7 +196,40 @@ def live_view(run_id: str, run_path: str, config: dict) -> None:
         st.code(mask_secrets(runs.read_log_tail(run.path)) or "(empty)", language=None)
 
 
+def same_cadence(every: float | None, wanted: float | None) -> bool:
+    """Close enough not to rebuild the view: both off, or within half of each other."""
+    if every is None or wanted is None:
+        return every is wanted
+    return wanted / 1.5 <= every <= wanted * 1.5
+
+
+def watch_for_resume(run_path: str, seen: float) -> None:
+    """Redraw a stopped or failed run only when its status changes (a Resume in another tab): one stat, no reading."""
+    if status_changed_at(run_path) != seen:
+        st.rerun(scope="app")
+
+
+def status_changed_at(run_path: str) -> float:
+    try:
+        return (Path(run_path) / "status.json").stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
+def logging_steps(config: dict) -> int:
+    return int(config.get("training", {}).get("logging_steps") or 10)
+
+
+def show_run(run: runs.RunSummary) -> None:
+    """A finished run is drawn once; a queued or running one is re-read about as often as it writes."""
+    status = runs.reconcile(run.path)
+    every = progress.poll_seconds(status, runs.read_metrics(run.path), logging_steps(run.config))
+    if every is None and status.get("state") in runs.RESUMABLE_STATES:
+        st.fragment(watch_for_resume, run_every=progress.POLL_MAX_S)(str(run.path), status_changed_at(run.path))
+    st.fragment(live_view, run_every=every)(run.run_id, str(run.path), run.config, every)
+
+
 st.title("Live run")
 selected = pick_run()
 if selected is not None:
-    live_view(selected.run_id, str(selected.path), selected.config)
+    show_run(selected)

@@ -108,6 +108,29 @@ def type_number(page, key: str, value) -> None:
     box.press("Enter")
 
 
+# Counts the page's script runs from now on, from the attribute Streamlit's own e2e tests wait on.
+COUNT_SCRIPT_RUNS = """() => {
+    const app = document.querySelector('[data-testid=stApp]');
+    window.scriptRuns = 0;
+    if (window.scriptRunObserver) window.scriptRunObserver.disconnect();
+    window.scriptRunObserver = new MutationObserver(() => {
+        if (app.dataset.testScriptState === 'running') window.scriptRuns += 1;
+    });
+    window.scriptRunObserver.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+SCRIPT_RAN_AND_FINISHED = "() => window.scriptRuns > 0 && document.querySelector('[data-testid=stApp]')" \
+                          ".dataset.testScriptState === 'notRunning'"
+
+
+def enter_and_wait(page, selector: str, text: str) -> None:
+    """Type `text` and press Enter, then wait until the run it starts has finished (a click during it can be lost)."""
+    page.locator("[data-testid=stApp][data-test-script-state=notRunning]").wait_for(timeout=60000)
+    page.evaluate(COUNT_SCRIPT_RUNS)
+    page.locator(selector).fill(text)
+    page.locator(selector).press("Enter")
+    page.wait_for_function(SCRIPT_RAN_AND_FINISHED, timeout=60000)
+
+
 def eval_points_on_loss_chart(page) -> int:
     return page.evaluate("""() => {
         const plot = document.querySelector('.st-key-loss_chart .js-plotly-plot');
@@ -130,9 +153,7 @@ def test_tiny_run_from_the_form_charts_live_and_finishes(server, browser):
     type_number(page, "form-training-num_train_epochs", 25)
     type_number(page, "form-training-learning_rate", 0.001)
     type_number(page, "form-training-logging_steps", 5)
-    page.locator(".st-key-form-name input").fill("browser smoke")
-    page.locator(".st-key-form-name input").press("Enter")
-    page.wait_for_timeout(500)
+    enter_and_wait(page, ".st-key-form-name input", "browser smoke")
     page.locator(".st-key-start button").click()
 
     page.get_by_role("heading", name="Live run").wait_for(timeout=30000)
@@ -161,7 +182,9 @@ def test_tiny_run_from_the_form_charts_live_and_finishes(server, browser):
     # A reload finds the same run again from the URL.
     page.reload()
     page.get_by_text("Final evaluation of the saved model").wait_for(timeout=60000)
-    assert page.locator(".st-key-run_picker").inner_text().startswith("Run")
+    # The picker is drawn in the same run as the report, but may show its text a moment later.
+    page.wait_for_function("() => (document.querySelector('.st-key-run_picker')?.innerText || '').startsWith('Run')",
+                           timeout=30000)
     page.close()
 
 
@@ -174,9 +197,7 @@ def fill_tiny_run(page, epochs, learning_rate, name):
     type_number(page, "form-training-num_train_epochs", epochs)
     type_number(page, "form-training-learning_rate", learning_rate)
     type_number(page, "form-training-logging_steps", 5)
-    page.locator(".st-key-form-name input").fill(name)
-    page.locator(".st-key-form-name input").press("Enter")
-    page.wait_for_timeout(500)
+    enter_and_wait(page, ".st-key-form-name input", name)
 
 
 def test_a_planted_stuck_run_is_explained_and_fixed_in_one_click(server, browser):

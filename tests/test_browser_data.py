@@ -3,7 +3,8 @@
 import shutil
 
 from tests.bad_inputs import FIXTURES
-from tests.test_browser import browser, choose, pytestmark, server, shot, type_number  # noqa: F401 - fixtures
+from tests.test_browser import (browser, choose, enter_and_wait, pytestmark, server, shot,  # noqa: F401 - fixtures
+                                type_number)
 
 PLOT_TRACES = "(key) => { const p = document.querySelector(`.st-key-${key} .js-plotly-plot`); " \
               "return p && p.data ? p.data.length : 0; }"
@@ -38,9 +39,7 @@ def test_an_uploaded_csv_is_mapped_previewed_and_trained(server, browser, tmp_pa
     choose(page, "form-hardware-device", "cpu")
     type_number(page, "form-training-num_train_epochs", 2)
     type_number(page, "form-training-learning_rate", 0.001)
-    page.locator(".st-key-form-name input").fill("kaggle upload")
-    page.locator(".st-key-form-name input").press("Enter")
-    page.wait_for_timeout(500)
+    enter_and_wait(page, ".st-key-form-name input", "kaggle upload")
     page.locator(".st-key-start button").click()
     page.get_by_role("heading", name="Live run").wait_for(timeout=30000)
     page.get_by_text("Final evaluation of the saved model").wait_for(timeout=180000)

@@ -1,7 +1,7 @@
 import numpy as np
 
 from core.training.metrics import classification_report, compute_metrics
-from core.views.progress import best_eval, format_duration, progress_of
+from core.views.progress import best_eval, format_duration, POLL_MAX_S, POLL_MIN_S, poll_seconds, progress_of
 
 
 def test_compute_metrics_matches_hand_counts():
@@ -42,3 +42,21 @@ def test_eta_uses_the_pace_so_far():
     p = progress_of(status, now=1050.0)
     assert p.fraction == 0.25 and p.eta_s == 150.0 and p.elapsed_s == 50.0
     assert format_duration(p.eta_s) == "2m 30s"
+
+
+def test_a_run_is_polled_as_often_as_it_writes_and_not_at_all_once_it_ended():
+    def lines(every, count=6):
+        # a train line per logging window, with an eval line right behind some of them
+        return [{"type": kind, "step": i, "time": 1000.0 + i * every + (0.1 if kind == "eval" else 0.0)}
+                for i in range(count) for kind in (("train", "eval") if i % 3 == 2 else ("train",))]
+
+    assert poll_seconds({"state": "running"}, lines(6.0)) == 6.0
+    assert poll_seconds({"state": "running"}, lines(0.3)) == POLL_MIN_S  # a fast run: the floor
+    assert poll_seconds({"state": "running"}, lines(120.0)) == POLL_MAX_S  # a slow one still shows a stop soon
+    assert poll_seconds({"state": "running"}, []) == POLL_MIN_S  # starting up: nothing written yet
+    # Before two lines exist, its pace: 2 s a step, a line every 5 steps.
+    pace = {"step": 20, "start_step": 0, "train_started_at": 100.0, "at": 140.0}
+    assert poll_seconds({"state": "running", "progress": pace}, lines(6.0, count=1), logging_steps=5) == 10.0
+    assert poll_seconds({"state": "queued"}, []) == POLL_MIN_S
+    for state in ("completed", "failed", "stopped", "cancelled"):
+        assert poll_seconds({"state": state}, lines(6.0)) is None

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from core.common import faults
-from core.common.out_of_memory import is_out_of_memory
 from core.common.errors import UserError
+from core.common.out_of_memory import is_out_of_memory
 from core.common.safety import scrub_config
 from core.config.schema import dry_run_variant, load_config_file, RunConfig
 from core.data import prepare, splits as data

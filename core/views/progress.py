@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.rundir.records import as_float, eval_points
+from core.rundir.runs import ACTIVE_STATES
+
+# A page re-reads a training run about as often as the run writes a metrics line: never faster than this
+# (the progress bar still moves), never slower (a step, a stop or an error shows within this long).
+POLL_MIN_S, POLL_MAX_S = 2.0, 15.0
 
 
 @dataclass
@@ -40,6 +45,30 @@ def progress_of(status: dict[str, Any], now: float | None = None) -> Progress | 
         eta = max(0.0, (at - started) / done * (max_steps - step) - (now - at))
     return Progress(step, max_steps, float(p.get("epoch") or 0.0), float(p.get("num_train_epochs") or 0.0),
                     elapsed, eta)
+
+
+def poll_seconds(status: dict[str, Any], records: list[dict], logging_steps: int = 10) -> float | None:
+    """How often to re-read a run: None once it has ended, else about as often as it writes a metrics line."""
+    if status.get("state") not in ACTIVE_STATES:
+        return None
+    gap = seconds_per_line(status, logging_steps) or median_gap(records) or POLL_MIN_S
+    return min(POLL_MAX_S, max(POLL_MIN_S, gap))
+
+
+def seconds_per_line(status: dict[str, Any], logging_steps: int) -> float | None:
+    """Its pace so far times the steps between two training lines (None before the first step)."""
+    p = status.get("progress") or {}
+    done = int(p.get("step") or 0) - int(p.get("start_step") or 0)
+    started, at = p.get("train_started_at"), p.get("at")
+    if done <= 0 or not started or not at or at <= started:
+        return None
+    return (at - started) / done * max(1, int(logging_steps or 1))
+
+
+def median_gap(records: list[dict]) -> float | None:
+    times = [r["time"] for r in records[-8:] if isinstance(r.get("time"), (int, float))]
+    gaps = sorted(b - a for a, b in zip(times, times[1:]) if b - a > 0.5)  # not an eval line right after a train line
+    return gaps[len(gaps) // 2] if gaps else None
 
 
 def best_eval(records: list[dict], metric: str = "f1") -> dict | None:
