@@ -94,3 +94,19 @@ def test_dry_run_launches_the_same_settings_on_64_rows(app, runs_dir):
     assert config.data.train_size == 64 and config.training.extra["max_steps"] == 20
     assert config.training.learning_rate == 3e-5
     assert start.call_args.kwargs["lineage"] == {"dry_run": True}
+
+
+def test_a_learning_rate_far_off_warns_and_apply_sets_the_usual_value(app):
+    widget(app, "form.training.learning_rate").set_value(0.01).run()
+    warning = next(w.body for w in app.warning if "learning rate is far above the usual range" in w.body)
+    assert "Learning rate 0.01 is 100x the top" in warning and "**Fix:** Use 5e-5" in warning
+    assert not app.button(key="start").disabled  # a warning, not a blocker
+    app.button(key="preflight_LR_TOO_HIGH").click().run()
+    assert widget(app, "form.training.learning_rate").value == 5e-5
+    assert not any("learning rate" in w.body.lower() for w in app.warning)
+
+
+def test_a_usual_learning_rate_gets_no_warning(app):
+    widget(app, "form.training.learning_rate").set_value(5e-5).run()
+    assert not any("learning rate" in w.body.lower() for w in app.warning)
+    assert not any(b.key == "preflight_LR_TOO_HIGH" for b in app.button)
