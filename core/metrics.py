@@ -18,7 +18,7 @@ def compute_metrics(eval_pred) -> dict[str, float]:
                                                                zero_division=0)
     # Share of predictions in the most-predicted class (and its id): near 1.0 means the model answers one class
     # for all.
-    counts = np.bincount(predictions) if len(predictions) else np.zeros(1, dtype=int)
+    counts = np.bincount(predictions, minlength=1)
     top_share = float(counts.max() / len(predictions)) if len(predictions) else 0.0
     return {"accuracy": float(accuracy_score(labels, predictions)), "f1": float(f1),
             "precision": float(precision), "recall": float(recall), "top_class_share": top_share,
