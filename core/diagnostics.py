@@ -23,10 +23,12 @@ STUCK_ACCURACY_POINTS = 0.02
 # so the warm-up is not mistaken for being stuck; a run shorter than that is never called stuck.
 STUCK_MIN_PROGRESS = 0.10
 STUCK_MIN_STEPS = 50
-# ...unless an evaluation before that already answers one class and the training loss says the same (issue 14):
-# the update ratio is that of a too-high learning rate, or the loss was logged at least this many times, always
-# at chance, and fell by less than EARLY_FLAT_DROP from its first value (a falling loss is a run warming up).
+# ...unless, once the warm-up (STUCK_MIN_PROGRESS of the steps) is over, an evaluation already answers one class
+# and the training loss says the same (issue 14): the update ratio is that of a too-high learning rate, or the
+# loss stayed at chance over at least EARLY_MIN_LOGS logged values and EARLY_MIN_SPAN steps, falling by less than
+# EARLY_FLAT_DROP (a falling loss is a run that learns; over a few steps any run's loss still sits at chance).
 EARLY_MIN_LOGS = 3
+EARLY_MIN_SPAN = 20
 EARLY_FLAT_DROP = 0.02
 # More than this share of eval predictions in one class means the model answers one class for everything.
 ONE_CLASS_SHARE = 0.95
@@ -149,7 +151,8 @@ def loss_at_chance_and_accuracy_at_majority(records: list[dict], num_labels: int
     step = trains[-1]["step"]
     chance_loss = math.log(num_labels)
     top_share = as_float(evals[-1].get("eval_top_class_share"))
-    if not (_enough_steps(step, max_steps) or _early_evidence(trains, top_share, chance_loss)):
+    early = step >= STUCK_MIN_PROGRESS * max_steps and _early_evidence(trains, top_share, chance_loss)
+    if not (_enough_steps(step, max_steps) or early):
         return None
     smoothed = _smoothed([as_float(r["loss"]) for r in trains])[-1]
     accuracy = as_float(evals[-1].get("eval_accuracy"))
@@ -175,7 +178,7 @@ def _early_evidence(trains: list[dict], top_share: float, chance_loss: float) ->
     if max(ratios_at_peak_learning_rate(trains), default=0.0) > UPDATE_RATIO_HIGH:
         return True
     losses = [as_float(r["loss"]) for r in trains]
-    return (len(losses) >= EARLY_MIN_LOGS
+    return (len(losses) >= EARLY_MIN_LOGS and trains[-1]["step"] - trains[0]["step"] >= EARLY_MIN_SPAN
             and all(abs(loss - chance_loss) <= STUCK_LOSS_TOLERANCE * chance_loss for loss in losses)
             and losses[-1] > losses[0] * (1 - EARLY_FLAT_DROP))
 

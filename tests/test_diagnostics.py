@@ -270,7 +270,8 @@ def test_flat_loss_at_chance_and_one_class_is_flagged_at_an_early_evaluation_onc
 
 def test_a_too_high_learning_rate_is_flagged_at_the_first_evaluation():
     records = short_run([0.70, 0.95, 0.80], [(20, 0.5, 1.0)], ratio=0.05)
-    [finding] = seen_at(records, 20, max_steps=300)
+    [finding] = seen_at(records, 20, max_steps=150)  # past the warm-up (10%), before the 50-step minimum
+    assert seen_at(records, 20, max_steps=300) == []  # still in the warm-up
     assert finding.code == "LR_TOO_HIGH" and finding.step == 20
 
 
@@ -305,3 +306,10 @@ def test_a_slow_start_at_chance_that_answers_several_classes_stays_quiet():
     records = short_run([1.1092, 1.1076, 1.1003, 1.0972, 1.094], [(20, 0.50, 0.77)], step=5)
     three = {**TWO_CLASSES, "num_labels": 3, "majority_rate": 0.43, "eval_counts": {"a": 43, "b": 32, "c": 25}}
     assert seen_at(records, 20, max_steps=60, dataset=three) == []
+
+
+def test_one_class_evaluations_within_the_first_steps_of_a_run_stay_quiet():
+    # 64 texts for 20 epochs (4 steps each): evaluations come every 4 steps, long before the loss can move.
+    records = short_run([1.10, 1.10, 1.09, 1.10, 1.09], [(4, 0.42, 1.0), (8, 0.42, 1.0)], step=2)
+    three = {**TWO_CLASSES, "num_labels": 3, "majority_rate": 0.42, "eval_counts": {"a": 25, "b": 20, "c": 15}}
+    assert seen_at(records, 8, max_steps=80, dataset=three) == []
