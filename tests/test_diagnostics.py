@@ -241,8 +241,8 @@ def test_one_class_cause_is_the_first_that_fits():
     high = finding({**MINILM, "training": {"learning_rate": 0.01, "num_train_epochs": 3}})
     assert "learning rate 0.01 is far above the usual 1e-5 to 1e-4" in high.evidence
     assert high.config_change == {"training.learning_rate": 5e-5}
-    random_model = finding({**MINILM, "model": {"source": "builtin", "name": "tiny-random"}}, max_steps=400)
-    assert random_model.config_change == {"model.name": "minilm-l6"}
+    random_model = finding({**MINILM, "model": {"source": "builtin", "name": "tiny-random"}})  # short, too
+    assert "random weights" in random_model.evidence and random_model.config_change == {"model.name": "minilm-l6"}
     unequal = finding(dataset={**TWO_CLASSES, "train_counts": {"neutral": 1100, "negative": 100}}, max_steps=400)
     assert "very unequal" in unequal.evidence and unequal.config_change == {}
     assert "labels may not follow from the texts" in finding(max_steps=400).evidence
