@@ -10,7 +10,7 @@ from core.runner import launcher
 from pages.components import data_inputs
 from pages.components.estimates import show_estimates, speed_fields
 from pages.components.session import runs_dir, select_run
-from pages.components.form_fields import current, field_row, form_values, keep_values, set_value
+from pages.components.form_fields import current, field_row, force_value, form_values, keep_values
 
 from core.common.errors import UserError
 
@@ -21,6 +21,11 @@ SECTIONS = {section: form_fields(section) for section in ("data", "model", "hard
 @st.cache_resource
 def detected_devices() -> dict:
     return presets.available_devices()
+
+
+def apply_change(change: dict) -> None:
+    for dotted, value in change.items():
+        force_value(*dotted.split(".", 1), value)
 
 
 st.title("New run")
@@ -123,11 +128,10 @@ for finding in preflight.preflight(config, runs_dir(), detected_devices()) if co
     box = {"error": st.error, "warning": st.warning}.get(finding.severity, st.info)
     box(f"**{finding.title}.** {finding.evidence} **Fix:** {finding.fix}", icon=":material/flight_takeoff:")
     blocking = blocking or finding.severity == "error"
-    if finding.config_change and st.button(f"Apply: {', '.join(f'{k} = {v}' for k, v in finding.config_change.items())}",
-                                           key=f"preflight_{finding.code}"):
-        for dotted, value in finding.config_change.items():
-            set_value(*dotted.split(".", 1), value)
-        st.rerun()
+    if finding.config_change:
+        # A callback runs before the fields are drawn, so the browser shows the applied value too.
+        st.button(f"Apply: {', '.join(f'{k} = {v}' for k, v in finding.config_change.items())}",
+                  key=f"preflight_{finding.code}", on_click=apply_change, args=(finding.config_change,))
 
 start_col, dry_col, _ = st.columns([1, 1, 4])
 start = start_col.button("Start", type="primary", key="start", disabled=config is None or blocking,

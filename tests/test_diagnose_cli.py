@@ -86,3 +86,15 @@ def test_the_live_run_page_and_the_cli_show_the_same_findings(tmp_path, monkeypa
         shown = [m.group(1) for m in (re.match(r"\*\*(.+?)\.\*\*", text) for text in boxes) if m]
         assert sorted(shown) == sorted(f["title"] for f in cli), run_dir.name
         assert len(cli) >= 1
+
+
+def test_a_pre_flight_learning_rate_warning_gives_way_to_the_measured_finding(tmp_path):
+    run_dir = stuck_run(tmp_path)
+    status = runs.read_status(run_dir)
+    status["preflight"] = [{"code": "LR_TOO_HIGH", "severity": "warning", "title": "The learning rate is far above "
+                            "the usual range", "evidence": "Learning rate 0.01 is 100x the top of the usual range.",
+                            "fix": "Use 5e-5.", "config_change": {"training.learning_rate": 5e-5}}]
+    runs.write_json_atomic(run_dir / "status.json", status)
+    findings = json.loads(diagnose(run_dir, "--json").stdout)
+    assert [(f["code"], f["title"]) for f in findings] == [("LR_TOO_HIGH", "The model is not learning: the learning "
+                                                             "rate is too high")]

@@ -9,8 +9,8 @@ def test_compute_metrics_matches_hand_counts():
     labels = np.array([0, 1, 2, 1])
     metrics = compute_metrics((logits, labels))
     assert metrics["accuracy"] == 0.75
-    assert set(metrics) == {"accuracy", "f1", "precision", "recall", "top_class_share"}
-    assert metrics["top_class_share"] == 0.5  # class 0 is predicted for 2 of the 4 texts
+    assert set(metrics) == {"accuracy", "f1", "precision", "recall", "top_class_share", "top_class"}
+    assert metrics["top_class_share"] == 0.5 and metrics["top_class"] == 0  # class 0 is predicted for 2 of 4 texts
     assert 0 < metrics["f1"] < 1
 
 

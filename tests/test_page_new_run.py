@@ -120,3 +120,19 @@ def test_a_value_typed_in_the_form_reaches_the_training_arguments_unchanged(app,
     config = start.call_args.args[0]
     arguments = training_argument_values(RunConfig.from_dict(config.to_dict()), "cpu")
     assert (arguments["learning_rate"], arguments["weight_decay"]) == (3e-5, 0.05)
+
+
+def test_a_learning_rate_far_off_warns_and_apply_sets_the_usual_value(app):
+    widget(app, "form.training.learning_rate").set_value(0.01).run()
+    warning = next(w.body for w in app.warning if "learning rate is far above the usual range" in w.body)
+    assert "Learning rate 0.01 is 100x the top" in warning and "**Fix:** Use 5e-5" in warning
+    assert not app.button(key="start").disabled  # a warning, not a blocker
+    app.button(key="preflight_LR_TOO_HIGH").click().run()
+    assert widget(app, "form.training.learning_rate").value == 5e-5
+    assert not any("learning rate" in w.body.lower() for w in app.warning)
+
+
+def test_a_usual_learning_rate_gets_no_warning(app):
+    widget(app, "form.training.learning_rate").set_value(5e-5).run()
+    assert not any("learning rate" in w.body.lower() for w in app.warning)
+    assert not any(b.key == "preflight_LR_TOO_HIGH" for b in app.button)

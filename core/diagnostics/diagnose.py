@@ -44,9 +44,11 @@ def preflight_findings(status: dict) -> list[Finding]:
 
 def merged(failure: Finding | None, preflight: list[Finding], live: list[Finding]) -> list[Finding]:
     """Failure first, then pre-flight, then live findings; one finding per code and title. A pre-flight
-    error that stopped the run explains it better than the post-mortem's reading of the same code."""
+    error that stopped the run explains it better than the post-mortem's reading of the same code; a live
+    finding, measured on the run, replaces the pre-flight warning of the same code (a learning rate far off)."""
     if failure and any(f.code == failure.code and f.severity == "error" for f in preflight):
         failure = None
+    preflight = [f for f in preflight if f.severity == "error" or not any(g.code == f.code for g in live)]
     out: list[Finding] = []
     for finding in ([failure] if failure else []) + preflight + live:
         if not any(f.code == finding.code and f.title == finding.title for f in out):

@@ -11,6 +11,7 @@ from core.config import compat
 from core.config.schema import RunConfig
 from core.diagnostics import environment
 from core.diagnostics.findings import by_severity, Finding
+from core.diagnostics.rules import learning_rate_far_off, lr_text, model_family, USUAL_LEARNING_RATES
 
 # Parameter counts of the built-in models with a 3-class head, read from a run's model_facts
 # (status.json) on 2026-11-25; the head adds a few hundred per extra class.
@@ -61,6 +62,33 @@ def reporting_check(config: RunConfig, installed: list[str] | None = None) -> Fi
                    fix=f"pip install {missing[0]} into this environment, or remove it from training.report_to.")
 
 
+def learning_rate_far_from_usual(config: RunConfig) -> Finding | None:
+    """LR_TOO_HIGH / LR_TOO_LOW before the start: the learning rate is 10x or more outside the usual range of its
+    model family (core/diagnostics/rules.py USUAL_LEARNING_RATES says where the ranges come from)."""
+    model = {"source": config.model.source, "name": config.model.name}
+    lr = config.training.learning_rate
+    side = learning_rate_far_off(lr, model)
+    if not side:
+        return None
+    low, high, usual = USUAL_LEARNING_RATES[model_family(model)]
+    kind = ("a model with random weights, trained from scratch" if model_family(model) == "random" else
+            "fine-tuning a pretrained encoder such as BERT or MiniLM")
+    usual_range = f"{lr_text(low)} to {lr_text(high)}"
+    if side == "high":
+        return Finding(code="LR_TOO_HIGH", severity="warning", title="The learning rate is far above the usual range",
+                       evidence=f"Learning rate {lr_text(lr)} is {lr / high:.0f}x the top of the usual range for "
+                                f"{kind} ({usual_range}).",
+                       fix=f"Use {lr_text(usual)}: at this rate the updates overshoot, and the loss stalls or turns "
+                           "NaN, or the model ends up answering one class for every text.",
+                       config_change={"training.learning_rate": usual})
+    return Finding(code="LR_TOO_LOW", severity="warning", title="The learning rate is far below the usual range",
+                   evidence=f"Learning rate {lr_text(lr)} is {low / lr:.0f}x below the bottom of the usual range for "
+                            f"{kind} ({usual_range}).",
+                   fix=f"Use {lr_text(usual)}: at this rate the weights barely move, and the model stays at its "
+                       "first guess.",
+                   config_change={"training.learning_rate": usual})
+
+
 def preflight(config: RunConfig, runs_dir: Path, available: dict[str, bool]) -> list[Finding]:
     """Every pre-flight finding for `config`, errors first."""
     device_finding = environment.device_check(config.hardware.device, available)
@@ -70,7 +98,7 @@ def preflight(config: RunConfig, runs_dir: Path, available: dict[str, bool]) -> 
     parameters = BUILTIN_PARAMETERS.get(config.model.name)
     found = [*renamed_arguments(config), device_finding, precision_on_device(config, device),
              too_many_processes(config, device, available),
-             environment.accelerate_check(), reporting_check(config)]
+             environment.accelerate_check(), reporting_check(config), learning_rate_far_from_usual(config)]
     if parameters:
         needed = environment.checkpoint_bytes(parameters, config.training.save_total_limit)
         found.append(environment.disk_space_check(Path(runs_dir), needed))

@@ -7,6 +7,7 @@ Each rule takes plain data (metric dicts, the dataset summary, the config) and r
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 from core.common.out_of_memory import is_out_of_memory, text_is_out_of_memory
@@ -27,6 +28,13 @@ STUCK_ACCURACY_POINTS = 0.02
 # so the warm-up is not mistaken for being stuck; a run shorter than that is never called stuck.
 STUCK_MIN_PROGRESS = 0.10
 STUCK_MIN_STEPS = 50
+# ...unless, once the warm-up (STUCK_MIN_PROGRESS of the steps) is over, an evaluation already answers one class
+# and the training loss says the same (issue 14): the update ratio is that of a too-high learning rate, or the
+# loss stayed at chance over at least EARLY_MIN_LOGS logged values and EARLY_MIN_SPAN steps, falling by less than
+# EARLY_FLAT_DROP (a falling loss is a run that learns; over a few steps any run's loss still sits at chance).
+EARLY_MIN_LOGS = 3
+EARLY_MIN_SPAN = 20
+EARLY_FLAT_DROP = 0.02
 # More than this share of eval predictions in one class means the model answers one class for everything.
 ONE_CLASS_SHARE = 0.95
 # Update ratio ‖ΔW‖/‖W‖ bounds (Karpathy's ~1e-3 rule of thumb, widened by a decade either side).
@@ -36,6 +44,23 @@ UPDATE_RATIO_LOW = 1e-5
 FROZEN_GRAD_NORM = 1e-8
 # Diverging: the smoothed training loss is back above this multiple of its lowest point, and above chance.
 DIVERGE_FACTOR = 2.0
+# One class for every eval text (issue 14): judged at the run's last evaluation whatever its length, so stricter
+# than ONE_CLASS_SHARE; 98% leaves room for a stray text or two in a 100-text eval set.
+ONE_CLASS_ALL_SHARE = 0.98
+# A run of fewer optimizer steps than this is very short; a longer run is the first fix for one that answered one
+# class. 150 is 3 epochs of 800 texts at batch 16; the default run (bench/RESULTS.md) takes 375 steps.
+SHORT_RUN_STEPS = 150
+# Usual peak learning rates per model family: (lowest, highest, the value a fix suggests).
+# - Pretrained BERT-like encoders (BERT, RoBERTa, MiniLM, a Hub or saved model): BERT was fine-tuned at 2e-5..5e-5
+#   (Devlin et al. 2019, appendix A.3), RoBERTa at 1e-5..3e-5 (Liu et al. 2019, table 10); a small distilled encoder
+#   such as MiniLM takes up to 1e-4 (this project's default, measured in bench/RESULTS.md).
+# - Random weights (the built-in tiny-random and bert-base-random) learn from scratch as in pre-training: BERT was
+#   pre-trained at 1e-4, RoBERTa-base at 6e-4; this project's tests train tiny-random at 1e-3.
+USUAL_LEARNING_RATES = {"pretrained": (1e-5, 1e-4, 5e-5), "random": (1e-4, 1e-3, 5e-4)}
+RANDOM_WEIGHT_MODELS = ("tiny-random", "bert-base-random")  # the built-ins core/training/models.py builds from a config
+# A learning rate this many times above its family's highest (or below its lowest) is far off: the form's help
+# says 1e-3 and above usually diverges when fine-tuning.
+LR_FAR_FACTOR = 10.0
 
 
 def _mean_train_loss_before(trains: list[dict], step: int, window: int = 5) -> float:
@@ -91,12 +116,13 @@ def loss_at_chance_and_accuracy_at_majority(records: list[dict], num_labels: int
     if num_labels < 2 or not trains or not evals or not max_steps:
         return None
     step = trains[-1]["step"]
-    if not _enough_steps(step, max_steps):
-        return None
     chance_loss = math.log(num_labels)
+    top_share = as_float(evals[-1].get("eval_top_class_share"))
+    early = step >= STUCK_MIN_PROGRESS * max_steps and _early_evidence(trains, top_share, chance_loss)
+    if not (_enough_steps(step, max_steps) or early):
+        return None
     smoothed = _smoothed([as_float(r["loss"]) for r in trains])[-1]
     accuracy = as_float(evals[-1].get("eval_accuracy"))
-    top_share = as_float(evals[-1].get("eval_top_class_share"))
     at_chance = (abs(smoothed - chance_loss) <= STUCK_LOSS_TOLERANCE * chance_loss
                  and not math.isnan(accuracy) and accuracy <= majority_rate + STUCK_ACCURACY_POINTS)
     if not (at_chance or top_share > ONE_CLASS_SHARE):
@@ -109,6 +135,19 @@ def loss_at_chance_and_accuracy_at_majority(records: list[dict], num_labels: int
     code, cause, more, fix, change = _stuck_cause(trains, learning_rate, trainable_parameters)
     return Finding(code=code, severity="warning", title=f"The model is not learning{cause}",
                    evidence=evidence + "." + more, fix=fix, config_change=change, step=step)
+
+
+def _early_evidence(trains: list[dict], top_share: float, chance_loss: float) -> bool:
+    """Before the stuck rule's minimum step: an evaluation answers one class and the training loss agrees (the
+    update ratio of a too-high learning rate, or a loss flat at chance since its first logged value)."""
+    if not top_share >= ONE_CLASS_ALL_SHARE:
+        return False
+    if max(ratios_at_peak_learning_rate(trains), default=0.0) > UPDATE_RATIO_HIGH:
+        return True
+    losses = [as_float(r["loss"]) for r in trains]
+    return (len(losses) >= EARLY_MIN_LOGS and trains[-1]["step"] - trains[0]["step"] >= EARLY_MIN_SPAN
+            and all(abs(loss - chance_loss) <= STUCK_LOSS_TOLERANCE * chance_loss for loss in losses)
+            and losses[-1] > losses[0] * (1 - EARLY_FLAT_DROP))
 
 
 def ratios_at_peak_learning_rate(trains: list[dict]) -> list[float]:
@@ -161,6 +200,33 @@ def _stuck_fix(learning_rate: float | None) -> tuple[str, dict[str, Any]]:
                 {"training.learning_rate": 5e-5})
     return ("Check that the label column matches the texts and that the model is not frozen; "
             "if both are right, train longer or try learning rate 5e-5.", {})
+
+
+def lr_text(value: float) -> str:
+    """A learning rate as people write it: 5e-5, 1e-4, 0.01."""
+    if value >= 1e-3:
+        return f"{value:g}"
+    mantissa, _, exponent = f"{value:.2e}".partition("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def model_family(model: dict) -> str:
+    """'random' for the built-in models with random weights, else 'pretrained' (keys of USUAL_LEARNING_RATES)."""
+    random = (model.get("source") or "builtin") == "builtin" and model.get("name") in RANDOM_WEIGHT_MODELS
+    return "random" if random else "pretrained"
+
+
+def learning_rate_far_off(learning_rate: float | None, model: dict) -> str | None:
+    """'high' or 'low' when the learning rate is LR_FAR_FACTOR times or more outside its family's usual range."""
+    low, high, _ = USUAL_LEARNING_RATES[model_family(model)]
+    if learning_rate is None or not learning_rate > 0:
+        return None
+    # Compared as ratios with a hair of slack, so that exactly 10x (1e-3 against 1e-4) counts.
+    if learning_rate / high >= LR_FAR_FACTOR * (1 - 1e-9):
+        return "high"
+    if low / learning_rate >= LR_FAR_FACTOR * (1 - 1e-9):
+        return "low"
+    return None
 
 
 def first_non_finite_loss(records: list[dict]) -> Finding | None:
@@ -218,6 +284,89 @@ def train_learns_but_eval_stays_at_majority(records: list[dict], num_labels: int
                    fix=("The labels probably do not match the texts (shuffled rows, wrong label column, or a "
                         "different label order in train and eval): check a few rows against their labels."),
                    step=evals[-1]["step"])
+
+
+# Findings that already explain a model answering one class; when one fires, it is the finding for that cause.
+ONE_CLASS_EXPLAINED_BY = ("STUCK_AT_CHANCE", "LR_TOO_HIGH", "LR_TOO_LOW", "FROZEN_WEIGHTS", "LABEL_NOISE", "DIVERGING")
+MOST_LIKELY_CAUSE = "Most likely cause: "
+ONE_CLASS_CAUSES = {"lr": "a learning rate far from the usual range", "short": "too few training steps",
+                    "unequal": "very unequal classes", "labels": "labels that do not follow from the texts"}
+
+
+def one_class_for_every_eval_text(records: list[dict], dataset: dict, status: dict,
+                                  config: dict) -> Finding | None:
+    """ONE_CLASS_PREDICTED: the run's last evaluation answered one class for (nearly) every eval text although the
+    eval set holds several, whatever the run's length."""
+    evals, classes = eval_points(records), len([c for c in (dataset.get("eval_counts") or {}).values() if c])
+    if not evals or status.get("dry_run") or classes < 2:
+        return None
+    last, max_steps = evals[-1], int((status.get("progress") or {}).get("max_steps", 0) or 0)
+    share = as_float(last.get("eval_top_class_share"))
+    if not share >= ONE_CLASS_ALL_SHARE or not _final_evaluation(records, status, max_steps):
+        return None
+    accuracy, majority = as_float(last.get("eval_accuracy")), float(dataset.get("majority_rate", 0.0) or 0.0)
+    evidence = (f"At the last evaluation (step {last['step']}) the model answered {_top_class(last, dataset)} for "
+                f"{share:.0%} of the {dataset.get('eval_size') or 'eval'} eval texts, although they hold "
+                f"{classes} classes")
+    if accuracy == accuracy and majority:
+        evidence += f"; accuracy is {accuracy:.1%}, against {majority:.1%} for always answering the largest class"
+    key, cause, fix, change = _one_class_cause(dataset, config, max(max_steps, int(last["step"])))
+    others = [text for name, text in ONE_CLASS_CAUSES.items() if name != key]
+    return Finding(code="ONE_CLASS_PREDICTED", severity="warning", title="The model answers one class for every text",
+                   evidence=f"{evidence}. {MOST_LIKELY_CAUSE}{cause}.",
+                   fix=f"{fix} Other usual causes of one-class answers: {', '.join(others[:-1])} or {others[-1]}.",
+                   config_change=change, step=last["step"])
+
+
+def _final_evaluation(records: list[dict], status: dict, max_steps: int) -> bool:
+    """Whether the last evaluation is the run's last one: it ended (or stopped), or the evaluation is at its end."""
+    if status.get("state") in ("completed", "stopped", "failed") or any(r.get("type") == "summary" for r in records):
+        return True
+    return bool(max_steps) and int(eval_points(records)[-1]["step"]) >= max_steps
+
+
+def _top_class(evaluation: dict, dataset: dict) -> str:
+    """'<label>' for the class most predicted at an evaluation, where the record names it."""
+    names, index = dataset.get("label_names") or [], as_float(evaluation.get("eval_top_class"))
+    return f"'{names[int(index)]}'" if index == index and 0 <= index < len(names) else "one class"
+
+
+def _one_class_cause(dataset: dict, config: dict, steps: int) -> tuple[str, str, str, dict[str, Any]]:
+    """(ONE_CLASS_CAUSES key, most likely cause, fix, config change) for a run that answered one class; the first
+    cause that matches wins."""
+    training, model = config.get("training") or {}, config.get("model") or {}
+    low, high, usual = USUAL_LEARNING_RATES[model_family(model)]
+    lr, side = training.get("learning_rate"), learning_rate_far_off(training.get("learning_rate"), model)
+    if side:
+        return ("lr", f"the learning rate {lr_text(lr)} is far {'above' if side == 'high' else 'below'} the usual "
+                f"{lr_text(low)} to {lr_text(high)} for this model",
+                f"Restart with learning rate {lr_text(usual)}.", {"training.learning_rate": usual})
+    # Random weights before a short run: tiny-random at 1e-4 on 240 tweets still answered one class after 10
+    # epochs (150 steps), while pretrained MiniLM-L6 reaches 74.6% on tweets (bench/RESULTS.md).
+    if model_family(model) == "random":
+        return ("random", "the model starts from random weights, so it has to learn language from these few texts",
+                "Fine-tune a pretrained model (MiniLM-L6) instead.", {"model.name": "minilm-l6"})
+    if steps < SHORT_RUN_STEPS:
+        key, unit, now, longer = _longer_run(training, steps)
+        return ("short", f"the run was very short ({steps} optimizer steps), too few to move the model off its "
+                "first guess",
+                f"Train longer: {longer:g} {unit} instead of {now:g}, so that the run takes at least "
+                f"{SHORT_RUN_STEPS} steps.", {key: longer})
+    counts = dataset.get("train_counts") or {}
+    if len(counts) >= 2 and min(counts.values()) > 0 and max(counts.values()) / min(counts.values()) > IMBALANCE_RATIO:
+        return ("unequal", "the classes are very unequal in size, so answering the largest one pays",
+                "Add examples of the small classes (or use fewer of the largest) and judge the run by F1.", {})
+    return ("labels", "the labels may not follow from the texts (a wrong label column, or rows shuffled apart from "
+            "their labels)",
+            "Check a few rows against their labels; if they match, train longer.", {})
+
+
+def _longer_run(training: dict, steps: int) -> tuple[str, str, float, float]:
+    """(the config key, its unit, its value, a value that makes the run at least SHORT_RUN_STEPS long)."""
+    if int(training.get("max_steps") or 0) > 0:  # a step limit wins over epochs in the Trainer
+        return "training.max_steps", "steps", int(training["max_steps"]), SHORT_RUN_STEPS
+    epochs = float(training.get("num_train_epochs") or 3.0)
+    return "training.num_train_epochs", "epochs", epochs, float(math.ceil(epochs * SHORT_RUN_STEPS / max(steps, 1)))
 
 
 # Share of eval texts also seen in training above which the eval metrics cannot be trusted.
@@ -319,7 +468,25 @@ def live_findings(records: list[dict], dataset: dict, status: dict, config: dict
     ]
     found = [*curves, eval_texts_seen_in_training(dataset), classes_far_apart_in_size(dataset),
              *setup_findings(records, dataset, status, config)]
+    if not nan:
+        found = with_one_class_finding(found, one_class_for_every_eval_text(records, dataset, status, config))
     return sorted((f for f in found if f), key=lambda f: f.step or 0, reverse=True)
+
+
+def with_one_class_finding(found: list[Finding | None], one_class: Finding | None) -> list[Finding | None]:
+    """One finding per cause: a finding that already explains one-class answers wins over ONE_CLASS_PREDICTED;
+    a stuck finding with no fix of its own takes the one-class finding's cause and fix."""
+    explained = next((f for f in found if f and f.code in ONE_CLASS_EXPLAINED_BY), None)
+    if one_class is None:
+        return found
+    if explained is None:
+        return [*found, one_class]
+    if explained.code == "STUCK_AT_CHANCE" and not explained.config_change and one_class.config_change:
+        cause = one_class.evidence[one_class.evidence.index(MOST_LIKELY_CAUSE):]
+        merged = replace(explained, evidence=f"{explained.evidence} {cause}", fix=one_class.fix,
+                         config_change=one_class.config_change)
+        return [merged if f is explained else f for f in found]
+    return found
 
 
 def setup_findings(records: list[dict], dataset: dict, status: dict, config: dict) -> list[Finding | None]:

@@ -16,10 +16,13 @@ def compute_metrics(eval_pred) -> dict[str, float]:
     predictions = logits if logits.ndim == 1 else np.argmax(logits, axis=-1)
     precision, recall, f1, _ = precision_recall_fscore_support(labels, predictions, average="weighted",
                                                                zero_division=0)
-    # Share of predictions in the most-predicted class: near 1.0 means the model answers one class for all.
-    top_share = float(np.bincount(predictions).max() / len(predictions)) if len(predictions) else 0.0
+    # Share of predictions in the most-predicted class (and its id): near 1.0 means the model answers one class
+    # for all.
+    counts = np.bincount(predictions, minlength=1)
+    top_share = float(counts.max() / len(predictions)) if len(predictions) else 0.0
     return {"accuracy": float(accuracy_score(labels, predictions)), "f1": float(f1),
-            "precision": float(precision), "recall": float(recall), "top_class_share": top_share}
+            "precision": float(precision), "recall": float(recall), "top_class_share": top_share,
+            "top_class": int(counts.argmax())}
 
 
 def classification_report(labels, predictions, label_names: list[str]) -> dict[str, Any]:

@@ -51,8 +51,9 @@ def _forced_widget(meta: dict, kwargs: dict) -> Any:
         return st.text_input(**kwargs)
     if meta["kind"] == "int":
         return st.number_input(min_value=meta.get("min"), max_value=meta.get("max"), value=None, step=1, **kwargs)
+    name = kwargs["key"].rsplit(".", 1)[-1]
     return st.number_input(min_value=_as_float(meta.get("min")), max_value=_as_float(meta.get("max")), value=None,
-                           step=_float_step(kwargs["key"].rsplit(".", 1)[-1]), **kwargs)
+                           step=_float_step(name), format=FLOAT_FORMATS.get(name, "%.2f"), **kwargs)
 
 
 def field_row(section: str, names: list[str], columns: int | None = None,
