@@ -116,3 +116,18 @@ def form_values(sections: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
                 value = int(value)
             out[section][name] = value
     return out
+
+
+def field_label(dotted: str | None) -> str | None:
+    """The form's label of config field 'section.name' ("data.path" -> "Data file"), or None if it has none."""
+    section, _, name = (dotted or "").partition(".")
+    try:
+        return field_help(section, name)["label"]
+    except (KeyError, AttributeError):
+        return None
+
+
+def user_sentence(exc) -> str:
+    """A UserError in the page's words: the field as its label reads on the form, not its config key."""
+    label = field_label(exc.field)
+    return f"{label}: {exc}" if label else exc.sentence

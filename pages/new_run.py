@@ -8,7 +8,7 @@ from core.errors import UserError
 from pages import _sources
 from pages._estimates import show_estimates, speed_fields
 from pages._state import runs_dir, select_run
-from pages._widgets import current, field_row, form_values, keep_values, set_value
+from pages._widgets import current, field_row, form_values, keep_values, set_value, user_sentence
 
 SECTIONS = {
     "data": ["source", "name", "path", "config_name", "train_split", "eval_split", "text_column", "label_column",
@@ -105,7 +105,9 @@ if values["training"]["eval_strategy"] != "steps":
 try:
     config = RunConfig.from_dict(values)
 except UserError as exc:
-    config, problem = None, exc.sentence
+    # No file yet is not a mistake: the Data section asks for one, and Start waits for it.
+    waiting_for_file = exc.field == "data.path" and not data_values.get("path")
+    config, problem = None, (None if waiting_for_file else user_sentence(exc))
 else:
     problem = None
     plan = presets.batch_plan(config)
@@ -147,7 +149,7 @@ if start or dry:
         to_run = dry_run_variant(config) if dry else config
         run_dir = launcher.start_run(to_run, runs_dir(), lineage={"dry_run": True} if dry else None)
     except UserError as exc:
-        st.error(exc.sentence, icon=":material/error:")
+        st.error(user_sentence(exc), icon=":material/error:")
     else:
         select_run(run_dir.name)
         st.switch_page("pages/live_run.py", query_params={"run": run_dir.name})

@@ -31,6 +31,21 @@ def test_defaults_render_ready_to_start(app):
     assert not app.error
 
 
+def test_choosing_file_asks_for_an_upload_without_an_error(app):
+    app.selectbox(key="form.data.source").select("file").run()
+    assert not app.exception
+    assert not app.error, [e.value for e in app.error]  # nothing went wrong yet: no file was given
+    assert any("Upload a data file, or type the path of one" in i.value for i in app.info)
+    assert app.button(key="start").disabled
+
+
+def test_a_bad_value_names_the_field_as_the_form_labels_it(app):
+    app.selectbox(key="form.data.source").select("file").run()
+    widget(app, "form.data.path").set_value("/no/such/../file.csv").run()
+    assert app.error and app.error[0].value.startswith("Data file: "), [e.value for e in app.error]
+    assert "data.path" not in app.error[0].value
+
+
 def test_every_field_has_help_text(app):
     for kind in ("number_input", "selectbox", "checkbox"):
         for w in getattr(app, kind):
@@ -61,7 +76,7 @@ def test_start_launches_the_configured_run_and_opens_live_run(app, runs_dir, tmp
 
 def test_steps_strategy_without_eval_steps_blocks_start_with_a_sentence(app):
     widget(app, "form.training.eval_strategy").select("steps").run()
-    assert app.error[0].body.startswith("training.eval_steps: is needed when eval strategy is 'steps'")
+    assert app.error[0].body.startswith("Eval every N steps: is needed when eval strategy is 'steps'")
     assert app.button(key="start").disabled
 
 
