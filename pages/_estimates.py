@@ -70,18 +70,14 @@ def show_estimates(config: RunConfig, available: dict) -> None:
         memory, timing = result["memory"]["total_mb"], result["time"]
         epochs = config.training.num_train_epochs
         total_s = (timing["train_s_per_epoch"] + timing["eval_s_per_epoch"]) * epochs
-        st.info(f"Estimate: peak memory **{memory:,.0f} MB** · about **{_duration(total_s)}** for {epochs:g} "
-                f"epochs ({timing['samples_per_second']:,.1f} training samples/s on {device}).",
+        st.info(f"Estimate: peak memory about **{estimate.significant(memory)} MB** · "
+                f"{estimate.time_estimate_words(total_s, epochs, timing['samples_per_second'], device)}.",
                 icon=":material/speed:")
         if memory > facts.get("free_memory_mb", float("inf")):
             st.warning(f"The estimated peak memory ({memory:,.0f} MB) is more than the {device}'s free memory "
                        f"({facts['free_memory_mb']:,.0f} MB). Pick the low or auto memory preset, a smaller batch or "
                        "a shorter max sequence length.", icon=":material/memory:")
     show_measured_presets(device)
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def show_measured_presets(device: str) -> None:
