@@ -32,7 +32,7 @@ def progress_of(status: dict[str, Any], now: float | None = None) -> Progress | 
     started = p.get("train_started_at")
     at = p.get("at") or now
     step, max_steps = int(p.get("step", 0)), int(p.get("max_steps", 0))
-    elapsed = (now - started) if started and status.get("state") == "running" else ((at - started) if started else None)
+    elapsed = run_duration_s(status, now)
     eta = None
     done = step - int(p.get("start_step") or 0)  # steps trained by this process (a resumed run starts later)
     if elapsed and done > 0 and max_steps and status.get("state") == "running":
@@ -51,6 +51,47 @@ def best_eval(records: list[dict], metric: str = "f1") -> dict | None:
     if metric == "loss":
         return min(evals, key=lambda e: as_float(e[key]))
     return max(evals, key=lambda e: (as_float(e[key]), -e["step"]))
+
+
+ACTIVE = ("queued", "running")
+RATE_METRICS = ("accuracy", "f1", "precision", "recall")
+
+
+def _epoch_seconds(value: Any) -> float | None:
+    """status.json keeps started_at / ended_at as ISO text and created_at as epoch seconds."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str) or not value:
+        return None
+    from datetime import datetime
+
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except ValueError:
+        return None
+
+
+def run_duration_s(status: dict[str, Any], now: float | None = None) -> float | None:
+    """A run's duration, the one shown everywhere (Runs, Live run, Compare, `core.runs list`): from the moment
+    its process started (status.json started_at) to its end (ended_at), or to now while it is active."""
+    p = status.get("progress") or {}
+    started = _epoch_seconds(status.get("started_at")) or _epoch_seconds(p.get("train_started_at"))
+    if started is None:
+        return None
+    ended = _epoch_seconds(status.get("ended_at"))
+    if ended is None:
+        active = status.get("state") in ACTIVE
+        ended = (time.time() if now is None else now) if active else _epoch_seconds(p.get("at"))
+    return None if ended is None else max(0.0, ended - started)
+
+
+def format_metric(metric: str, value: Any) -> str:
+    """One way to write a metric everywhere: rates as percentages ('74.3%'), loss as a number ('0.482')."""
+    number = as_float(value) if value is not None else None
+    if number is None or number != number:
+        return "–"
+    name = str(metric).removeprefix("eval_")
+    return f"{number:.1%}" if name in RATE_METRICS else f"{number:.3f}"
 
 
 def format_duration(seconds: float | None) -> str:

@@ -8,6 +8,7 @@ import streamlit as st
 from core import charts, diagnostics, launcher, postmortem, progress, queue, runs
 from core.errors import UserError
 from pages._run_extras import offer_half_batch, show_estimate_vs_measured
+from core.log_view import readable_log
 from core.safety import mask_secrets
 from pages._state import runs_dir, select_run
 
@@ -24,12 +25,24 @@ def pick_run() -> runs.RunSummary | None:
         return None
     ids = [run.run_id for run in all_runs]
     # The picker is driven through session state only: a pending choice (a relaunch just made), else the
-    # run in the URL (a reload), else the newest run.
+    # run in the URL (a reload), else the newest run. A URL naming no run says so and waits for a pick.
     pending = st.session_state.pop("pending_run", None)
-    wanted = pending or st.query_params.get("run") or st.session_state.get("run_id")
-    if pending or st.session_state.get("run_picker") not in ids:
+    asked = st.query_params.get("run")
+    picked = st.session_state.get("run_picker") in ids
+    missing = asked if asked and asked not in ids and not pending and not picked else None
+    wanted = pending or asked or st.session_state.get("run_id")
+    if missing:
+        st.session_state["run_picker"] = None
+    elif pending or not picked:
         st.session_state["run_picker"] = wanted if wanted in ids else ids[0]
-    chosen = st.selectbox("Run", ids, format_func=lambda i: all_runs[ids.index(i)].label, key="run_picker")
+    if missing:
+        st.warning(f"There is no run '{missing}' (it may have been deleted). Pick one below, or see them all "
+                   "on the Runs page.", icon=":material/search_off:")
+        st.page_link("pages/runs.py", label="All runs", icon=":material/table_rows:")
+    chosen = st.selectbox("Run", ids, format_func=lambda i: all_runs[ids.index(i)].label, key="run_picker",
+                          placeholder="Pick a run")
+    if chosen is None:
+        return None
     if chosen != st.query_params.get("run"):
         st.session_state["run_id"] = chosen
         st.query_params["run"] = chosen
@@ -44,7 +57,7 @@ def header(run: runs.RunSummary) -> None:
         with st.container(key="run_state"):
             st.badge(run.state, color=STATE_COLOURS.get(run.state, "gray"))
         t = cfg.get("training", {})
-        st.caption(f"{cfg.get('model', {}).get('name')} on {cfg.get('data', {}).get('name')} "
+        st.caption(f"{cfg.get('model', {}).get('name')} on {runs.dataset_label(cfg)} "
                    f"({cfg.get('data', {}).get('train_size')} train / {cfg.get('data', {}).get('eval_size')} eval) · "
                    f"{t.get('num_train_epochs')} epochs · lr {t.get('learning_rate')} · "
                    f"device {run.status.get('device') or cfg.get('hardware', {}).get('device')} · "
@@ -128,16 +141,27 @@ def relaunch(run: runs.RunSummary, finding) -> None:
     st.rerun(scope="app")
 
 
-def show_charts(records: list[dict], config: dict, findings: list, max_steps: int | None) -> None:
+def show_charts(records: list[dict], config: dict, findings: list, max_steps: int | None,
+                state: str | None = None) -> None:
     best = progress.best_eval(records, config.get("training", {}).get("metric_for_best_model", "f1"))
     left, right = st.columns(2)
     left.plotly_chart(charts.loss_figure(records, best, findings, max_steps), key="loss_chart")
     right.plotly_chart(charts.eval_metrics_figure(records, best, max_steps), key="metrics_chart")
     left.plotly_chart(charts.learning_rate_figure(records, max_steps), key="lr_chart")
     if best:
-        metric = config.get("training", {}).get("metric_for_best_model", "f1")
-        right.success(f"Best evaluation so far: step {best['step']} (epoch {best.get('epoch', 0):.2f}), "
-                      f"{metric} {diagnostics.as_float(best.get('eval_' + metric)):.3f}.", icon=":material/trophy:")
+        right.success(best_eval_sentence(best, config, state), icon=":material/trophy:")
+
+
+def best_eval_sentence(best: dict, config: dict, state: str | None) -> str:
+    """The best evaluation, worded for where the run is: still training, finished, or ended early."""
+    metric = config.get("training", {}).get("metric_for_best_model", "f1")
+    where = f"step {best['step']} (epoch {best.get('epoch', 0):.2f}), {metric} " \
+            f"{progress.format_metric(metric, best.get('eval_' + metric))}"
+    if state in runs.ACTIVE_STATES:
+        return f"Best evaluation so far: {where}."
+    if state == "completed":
+        return f"Best evaluation: {where}."
+    return f"Best evaluation before the run {'failed' if state == 'failed' else 'ended'}: {where}."
 
 
 def show_results(run: runs.RunSummary) -> None:
@@ -149,15 +173,14 @@ def show_results(run: runs.RunSummary) -> None:
     cols = st.columns(5)
     for col, metric in zip(cols, ("accuracy", "f1", "precision", "recall", "loss")):
         value = final.get(metric)
-        col.metric(metric.capitalize(), "–" if value is None else
-                   (f"{value:.1%}" if metric != "loss" else f"{value:.3f}"))
+        col.metric(metric.capitalize(), progress.format_metric(metric, value))
     dataset = runs.read_json(run.path / "dataset.json", {}) or {}
     if dataset.get("majority_rate"):
         st.caption(f"Always answering the largest class would score {dataset['majority_rate']:.1%} accuracy.")
     table_col, matrix_col = st.columns(2)
     frame = pd.DataFrame(results["per_class"]).set_index("label")
-    table_col.dataframe(frame.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1": "{:.3f}"}),
-                        key="per_class_table")
+    table_col.dataframe(frame.style.format({m: (lambda v, m=m: progress.format_metric(m, v))
+                                            for m in ("precision", "recall", "f1")}), key="per_class_table")
     matrix_col.plotly_chart(charts.confusion_figure(results), key="confusion_chart")
     st.success(f"Model saved to `{results['model_dir']}` (load it with "
                "`AutoModelForSequenceClassification.from_pretrained`).", icon=":material/save:")
@@ -192,12 +215,12 @@ def live_view(run_id: str, run_path: str, config: dict) -> None:
     offer_half_batch(run)
     show_findings(run, findings)
     show_raw_error(status)
-    show_charts(records, config, findings, (status.get("progress") or {}).get("max_steps"))
+    show_charts(records, config, findings, (status.get("progress") or {}).get("max_steps"), status.get("state"))
     if status.get("state") not in runs.ACTIVE_STATES:
         show_results(run)
         show_estimate_vs_measured(run)
     with st.expander("Training log (last lines)"):
-        st.code(mask_secrets(runs.read_log_tail(run.path)) or "(empty)", language=None)
+        st.code(readable_log(mask_secrets(runs.read_log_tail(run.path))) or "(empty)", language=None)
 
 
 st.title("Live run")

@@ -42,3 +42,22 @@ def test_eta_uses_the_pace_so_far():
     p = progress_of(status, now=1050.0)
     assert p.fraction == 0.25 and p.eta_s == 150.0 and p.elapsed_s == 50.0
     assert format_duration(p.eta_s) == "2m 30s"
+
+
+def test_one_duration_from_process_start_to_end_or_now():
+    from core.progress import run_duration_s
+
+    ended = {"state": "completed", "started_at": "2026-01-01T10:00:00+0000", "ended_at": "2026-01-01T10:04:47+0000",
+             "progress": {"train_started_at": 1767261614.0, "at": 1767261800.0}}
+    assert run_duration_s(ended) == 287.0 and format_duration(287.0) == "4m 47s"
+    running = {"state": "running", "started_at": "2026-01-01T10:00:00+0000"}
+    assert run_duration_s(running, now=1767261600.0 + 30) == 30.0
+    assert run_duration_s({"state": "queued"}) is None
+
+
+def test_metrics_are_written_one_way():
+    from core.progress import format_metric
+
+    assert format_metric("f1", 0.7432) == "74.3%" and format_metric("eval_accuracy", "0.5") == "50.0%"
+    assert format_metric("loss", 0.48213) == "0.482"
+    assert format_metric("f1", None) == "–" and format_metric("f1", "nan") == "–"
