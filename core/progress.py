@@ -23,8 +23,37 @@ class Progress:
         return min(1.0, self.step / self.max_steps) if self.max_steps else 0.0
 
 
-def progress_of(status: dict[str, Any], now: float | None = None) -> Progress | None:
-    """Step, epoch and ETA from status.json; the ETA assumes the remaining steps run at the average pace so far."""
+# How many measured steps count as much as the pre-run estimate: the first steps are slow (warm-up, the first
+# evaluation), so the measured pace alone swung from 22 to 5 minutes over the first 15 steps of a default run.
+PRIOR_WEIGHT_STEPS = 20
+
+
+def prior_step_s(estimate: dict[str, Any] | None, status: dict[str, Any]) -> float | None:
+    """Seconds per optimizer step as estimated before the run (estimate.json), evaluations included."""
+    timing = (estimate or {}).get("time") or {}
+    p = status.get("progress") or {}
+    epochs, max_steps = float(p.get("num_train_epochs") or 0), int(p.get("max_steps") or 0)
+    per_epoch = float(timing.get("train_s_per_epoch") or 0) + float(timing.get("eval_s_per_epoch") or 0)
+    if not (per_epoch > 0 and epochs > 0 and max_steps > 0):
+        return None
+    return per_epoch * epochs / max_steps
+
+
+def blended_step_s(measured_s: float | None, steps_done: int, prior_s: float | None, max_steps: int) -> float | None:
+    """The pace to expect: the estimate at first, the measured pace more and more as steps accumulate."""
+    if prior_s is None:
+        return measured_s
+    if measured_s is None or steps_done <= 0:
+        return prior_s
+    # A short run (a dry run's 20 steps) trusts its own measurement sooner.
+    prior_steps = min(PRIOR_WEIGHT_STEPS, max(1, max_steps // 4))
+    weight = steps_done / (steps_done + prior_steps)
+    return weight * measured_s + (1 - weight) * prior_s
+
+
+def progress_of(status: dict[str, Any], now: float | None = None, prior_s: float | None = None) -> Progress | None:
+    """Step, epoch and ETA from status.json; the ETA blends the pre-run estimate of the pace (`prior_s`, seconds
+    per step) with the pace measured so far, the measurement weighing more with every step."""
     p = status.get("progress")
     if not p:
         return None
@@ -35,9 +64,11 @@ def progress_of(status: dict[str, Any], now: float | None = None) -> Progress | 
     elapsed = run_duration_s(status, now)
     eta = None
     done = step - int(p.get("start_step") or 0)  # steps trained by this process (a resumed run starts later)
-    if elapsed and done > 0 and max_steps and status.get("state") == "running":
+    if started and max_steps and status.get("state") == "running":
         # Measured at the last progress write, so a stalled child does not look like it is still advancing.
-        eta = max(0.0, (at - started) / done * (max_steps - step) - (now - at))
+        measured = (at - started) / done if done > 0 else None
+        pace = blended_step_s(measured, done, prior_s, max_steps)
+        eta = None if pace is None else max(0.0, pace * (max_steps - step) - (now - at))
     return Progress(step, max_steps, float(p.get("epoch") or 0.0), float(p.get("num_train_epochs") or 0.0),
                     elapsed, eta)
 

@@ -102,8 +102,8 @@ def run_controls(run: runs.RunSummary) -> None:
                 st.rerun(scope="fragment")
 
 
-def show_progress(status: dict) -> None:
-    p = progress.progress_of(status)
+def show_progress(status: dict, estimate: dict | None = None) -> None:
+    p = progress.progress_of(status, prior_s=progress.prior_step_s(estimate, status))
     phase = status.get("phase", "starting")
     if p is None or p.max_steps == 0:
         st.progress(0.0, text=f"{phase.capitalize()}…" if status.get("state") in runs.ACTIVE_STATES else phase)
@@ -211,7 +211,7 @@ def live_view(run_id: str, run_path: str, config: dict) -> None:
     dataset = runs.read_json(run.path / "dataset.json", {}) or {}
     failure = failure_finding(run)
     findings = ([failure] if failure else []) + diagnostics.live_findings(records, dataset, status, config)
-    show_progress(status)
+    show_progress(status, runs.read_json(run.path / "estimate.json"))
     offer_half_batch(run)
     show_findings(run, findings)
     show_raw_error(status)
