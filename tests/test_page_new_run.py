@@ -46,6 +46,14 @@ def test_a_bad_value_names_the_field_as_the_form_labels_it(app):
     assert "data.path" not in app.error[0].value
 
 
+def test_an_out_of_range_value_is_said_and_start_waits_for_a_fix(app):
+    widget(app, "form.training.warmup_ratio").set_value(5.0).run()
+    assert app.error and app.error[0].value == "Warmup ratio: must be at most 0.99, got 5.0; lower it."
+    assert app.button(key="start").disabled and app.button(key="dry_run").disabled
+    widget(app, "form.training.warmup_ratio").set_value(0.1).run()
+    assert not app.error and not app.button(key="start").disabled
+
+
 def test_every_field_has_help_text(app):
     for kind in ("number_input", "selectbox", "checkbox"):
         for w in getattr(app, kind):
