@@ -116,6 +116,12 @@ def run_duration_s(status: dict[str, Any], now: float | None = None) -> float | 
     return None if ended is None else max(0.0, ended - started)
 
 
+def format_started(value: Any) -> str:
+    """A start time as a person reads it in a table: '2026-12-03 07:40' (local time, no seconds or zone)."""
+    seconds = _epoch_seconds(value)
+    return "–" if seconds is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds))
+
+
 def format_metric(metric: str, value: Any) -> str:
     """One way to write a metric everywhere: rates as percentages ('74.3%'), loss as a number ('0.482')."""
     number = as_float(value) if value is not None else None

@@ -186,6 +186,13 @@ class RunSummary:
         return f"{self.run_id} · {name + ' · ' if name else ''}{model} on {data}"
 
 
+def shown_state(status: dict[str, Any]) -> str:
+    """The state as a person should read it: a queued run the queue has already launched is 'starting'
+    (its child has not written 'running' yet), so 'queued' appears only while it really waits in line."""
+    state = status.get("state", "unknown")
+    return "starting" if state == "queued" and status.get("slots") else state
+
+
 def dataset_label(config: dict[str, Any]) -> str:
     """The data set as a person knows it: a file's own name (not "file", not the stored copy's hash prefix)."""
     data = config.get("data") or {}

@@ -13,7 +13,7 @@ import streamlit as st
 from core import estimate, presets
 from core.config import RunConfig, field_help
 from core.errors import UserError
-from pages._widgets import _kept, field_row, key_of
+from pages._widgets import _kept, field_row, field_widget, key_of
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 PAD_CHOICES = [None, 8, 16, 32, 64, 128, 512]
@@ -21,12 +21,16 @@ PAD_CHOICES = [None, 8, 16, 32, 64, 128, 512]
 
 def speed_fields() -> None:
     """Speed, precision, compile and attention, and the padding multiple (empty: automatic)."""
-    field_row("hardware", ["speed", "precision", "compile", "attention"])
+    # Three to a row: four side by side in half the page wrapped the "torch.compile" label.
+    field_row("hardware", ["speed", "precision", "attention"])
+    compile_col, pad_col, _ = st.columns(3)
+    with compile_col:
+        field_widget("hardware", "compile")
     meta = field_help("hardware", "pad_to_multiple_of")
     kept = st.session_state.get(_kept("hardware", "pad_to_multiple_of"))
-    st.selectbox(meta["label"], PAD_CHOICES, index=PAD_CHOICES.index(kept) if kept in PAD_CHOICES else 0,
-                 format_func=lambda v: "auto" if v is None else str(v), help=meta["help"],
-                 key=key_of("hardware", "pad_to_multiple_of"))
+    pad_col.selectbox(meta["label"], PAD_CHOICES, index=PAD_CHOICES.index(kept) if kept in PAD_CHOICES else 0,
+                      format_func=lambda v: "auto" if v is None else str(v), help=meta["help"],
+                      key=key_of("hardware", "pad_to_multiple_of"))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -92,4 +96,4 @@ def show_measured_presets(device: str) -> None:
     with st.expander(f"Memory presets as measured on {measured['device']}"):
         st.dataframe(pd.DataFrame(rows).set_index("preset"), key="measured_presets")
         note = f" Note: {measured['note']}." if measured.get("note") else ""
-        st.caption(f"bench/RESULTS.md, {measured['date']}, {measured['machine']}.{note}")
+        st.caption(f"Measured on {measured['date']}, {measured['machine']}.{note}")

@@ -15,6 +15,7 @@ import streamlit as st
 from core import charts, columns, models, prepare, preview, uploads
 from core.config import BUILTIN_DATASETS, BUILTIN_MODELS, DataConfig, ModelConfig, RunConfig, field_help
 from core.errors import UserError
+from pages._findings import finding_box
 from pages._state import runs_dir
 from pages._widgets import current, field_widget, force_value, set_value, user_sentence
 
@@ -210,7 +211,7 @@ def data_preview(config: RunConfig, raw: tuple) -> str | None:
         return user_sentence(exc)
     _show_mapping(splits, config)
     for finding in preview.data_warnings(splits):
-        st.warning(f"**{finding.title}.** {finding.evidence} **Fix:** {finding.fix}", icon=":material/warning:")
+        finding_box(finding, ":material/warning:")
     _show_charts(splits, tokenizer, config.data.max_length)
     return None
 
@@ -244,8 +245,11 @@ def _show_charts(splits, tokenizer, max_length: int) -> None:
     right.caption(f"{stats['truncated_share']:.1%} of {stats['count']:,} sampled training texts are longer than max "
                   f"length {max_length} and would be truncated; **{stats['suggested_max_length']}** covers 95% of "
                   "them.")
-    if stats["suggested_max_length"] != max_length and right.button(
-            f"Use max length {stats['suggested_max_length']}", key="use_suggested_max_length"):
+    suggested, cut = stats["suggested_max_length"], stats["suggested_truncated_share"]
+    faster = "faster: shorter batches" if suggested < max_length else "keeps more of each text"
+    if suggested != max_length and right.button(
+            f"Use max length {suggested} ({faster}; cuts {cut:.0%} of texts)", key="use_suggested_max_length",
+            help="Texts longer than the max length are truncated: the model sees only their beginning."):
         set_value("data", "max_length", stats["suggested_max_length"])
         st.rerun()
     st.dataframe(preview.sample_rows(splits), hide_index=True, key="sample_rows")

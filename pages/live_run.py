@@ -7,12 +7,13 @@ import streamlit as st
 
 from core import charts, diagnostics, launcher, postmortem, progress, queue, runs
 from core.errors import UserError
+from pages._findings import finding_box
 from pages._run_extras import offer_half_batch, show_estimate_vs_measured
 from core.log_view import readable_log
 from core.safety import mask_secrets
 from pages._state import runs_dir, select_run
 
-STATE_COLOURS = {"queued": "gray", "running": "blue", "completed": "green", "stopped": "orange", "failed": "red",
+STATE_COLOURS = {"queued": "gray", "starting": "blue", "running": "blue", "completed": "green", "stopped": "orange", "failed": "red",
                  "cancelled": "gray"}
 POLL_SECONDS = 2
 
@@ -55,7 +56,8 @@ def header(run: runs.RunSummary) -> None:
     with title_col:
         st.markdown(f"### {cfg.get('name') or run.run_id}")
         with st.container(key="run_state"):
-            st.badge(run.state, color=STATE_COLOURS.get(run.state, "gray"))
+            shown = runs.shown_state(run.status)
+            st.badge(shown, color=STATE_COLOURS.get(shown, "gray"))
         t = cfg.get("training", {})
         st.caption(f"{cfg.get('model', {}).get('name')} on {runs.dataset_label(cfg)} "
                    f"({cfg.get('data', {}).get('train_size')} train / {cfg.get('data', {}).get('eval_size')} eval) · "
@@ -118,8 +120,7 @@ def show_progress(status: dict, estimate: dict | None = None) -> None:
 def show_findings(run: runs.RunSummary, findings: list) -> None:
     """Newest first; a finding that knows the config change behind its fix gets a one-click relaunch."""
     for finding in findings:
-        box = st.error if finding.severity == "error" else st.warning
-        box(f"**{finding.title}.** {finding.evidence}\n\n**Fix:** {finding.fix}", icon=":material/stethoscope:")
+        finding_box(finding, ":material/stethoscope:")
         if finding.config_change:
             change = ", ".join(f"{k.split('.')[-1]} = {v}" for k, v in finding.config_change.items())
             if st.button(f"Apply fix & relaunch ({change})", key=f"fix_{finding.code}",
@@ -196,7 +197,7 @@ def failure_finding(run: runs.RunSummary):
 def show_raw_error(status: dict) -> None:
     error = status.get("error") or {}
     if error:
-        st.caption(f"Recorded error: {error.get('code', 'FAILED')} — {error.get('message', '')}")
+        st.caption(f"Recorded error: {error.get('message') or 'the run failed without a message.'}")
 
 
 @st.fragment(run_every=POLL_SECONDS)

@@ -6,6 +6,7 @@ from core import compat, launcher, preflight, presets
 from core.config import RunConfig, dry_run_variant
 from core.errors import UserError
 from pages import _sources
+from pages._findings import finding_box
 from pages._estimates import show_estimates, speed_fields
 from pages._state import runs_dir, select_run
 from pages._widgets import current, field_row, form_values, keep_values, set_value, user_sentence
@@ -29,10 +30,21 @@ def detected_devices() -> dict:
     return presets.available_devices()
 
 
+def start_blocked_reason(problem: str | None, blocking: bool, data: dict) -> str:
+    """One line next to a disabled Start: what it waits for."""
+    if problem:
+        return f"Start waits for a fix: {problem}"
+    if blocking:
+        return "Start waits for a fix: see the pre-flight check above."
+    if data.get("source") == "file" and not data.get("path"):
+        return "Start waits for a data file: upload one, or type its path, in the Data section."
+    return "Start waits for the data: see the Data section."
+
+
 st.title("New run")
 st.caption("Fine-tune a transformer text classifier. The defaults train offline on the built-in "
            "MiniLM-L6 encoder and 2,000 tweets: about 6 minutes on 2 CPU cores, 75% accuracy on 3 classes "
-           "(measured, bench/RESULTS.md).")
+           "(measured on this project's test machine).")
 
 st.text_input("Run name (optional)", key="form.name", max_chars=60,
               help="A short name to find this run again; letters, digits and dashes end up in its folder name.")
@@ -129,8 +141,7 @@ if problem:
 
 blocking = False
 for finding in preflight.preflight(config, runs_dir(), detected_devices()) if config else []:
-    box = {"error": st.error, "warning": st.warning}.get(finding.severity, st.info)
-    box(f"**{finding.title}.** {finding.evidence} **Fix:** {finding.fix}", icon=":material/flight_takeoff:")
+    finding_box(finding, ":material/flight_takeoff:")
     blocking = blocking or finding.severity == "error"
     if finding.config_change and st.button(f"Apply: {', '.join(f'{k} = {v}' for k, v in finding.config_change.items())}",
                                            key=f"preflight_{finding.code}"):
@@ -138,12 +149,19 @@ for finding in preflight.preflight(config, runs_dir(), detected_devices()) if co
             set_value(*dotted.split(".", 1), value)
         st.rerun()
 
-start_col, dry_col, _ = st.columns([1, 1, 4])
-start = start_col.button("Start", type="primary", key="start", disabled=config is None or blocking,
-                         icon=":material/play_arrow:")
-dry = dry_col.button("Dry run", key="dry_run", disabled=config is None or blocking, icon=":material/science:",
-                     help="The same settings on 64 training rows for 20 steps, one evaluation and one save: "
-                          "a crash or a bad setting shows in seconds, not after an hour.")
+# Start and Dry run stay in sight at the bottom of the window (the form is ~3,000 px tall), with why they are off.
+# (Streamlit wraps a keyed container in a block only as tall as itself: that wrapper is what must stick.)
+st.html("<style>div:has(> .st-key-action_bar){position:sticky;bottom:0;z-index:100;background:#ffffff;"
+        "padding:0.6rem 0 0.4rem;border-top:1px solid #e2e8f0}</style>")
+with st.container(key="action_bar"):
+    start_col, dry_col, why_col = st.columns([1, 1, 5], vertical_alignment="center")
+    start = start_col.button("Start", type="primary", key="start", disabled=config is None or blocking,
+                             icon=":material/play_arrow:")
+    dry = dry_col.button("Dry run", key="dry_run", disabled=config is None or blocking, icon=":material/science:",
+                         help="The same settings on 64 training rows for 20 steps, one evaluation and one save: "
+                              "a crash or a bad setting shows in seconds, not after an hour.")
+    if config is None or blocking:
+        why_col.caption(start_blocked_reason(problem, blocking, data_values))
 if start or dry:
     try:
         to_run = dry_run_variant(config) if dry else config

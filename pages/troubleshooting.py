@@ -6,14 +6,12 @@ import streamlit as st
 from core import environment
 from core.diagnostics import Finding
 from core.troubleshooting import CASES, Case
+from pages._findings import finding_box
 from pages._state import runs_dir
-
-BOXES = {"error": st.error, "warning": st.warning, "info": st.info}
 
 
 def show_finding(finding: Finding) -> None:
-    box = BOXES.get(finding.severity, st.info)
-    box(f"**{finding.title}.** {finding.evidence}\n\n**Fix:** {finding.fix}", icon=":material/stethoscope:")
+    finding_box(finding, ":material/stethoscope:")
 
 
 def show_environment(findings: list[Finding]) -> None:
@@ -33,7 +31,7 @@ def show_case(number: int, case: Case, findings: list[Finding]) -> None:
                     f"**What the dashboard does:** {case.automatic}")
         if case.check is None:
             return
-        st.caption(f"Checked on this machine just now (`core.environment.{case.check}`):")
+        st.caption("Checked on this machine just now:")
         matching = [f for f in findings if f.code in case.codes]
         for finding in matching:
             show_finding(finding)

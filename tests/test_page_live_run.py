@@ -99,7 +99,8 @@ def test_failed_run_shows_the_error_sentence(runs_dir):
              error={"code": "OUT_OF_MEMORY", "message": "The device ran out of memory. Use the low preset."})
     app = open_live()
     assert "ran out of memory" in app.error[0].body and "**Fix:** Pick the low memory preset" in app.error[0].body
-    assert "Recorded error: OUT_OF_MEMORY — The device ran out of memory." in all_text(app)
+    assert "Recorded error: The device ran out of memory." in all_text(app)
+    assert "OUT_OF_MEMORY" not in all_text(app)  # codes are for `core.diagnose --json`, not for sentences
 
 
 def test_dead_running_run_is_shown_failed_after_reload(runs_dir):
@@ -109,7 +110,7 @@ def test_dead_running_run_is_shown_failed_after_reload(runs_dir):
     runs.write_json_atomic(runs_dir / "20260101-000000" / "status.json", status)
     app = open_live()
     assert "The training process was killed" in app.error[0].body
-    assert "Recorded error: KILLED" in all_text(app)
+    assert "Recorded error: The training process ended without reporting" in all_text(app)
 
 
 def test_the_run_in_the_url_is_the_one_shown(runs_dir):
@@ -154,6 +155,17 @@ def test_a_run_shows_the_same_duration_and_best_metric_on_live_run_and_runs(runs
     listing.switch_page("pages/runs.py")
     row = listing.run().dataframe(key="runs_table").value.iloc[0]
     assert row["duration"] == "4m 47s" and row["best metric"] == 0.84  # shown as 84.0%, sorted as a number
+
+
+def test_a_launched_run_reads_starting_not_queued(runs_dir):
+    run_dir = make_run(runs_dir, "20260101-000000-go", "queued", pid=os.getpid())
+    status = runs.read_status(run_dir)
+    status.update(slots=["cpu:0"], slot_request={"device": "cpu", "count": 1, "capacity": 1})
+    runs.write_json_atomic(run_dir / "status.json", status)
+    app = open_live()
+    badges = [m.value for m in app.markdown if ":badge" in m.value or "starting" in m.value or "queued" in m.value]
+    assert any("starting" in b for b in badges) and not any("queued" in b for b in badges), badges
+    assert not any("in line" in c.value for c in app.caption)  # nothing else runs: no place in a queue
 
 
 def test_a_failed_run_says_best_evaluation_before_it_failed(runs_dir):

@@ -54,6 +54,18 @@ def test_an_out_of_range_value_is_said_and_start_waits_for_a_fix(app):
     assert not app.error and not app.button(key="start").disabled
 
 
+def test_the_page_speaks_to_users_not_to_us(app):
+    shown = [c.value for c in app.caption] + [m.value for m in app.markdown] + [i.body for i in app.info] + \
+            [w.help or "" for kind in ("number_input", "selectbox", "checkbox") for w in getattr(app, kind)]
+    text = "\n".join(str(s) for s in shown)
+    assert "RESULTS.md" not in text and "seed's" not in text and "core/" not in text
+    button = next(b for b in app.button if b.key == "use_suggested_max_length")
+    assert button.label.startswith("Use max length 56 (faster: shorter batches; cuts ")  # speed, and what it costs
+    assert button.label.endswith("% of texts)")
+    leak = next(i.body for i in app.info if i.body.startswith("**Some eval texts also appear in training"))
+    assert "**Note:** Nothing to do" in leak and "**Fix:**" not in leak  # nothing to fix: a note
+
+
 def test_every_field_has_help_text(app):
     for kind in ("number_input", "selectbox", "checkbox"):
         for w in getattr(app, kind):
