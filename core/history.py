@@ -109,7 +109,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
     def cell(row: dict, column: str) -> str:
         if column == "best metric":
-            return "–" if row["best metric"] is None else f"{row['metric']} {format_metric(row['metric'], row['best metric'])}"
+            value = row["best metric"]
+            return "–" if value is None else f"{row['metric']} {format_metric(row['metric'], value)}"
         if column == "duration":
             return format_duration(row["duration_s"])
         value = row.get(column)

@@ -81,7 +81,7 @@ def _few(keys: list[str], most: int = 4) -> str:
 
 
 def _dict_line(line: str) -> str:
-    """A Trainer log dict ({'loss': '1.098', 'epoch': '0.08'}) as 'loss 1.098 · epoch 0.08'; other lines as they are."""
+    """A Trainer log dict ({'loss': '1.098', 'epoch': '0.08'}) as 'loss 1.098 · epoch 0.08'; others as they are."""
     stripped = line.strip()
     if not (stripped.startswith("{'") and stripped.endswith("}")):
         return line

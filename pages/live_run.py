@@ -13,8 +13,8 @@ from core.log_view import readable_log
 from core.safety import mask_secrets
 from pages._state import runs_dir, select_run
 
-STATE_COLOURS = {"queued": "gray", "starting": "blue", "running": "blue", "completed": "green", "stopped": "orange", "failed": "red",
-                 "cancelled": "gray"}
+STATE_COLOURS = {"queued": "gray", "starting": "blue", "running": "blue", "completed": "green", "stopped": "orange",
+                 "failed": "red", "cancelled": "gray"}
 POLL_SECONDS = 2
 
 

@@ -24,7 +24,8 @@ visible = history.filter_rows(rows, states, text)
 frame = pd.DataFrame([{"id": r["id"], "name": r["name"], "state": r["state"], "data set": r["data set"],
                        "model": r["model"], "device": r["device"],
                        "best metric": r["best metric"], "metric": r["metric"],
-                       "duration": progress.format_duration(r["duration_s"]), "started": progress.format_started(r["started"])}
+                       "duration": progress.format_duration(r["duration_s"]),
+                       "started": progress.format_started(r["started"])}
                       for r in visible], columns=["id", "name", "state", "data set", "model", "device",
                                                   "best metric", "metric", "duration", "started"])
 st.caption(f"{len(visible)} of {len(rows)} runs. Click a column header to sort; tick a row to select it.")
