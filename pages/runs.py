@@ -30,10 +30,11 @@ frame = pd.DataFrame([{"id": r["id"], "name": r["name"], "state": r["state"], "d
                                                   "best metric", "metric", "duration", "started"])
 st.caption(f"{len(visible)} of {len(rows)} runs. Click a column header to sort; tick a row to select it.")
 # Shown as everywhere else (74.3%, or 0.482 for a loss); sorting still goes by the numbers underneath.
-shown = frame.style.format(lambda v: "–" if v is None or v != v else v, subset=["best metric"])
+shown = frame.style
 for metric in set(frame["metric"]):
-    rows = frame.index[frame["metric"] == metric]
-    shown = shown.format(lambda v, m=metric: progress.format_metric(m, v), subset=pd.IndexSlice[rows, ["best metric"]])
+    ranked_on = frame.index[frame["metric"] == metric]
+    shown = shown.format(lambda v, m=metric: progress.format_metric(m, v),
+                         subset=pd.IndexSlice[ranked_on, ["best metric"]])
 table = st.dataframe(shown, key="runs_table", hide_index=True, on_select="rerun", selection_mode="single-row")
 
 ids = [r["id"] for r in visible]
