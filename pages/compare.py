@@ -8,6 +8,7 @@ from core.views import compare
 from pages.components.session import runs_dir
 
 from core.rundir import runs
+from core.views import progress
 
 st.title("Compare runs")
 all_runs = {run.run_id: run for run in runs.list_runs(runs_dir())}
@@ -47,10 +48,10 @@ best_rows = []
 for run_id in chosen:
     row = history.run_row(all_runs[run_id])
     best_rows.append({"run": labels[run_id], "id": run_id, "state": row["state"], "metric": row["metric"],
-                      "best": row["best metric"]})
+                      "best": progress.format_metric(row["metric"], row["best metric"]),
+                      "duration": progress.format_duration(row["duration_s"])})
 with st.container(key="compare_best"):
-    st.dataframe(pd.DataFrame(best_rows), hide_index=True,
-                 column_config={"best": st.column_config.NumberColumn(format="%.3f")})
+    st.dataframe(pd.DataFrame(best_rows), hide_index=True)
 st.caption("A finished run shows its saved model's final value; a run still training its best evaluation so far. "
            "Runs ranked on different metrics are not directly comparable.")
 

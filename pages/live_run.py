@@ -5,20 +5,19 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.common.errors import UserError
+from core.common.safety import mask_secrets
 from core.diagnostics.diagnose import run_findings
 from core.rundir import runs
-from core.rundir.records import as_float
 from core.runner import launcher, process, queue
 from core.views import charts, progress
+from core.views.log_view import readable_log
+from pages.components.findings import finding_box
 from pages.components.live_extras import offer_half_batch, show_estimate_vs_measured
-
-from core.common.safety import mask_secrets
 from pages.components.session import runs_dir, select_run
 
-from core.common.errors import UserError
-
-STATE_COLOURS = {"queued": "gray", "running": "blue", "completed": "green", "stopped": "orange", "failed": "red",
-                 "cancelled": "gray"}
+STATE_COLOURS = {"queued": "gray", "starting": "blue", "running": "blue", "completed": "green", "stopped": "orange",
+                 "failed": "red", "cancelled": "gray"}
 
 
 def pick_run() -> runs.RunSummary | None:
@@ -29,12 +28,24 @@ def pick_run() -> runs.RunSummary | None:
         return None
     ids = [run.run_id for run in all_runs]
     # The picker is driven through session state only: a pending choice (a relaunch just made), else the
-    # run in the URL (a reload), else the newest run.
+    # run in the URL (a reload), else the newest run. A URL naming no run says so and waits for a pick.
     pending = st.session_state.pop("pending_run", None)
-    wanted = pending or st.query_params.get("run") or st.session_state.get("run_id")
-    if pending or st.session_state.get("run_picker") not in ids:
+    asked = st.query_params.get("run")
+    picked = st.session_state.get("run_picker") in ids
+    missing = asked if asked and asked not in ids and not pending and not picked else None
+    wanted = pending or asked or st.session_state.get("run_id")
+    if missing:
+        st.session_state["run_picker"] = None
+    elif pending or not picked:
         st.session_state["run_picker"] = wanted if wanted in ids else ids[0]
-    chosen = st.selectbox("Run", ids, format_func=lambda i: all_runs[ids.index(i)].label, key="run_picker")
+    if missing:
+        st.warning(f"There is no run '{missing}' (it may have been deleted). Pick one below, or see them all "
+                   "on the Runs page.", icon=":material/search_off:")
+        st.page_link("pages/runs.py", label="All runs", icon=":material/table_rows:")
+    chosen = st.selectbox("Run", ids, format_func=lambda i: all_runs[ids.index(i)].label, key="run_picker",
+                          placeholder="Pick a run")
+    if chosen is None:
+        return None
     if chosen != st.query_params.get("run"):
         st.session_state["run_id"] = chosen
         st.query_params["run"] = chosen
@@ -47,9 +58,10 @@ def header(run: runs.RunSummary) -> None:
     with title_col:
         st.markdown(f"### {cfg.get('name') or run.run_id}")
         with st.container(key="run_state"):
-            st.badge(run.state, color=STATE_COLOURS.get(run.state, "gray"))
+            shown = runs.shown_state(run.status)
+            st.badge(shown, color=STATE_COLOURS.get(shown, "gray"))
         t = cfg.get("training", {})
-        st.caption(f"{cfg.get('model', {}).get('name')} on {cfg.get('data', {}).get('name')} "
+        st.caption(f"{cfg.get('model', {}).get('name')} on {runs.dataset_label(cfg)} "
                    f"({cfg.get('data', {}).get('train_size')} train / {cfg.get('data', {}).get('eval_size')} eval) · "
                    f"{t.get('num_train_epochs')} epochs · lr {t.get('learning_rate')} · "
                    f"device {run.status.get('device') or cfg.get('hardware', {}).get('device')} · "
@@ -94,8 +106,8 @@ def run_controls(run: runs.RunSummary) -> None:
                 st.rerun(scope="fragment")
 
 
-def show_progress(status: dict) -> None:
-    p = progress.progress_of(status)
+def show_progress(status: dict, estimate: dict | None = None) -> None:
+    p = progress.progress_of(status, prior_s=progress.prior_step_s(estimate, status))
     phase = status.get("phase", "starting")
     if p is None or p.max_steps == 0:
         st.progress(0.0, text=f"{phase.capitalize()}…" if status.get("state") in runs.ACTIVE_STATES else phase)
@@ -110,8 +122,7 @@ def show_progress(status: dict) -> None:
 def show_findings(run: runs.RunSummary, findings: list) -> None:
     """Newest first; a finding that knows the config change behind its fix gets a one-click relaunch."""
     for finding in findings:
-        box = st.error if finding.severity == "error" else st.warning
-        box(f"**{finding.title}.** {finding.evidence}\n\n**Fix:** {finding.fix}", icon=":material/stethoscope:")
+        finding_box(finding, ":material/stethoscope:")
         if finding.config_change:
             change = ", ".join(f"{k.split('.')[-1]} = {v}" for k, v in finding.config_change.items())
             if st.button(f"Apply fix & relaunch ({change})", key=f"fix_{finding.code}",
@@ -133,16 +144,27 @@ def relaunch(run: runs.RunSummary, finding) -> None:
     st.rerun(scope="app")
 
 
-def show_charts(records: list[dict], config: dict, findings: list, max_steps: int | None) -> None:
+def show_charts(records: list[dict], config: dict, findings: list, max_steps: int | None,
+                state: str | None = None) -> None:
     best = progress.best_eval(records, config.get("training", {}).get("metric_for_best_model", "f1"))
     left, right = st.columns(2)
     left.plotly_chart(charts.loss_figure(records, best, findings, max_steps), key="loss_chart")
     right.plotly_chart(charts.eval_metrics_figure(records, best, max_steps), key="metrics_chart")
     left.plotly_chart(charts.learning_rate_figure(records, max_steps), key="lr_chart")
     if best:
-        metric = config.get("training", {}).get("metric_for_best_model", "f1")
-        right.success(f"Best evaluation so far: step {best['step']} (epoch {best.get('epoch', 0):.2f}), "
-                      f"{metric} {as_float(best.get('eval_' + metric)):.3f}.", icon=":material/trophy:")
+        right.success(best_eval_sentence(best, config, state), icon=":material/trophy:")
+
+
+def best_eval_sentence(best: dict, config: dict, state: str | None) -> str:
+    """The best evaluation, worded for where the run is: still training, finished, or ended early."""
+    metric = config.get("training", {}).get("metric_for_best_model", "f1")
+    where = f"step {best['step']} (epoch {best.get('epoch', 0):.2f}), {metric} " \
+            f"{progress.format_metric(metric, best.get('eval_' + metric))}"
+    if state in runs.ACTIVE_STATES:
+        return f"Best evaluation so far: {where}."
+    if state == "completed":
+        return f"Best evaluation: {where}."
+    return f"Best evaluation before the run {'failed' if state == 'failed' else 'ended'}: {where}."
 
 
 def show_results(run: runs.RunSummary) -> None:
@@ -154,15 +176,14 @@ def show_results(run: runs.RunSummary) -> None:
     cols = st.columns(5)
     for col, metric in zip(cols, ("accuracy", "f1", "precision", "recall", "loss")):
         value = final.get(metric)
-        col.metric(metric.capitalize(), "–" if value is None else
-                   (f"{value:.1%}" if metric != "loss" else f"{value:.3f}"))
+        col.metric(metric.capitalize(), progress.format_metric(metric, value))
     dataset = runs.read_json(run.path / "dataset.json", {}) or {}
     if dataset.get("majority_rate"):
         st.caption(f"Always answering the largest class would score {dataset['majority_rate']:.1%} accuracy.")
     table_col, matrix_col = st.columns(2)
     frame = pd.DataFrame(results["per_class"]).set_index("label")
-    table_col.dataframe(frame.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1": "{:.3f}"}),
-                        key="per_class_table")
+    table_col.dataframe(frame.style.format({m: (lambda v, m=m: progress.format_metric(m, v))
+                                            for m in ("precision", "recall", "f1")}), key="per_class_table")
     matrix_col.plotly_chart(charts.confusion_figure(results), key="confusion_chart")
     st.success(f"Model saved to `{results['model_dir']}` (load it with "
                "`AutoModelForSequenceClassification.from_pretrained`).", icon=":material/save:")
@@ -171,7 +192,7 @@ def show_results(run: runs.RunSummary) -> None:
 def show_raw_error(status: dict) -> None:
     error = status.get("error") or {}
     if error:
-        st.caption(f"Recorded error: {error.get('code', 'FAILED')} — {error.get('message', '')}")
+        st.caption(f"Recorded error: {error.get('message') or 'the run failed without a message.'}")
 
 
 def live_view(run_id: str, run_path: str, config: dict, every: float | None) -> None:
@@ -184,16 +205,16 @@ def live_view(run_id: str, run_path: str, config: dict, every: float | None) -> 
     run = runs.RunSummary(run_id, Path(run_path), status, config)
     header(run)
     findings = run_findings(run.path, status=status, records=records)
-    show_progress(status)
+    show_progress(status, runs.read_json(run.path / "estimate.json"))
     offer_half_batch(run)
     show_findings(run, findings)
     show_raw_error(status)
-    show_charts(records, config, findings, (status.get("progress") or {}).get("max_steps"))
+    show_charts(records, config, findings, (status.get("progress") or {}).get("max_steps"), status.get("state"))
     if status.get("state") not in runs.ACTIVE_STATES:
         show_results(run)
         show_estimate_vs_measured(run)
     with st.expander("Training log (last lines)"):
-        st.code(mask_secrets(runs.read_log_tail(run.path)) or "(empty)", language=None)
+        st.code(readable_log(mask_secrets(runs.read_log_tail(run.path))) or "(empty)", language=None)
 
 
 def same_cadence(every: float | None, wanted: float | None) -> bool:

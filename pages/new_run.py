@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.common.errors import UserError
 from core.config import compat
 from core.config.schema import dry_run_variant, form_fields, RunConfig
 from core.diagnostics import preflight
@@ -9,10 +10,9 @@ from core.plan import presets
 from core.runner import launcher
 from pages.components import data_inputs
 from pages.components.estimates import show_estimates, speed_fields
+from pages.components.findings import finding_box
+from pages.components.form_fields import current, field_row, force_value, form_values, keep_values, user_sentence
 from pages.components.session import runs_dir, select_run
-from pages.components.form_fields import current, field_row, force_value, form_values, keep_values
-
-from core.common.errors import UserError
 
 # Every field the form shows, per section, from the config dataclasses (core/config/schema.py).
 SECTIONS = {section: form_fields(section) for section in ("data", "model", "hardware", "training")}
@@ -28,10 +28,21 @@ def apply_change(change: dict) -> None:
         force_value(*dotted.split(".", 1), value)
 
 
+def start_blocked_reason(problem: str | None, blocking: bool, data: dict) -> str:
+    """One line next to a disabled Start: what it waits for."""
+    if problem:
+        return f"Start waits for a fix: {problem}"
+    if blocking:
+        return "Start waits for a fix: see the pre-flight check above."
+    if data.get("source") == "file" and not data.get("path"):
+        return "Start waits for a data file: upload one, or type its path, in the Data section."
+    return "Start waits for the data: see the Data section."
+
+
 st.title("New run")
 st.caption("Fine-tune a transformer text classifier. The defaults train offline on the built-in "
            "MiniLM-L6 encoder and 2,000 tweets: about 6 minutes on 2 CPU cores, 75% accuracy on 3 classes "
-           "(measured, bench/RESULTS.md).")
+           "(measured on this project's test machine).")
 
 st.text_input("Run name (optional)", key="form.name", max_chars=60,
               help="A short name to find this run again; letters, digits and dashes end up in its folder name.")
@@ -103,7 +114,9 @@ if values["training"]["eval_strategy"] != "steps":
 try:
     config = RunConfig.from_dict(values)
 except UserError as exc:
-    config, problem = None, exc.sentence
+    # No file yet is not a mistake: the Data section asks for one, and Start waits for it.
+    waiting_for_file = exc.field == "data.path" and not data_values.get("path")
+    config, problem = None, (None if waiting_for_file else user_sentence(exc))
 else:
     problem = None
     plan = presets.batch_plan(config)
@@ -125,26 +138,32 @@ if problem:
 
 blocking = False
 for finding in preflight.preflight(config, runs_dir(), detected_devices()) if config else []:
-    box = {"error": st.error, "warning": st.warning}.get(finding.severity, st.info)
-    box(f"**{finding.title}.** {finding.evidence} **Fix:** {finding.fix}", icon=":material/flight_takeoff:")
+    finding_box(finding, ":material/flight_takeoff:")
     blocking = blocking or finding.severity == "error"
     if finding.config_change:
         # A callback runs before the fields are drawn, so the browser shows the applied value too.
         st.button(f"Apply: {', '.join(f'{k} = {v}' for k, v in finding.config_change.items())}",
                   key=f"preflight_{finding.code}", on_click=apply_change, args=(finding.config_change,))
 
-start_col, dry_col, _ = st.columns([1, 1, 4])
-start = start_col.button("Start", type="primary", key="start", disabled=config is None or blocking,
-                         icon=":material/play_arrow:")
-dry = dry_col.button("Dry run", key="dry_run", disabled=config is None or blocking, icon=":material/science:",
-                     help="The same settings on 64 training rows for 20 steps, one evaluation and one save: "
-                          "a crash or a bad setting shows in seconds, not after an hour.")
+# Start and Dry run stay in sight at the bottom of the window (the form is ~3,000 px tall), with why they are off.
+# (Streamlit wraps a keyed container in a block only as tall as itself: that wrapper is what must stick.)
+st.html("<style>div:has(> .st-key-action_bar){position:sticky;bottom:0;z-index:100;background:#ffffff;"
+        "padding:0.6rem 0 0.4rem;border-top:1px solid #e2e8f0}</style>")
+with st.container(key="action_bar"):
+    start_col, dry_col, why_col = st.columns([1, 1, 5], vertical_alignment="center")
+    start = start_col.button("Start", type="primary", key="start", disabled=config is None or blocking,
+                             icon=":material/play_arrow:")
+    dry = dry_col.button("Dry run", key="dry_run", disabled=config is None or blocking, icon=":material/science:",
+                         help="The same settings on 64 training rows for 20 steps, one evaluation and one save: "
+                              "a crash or a bad setting shows in seconds, not after an hour.")
+    if config is None or blocking:
+        why_col.caption(start_blocked_reason(problem, blocking, data_values))
 if start or dry:
     try:
         to_run = dry_run_variant(config) if dry else config
         run_dir = launcher.start_run(to_run, runs_dir(), lineage={"dry_run": True} if dry else None)
     except UserError as exc:
-        st.error(exc.sentence, icon=":material/error:")
+        st.error(user_sentence(exc), icon=":material/error:")
     else:
         select_run(run_dir.name)
         st.switch_page("pages/live_run.py", query_params={"run": run_dir.name})

@@ -3,18 +3,16 @@
 import pandas as pd
 import streamlit as st
 
+from core.diagnostics import environment
 from core.diagnostics.findings import Finding
 from core.diagnostics.troubleshooting import Case, CASES
+from pages.components.findings import finding_box
 from pages.components.session import runs_dir
 
-from core.diagnostics import environment
-
-BOXES = {"error": st.error, "warning": st.warning, "info": st.info}
 
 
 def show_finding(finding: Finding) -> None:
-    box = BOXES.get(finding.severity, st.info)
-    box(f"**{finding.title}.** {finding.evidence}\n\n**Fix:** {finding.fix}", icon=":material/stethoscope:")
+    finding_box(finding, ":material/stethoscope:")
 
 
 def show_environment(findings: list[Finding]) -> None:
@@ -34,7 +32,7 @@ def show_case(number: int, case: Case, findings: list[Finding]) -> None:
                     f"**What the dashboard does:** {case.automatic}")
         if case.check is None:
             return
-        st.caption(f"Checked on this machine just now (`core.environment.{case.check}`):")
+        st.caption("Checked on this machine just now:")
         matching = [f for f in findings if f.code in case.codes]
         for finding in matching:
             show_finding(finding)

@@ -39,3 +39,22 @@ def test_curves_can_be_drawn_per_epoch():
     fig = compare.compare_metric_figure({"a": curve(0.2), "b": curve(0.6)}, metric="f1", axis="epoch")
     assert list(fig.data[0].x) == [1.0, 2.0] and list(fig.data[0].y) == [0.6, 0.7]
     assert fig.layout.xaxis.title.text == "epoch" and fig.layout.title.text == "Eval f1"
+
+
+def test_the_legend_sits_below_the_chart_not_beside_it():
+    from core.views.compare import compare_loss_figure, compare_metric_figure
+
+    curves = {"a rather long run name number one": [{"type": "train", "step": 1, "epoch": 0.1, "loss": 1.0}],
+              "another long run name": [{"type": "eval", "step": 1, "epoch": 0.1, "eval_loss": 1.0, "eval_f1": 0.5}]}
+    for fig in (compare_loss_figure(curves), compare_metric_figure(curves)):
+        legend = fig.layout.legend
+        assert legend.orientation == "h" and legend.y < 0  # the plot keeps the full width
+
+
+def test_token_length_labels_sit_above_the_bars():
+    from core.views.charts import token_length_figure
+
+    fig = token_length_figure([10, 20, 30, 40, 50, 60], max_length=128, suggested=56)
+    labels = {a.text: a for a in fig.layout.annotations}
+    assert set(labels) == {"max length 128", "95% fit in 56"}
+    assert all(a.yanchor == "bottom" and a.y == 1 for a in labels.values())  # over the plot area's top edge

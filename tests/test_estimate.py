@@ -59,3 +59,13 @@ def test_estimate_against_measurement_says_how_far_off_it_was():
     assert by["Peak memory (MB)"]["estimate off by"] == "+25%"
     assert by["Training samples/s"]["estimate off by"] == "-20%"
     assert by["Training time per epoch (s)"]["estimate off by"] == "–"
+
+
+def test_estimates_are_rounded_to_what_a_person_reads():
+    from core.plan.estimate import readable_duration, significant, time_estimate_words
+
+    assert significant(42213.7) == "42,000" and significant(3.456) == "3.5" and significant(1234) == "1,200"
+    assert [readable_duration(s) for s in (4, 330, 1460, 4800)] == \
+        ["under a minute", "about 6 min", "about 25 min", "about 1 h 20 min"]
+    assert time_estimate_words(0.4, 3, 42200.0, "cpu") == "under a minute for 3 epochs"
+    assert time_estimate_words(336, 3, 17.86, "cpu") == "about 6 min for 3 epochs (about 18 training samples/s on cpu)"

@@ -60,3 +60,55 @@ def test_a_run_is_polled_as_often_as_it_writes_and_not_at_all_once_it_ended():
     assert poll_seconds({"state": "queued"}, []) == POLL_MIN_S
     for state in ("completed", "failed", "stopped", "cancelled"):
         assert poll_seconds({"state": state}, lines(6.0)) is None
+
+
+def test_one_duration_from_process_start_to_end_or_now():
+    from core.views.progress import run_duration_s
+
+    ended = {"state": "completed", "started_at": "2026-01-01T10:00:00+0000", "ended_at": "2026-01-01T10:04:47+0000",
+             "progress": {"train_started_at": 1767261614.0, "at": 1767261800.0}}
+    assert run_duration_s(ended) == 287.0 and format_duration(287.0) == "4m 47s"
+    running = {"state": "running", "started_at": "2026-01-01T10:00:00+0000"}
+    assert run_duration_s(running, now=1767261600.0 + 30) == 30.0
+    assert run_duration_s({"state": "queued"}) is None
+
+
+def test_metrics_are_written_one_way():
+    from core.views.progress import format_metric
+
+    assert format_metric("f1", 0.7432) == "74.3%" and format_metric("eval_accuracy", "0.5") == "50.0%"
+    assert format_metric("loss", 0.48213) == "0.482"
+    assert format_metric("f1", None) == "–" and format_metric("f1", "nan") == "–"
+
+
+def test_the_eta_starts_from_the_estimate_and_moves_to_the_measured_pace():
+    from core.views.progress import blended_step_s, prior_step_s
+
+    status = {"state": "running", "progress": {"step": 0, "max_steps": 375, "num_train_epochs": 3}}
+    prior = prior_step_s({"time": {"train_s_per_epoch": 100.0, "eval_s_per_epoch": 12.5}}, status)
+    assert prior == 0.9  # (100 + 12.5) s per epoch x 3 epochs / 375 steps
+    assert blended_step_s(None, 0, prior, 375) == 0.9  # before the first step: the estimate alone
+    assert blended_step_s(4.0, 20, prior, 375) == (4.0 + 0.9) / 2  # 20 steps weigh as much as the estimate
+    assert abs(blended_step_s(1.0, 2000, prior, 375) - 1.0) < 0.01  # in the end, the measurement
+    assert blended_step_s(3.0, 5, None, 375) == 3.0  # no estimate (a Hub model): the measurement alone
+    assert prior_step_s({"time": {"train_s_per_epoch": 0.0}}, status) is None  # a tiny model's 0 s is no estimate
+
+
+def test_a_slow_first_step_no_longer_swings_the_eta():
+    """A default CPU run: the first step takes 12 s (warm-up), the rest 0.9 s each, as estimated."""
+    from core.views.progress import progress_of
+
+    def etas(prior):
+        out = []
+        for step in range(1, 16):
+            at = 1000.0 + 12.0 + 0.9 * (step - 1)
+            status = {"state": "running", "progress": {"step": step, "max_steps": 375, "epoch": step / 125,
+                                                       "num_train_epochs": 3, "train_started_at": 1000.0, "at": at}}
+            out.append(progress_of(status, now=at, prior_s=prior).eta_s)
+        return out
+
+    measured_only, blended = etas(None), etas(0.9)
+    assert max(measured_only) / min(measured_only) > 3  # 75 min down to 10 min in 15 steps: the swing users saw
+    assert max(blended) / min(blended) < 1.5
+    truth = 0.9 * (375 - 15)
+    assert abs(blended[-1] - truth) < abs(measured_only[-1] - truth)

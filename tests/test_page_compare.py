@@ -43,7 +43,8 @@ def test_two_runs_overlaid_with_best_metric_and_config_differences(runs_dir):
     assert [t["name"] for t in loss["data"]] == ["20260101-000000-a · train", "20260101-000000-a · eval",
                                                  "high lr · train", "high lr · eval"]
     best = app.dataframe[0].value.set_index("id")
-    assert best.loc["20260101-000000-a", "best"] == 0.84 and best.loc["20260102-000000-b", "best"] == 0.25
+    # Written as on Runs and Live run: one formatting everywhere.
+    assert best.loc["20260101-000000-a", "best"] == "84.0%" and best.loc["20260102-000000-b", "best"] == "25.0%"
     diff = app.dataframe[1].value
     assert sorted(diff.index) == ["name", "training.learning_rate"]
     app.toggle(key="compare_diff_only").set_value(False).run()

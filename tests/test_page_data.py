@@ -5,13 +5,13 @@ from unittest import mock
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pages.components.form_fields import field_label
 from tests.bad_inputs import CASES, FIXTURES
 from tests.conftest import ROOT
 
 # Cases the page's widgets cannot produce: a picker offers only the file's columns, number boxes have bounds.
 PREVENTED = {"text-column-missing": ("form.data.text_column", "body"),
-             "label-column-missing": ("form.data.label_column", "stars"),
-             "train-size-zero": ("form.data.train_size", 1), "max-length-zero": ("form.data.max_length", 8)}
+             "label-column-missing": ("form.data.label_column", "stars")}
 # Where the page's own detection differs from the CLI's words (it falls back to the first column).
 PAGE_WORDS = {"text-column-not-text": "column 'id' holds numbers, not text"}
 
@@ -42,8 +42,11 @@ def test_an_uploaded_kaggle_csv_is_mapped_previewed_and_launched(app, runs_dir):
     upload = (FIXTURES / "reviews.csv").read_bytes()
     widget(app, "upload").set_value(("My Reviews (Kaggle).csv", upload, "text/csv")).run()
     assert not app.exception and not app.error
-    stored = widget(app, "form.data.path").value
-    assert stored.startswith(str(runs_dir / "data")) and stored.endswith("-My-Reviews-Kaggle.csv")
+    # The copy kept with the runs is ours: the path box stays for a path the person types.
+    assert widget(app, "form.data.path").value == ""
+    assert any("Using the uploaded file **My Reviews (Kaggle).csv**" in c.value for c in app.caption)
+    stored = str(next((runs_dir / "data").iterdir()))
+    assert stored.endswith("-My-Reviews-Kaggle.csv")
     assert widget(app, "form.data.text_column").value == "review"
     assert widget(app, "form.data.label_column").value == "sentiment"
     assert any("`0` negative · `1` neutral · `2` positive" in m.value for m in app.markdown)
@@ -53,13 +56,14 @@ def test_an_uploaded_kaggle_csv_is_mapped_previewed_and_launched(app, runs_dir):
     assert (widget(app, "form.data.train_size").value, widget(app, "form.data.eval_size").value) == (72, 18)
     assert any("The eval set is very small" in w.value for w in app.warning)
     set_field(app, "form.data.train_size", 100)
-    assert app.error[0].value.startswith("data.train_size: is 100 but the training rows hold only 72")
+    assert app.error[0].value.startswith("Train subset size: is 100 but the training rows hold only 72")
     assert app.button(key="start").disabled
     set_field(app, "form.data.train_size", 60)
     with mock.patch("core.runner.launcher.start_run", return_value=runs_dir / "x") as start:
         app.button(key="start").click().run()
     config = start.call_args.args[0]
     assert config.data.source == "file" and config.data.path == stored
+    assert config.data.name == "My Reviews (Kaggle).csv"  # the name the Runs table and Live run show
     assert (config.data.text_column, config.data.label_column) == ("review", "sentiment")
 
 
@@ -88,7 +92,8 @@ def test_bad_input_is_one_sentence_on_the_page_and_start_stays_off(case, app, ru
     apply_case(app, case)
     assert not app.exception
     words = PAGE_WORDS.get(case.id, case.words)
-    assert any(e.value.startswith(f"{case.field}: ") and words in e.value for e in app.error), \
+    label = field_label(case.field) or case.field  # the page names the field as its form labels it
+    assert any(e.value.startswith(f"{label}: ") and words in e.value for e in app.error), \
         [e.value for e in app.error]
     assert app.button(key="start").disabled
     assert not [p for p in runs_dir.iterdir() if p.name != "data"]
@@ -96,17 +101,14 @@ def test_bad_input_is_one_sentence_on_the_page_and_start_stays_off(case, app, ru
 
 @pytest.mark.parametrize("case_id", sorted(PREVENTED))
 def test_the_widgets_cannot_make_these_bad_inputs(case_id, app):
-    key, limit = PREVENTED[case_id]
-    if "column" in key:
-        use_file(app, FIXTURES / "reviews.csv")
-        assert limit not in widget(app, key).options
-    else:
-        assert widget(app, key).min == limit
+    key, missing = PREVENTED[case_id]
+    use_file(app, FIXTURES / "reviews.csv")
+    assert missing not in widget(app, key).options
 
 
 def test_rows_without_a_label_can_be_dropped_from_the_page(app):
     use_file(app, FIXTURES / "missing_labels.csv")
-    assert app.error[0].value.startswith("data.label_column: 6 of 90 rows have no label")
+    assert app.error[0].value.startswith("Label column: 6 of 90 rows have no label")
     set_field(app, "form.data.drop_missing_labels", True)
     assert not app.error, [e.value for e in app.error]
     assert not app.button(key="start").disabled

@@ -99,7 +99,8 @@ def test_failed_run_shows_the_error_sentence(runs_dir):
              error={"code": "OUT_OF_MEMORY", "message": "The device ran out of memory. Use the low preset."})
     app = open_live()
     assert "ran out of memory" in app.error[0].body and "**Fix:** Pick the low memory preset" in app.error[0].body
-    assert "Recorded error: OUT_OF_MEMORY — The device ran out of memory." in all_text(app)
+    assert "Recorded error: The device ran out of memory." in all_text(app)
+    assert "OUT_OF_MEMORY" not in all_text(app)  # codes are for `core.diagnose --json`, not for sentences
 
 
 def test_dead_running_run_is_shown_failed_after_reload(runs_dir):
@@ -109,7 +110,7 @@ def test_dead_running_run_is_shown_failed_after_reload(runs_dir):
     runs.write_json_atomic(runs_dir / "20260101-000000" / "status.json", status)
     app = open_live()
     assert "The training process was killed" in app.error[0].body
-    assert "Recorded error: KILLED" in all_text(app)
+    assert "Recorded error: The training process ended without reporting" in all_text(app)
 
 
 def test_the_run_in_the_url_is_the_one_shown(runs_dir):
@@ -117,6 +118,60 @@ def test_the_run_in_the_url_is_the_one_shown(runs_dir):
     make_run(runs_dir, "20260102-000000-new", "failed", error={"code": "X", "message": "y"}, created_at=2.0)
     assert open_live().selectbox(key="run_picker").value == "20260102-000000-new"
     assert open_live("20260101-000000-old").selectbox(key="run_picker").value == "20260101-000000-old"
+
+
+def test_a_run_in_the_url_that_does_not_exist_is_said_and_the_list_offered(runs_dir):
+    make_run(runs_dir, "20260101-000000-old", "completed", results=RESULTS, created_at=1.0)
+    app = open_live("does-not-exist")
+    assert not app.exception
+    assert "There is no run 'does-not-exist'" in app.warning[0].body
+    picker = app.selectbox(key="run_picker")
+    assert picker.value is None and picker.options == ["20260101-000000-old · minilm-l6 on tweet-sentiment"]
+    assert not app.get("progress")  # no other run is shown in its place
+    picker.select("20260101-000000-old").run()
+    assert app.get("progress") and not app.warning
+
+
+def test_an_uploaded_file_is_called_by_its_own_name(runs_dir):
+    run_dir = make_run(runs_dir, "20260101-000000-upload", "completed", results=RESULTS)
+    config = json.loads((run_dir / "config.json").read_text())
+    config["data"] = {"source": "file", "name": "file", "path": str(runs_dir / "data" / "0123abcdef-reviews.csv")}
+    (run_dir / "config.json").write_text(json.dumps(config))
+    app = open_live("20260101-000000-upload")
+    assert "reviews.csv" in app.selectbox(key="run_picker").options[0]
+    assert "minilm-l6 on reviews.csv" in all_text(app) and " on file" not in all_text(app)
+
+
+def test_a_run_shows_the_same_duration_and_best_metric_on_live_run_and_runs(runs_dir):
+    run_dir = make_run(runs_dir, "20260101-000000-done", "completed", overfitting_curve(), results=RESULTS)
+    status = runs.read_status(run_dir)
+    status.update(started_at="2026-01-01T10:00:00+0000", ended_at="2026-01-01T10:04:47+0000")
+    runs.write_json_atomic(run_dir / "status.json", status)
+    live = open_live("20260101-000000-done")
+    assert "elapsed 4m 47s" in live.get("progress")[0].proto.text
+    assert "Best evaluation: step 40 (epoch 1.00), f1 85.0%." in all_text(live)  # no "so far" once it ended
+    assert [m.value for m in live.metric][:2] == ["85.0%", "84.0%"]
+    listing = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    listing.switch_page("pages/runs.py")
+    row = listing.run().dataframe(key="runs_table").value.iloc[0]
+    assert row["duration"] == "4m 47s" and row["best metric"] == 0.84  # shown as 84.0%, sorted as a number
+
+
+def test_a_launched_run_reads_starting_not_queued(runs_dir):
+    run_dir = make_run(runs_dir, "20260101-000000-go", "queued", pid=os.getpid())
+    status = runs.read_status(run_dir)
+    status.update(slots=["cpu:0"], slot_request={"device": "cpu", "count": 1, "capacity": 1})
+    runs.write_json_atomic(run_dir / "status.json", status)
+    app = open_live()
+    badges = [m.value for m in app.markdown if ":badge" in m.value or "starting" in m.value or "queued" in m.value]
+    assert any("starting" in b for b in badges) and not any("queued" in b for b in badges), badges
+    assert not any("in line" in c.value for c in app.caption)  # nothing else runs: no place in a queue
+
+
+def test_a_failed_run_says_best_evaluation_before_it_failed(runs_dir):
+    make_run(runs_dir, "20260101-000000-dead", "failed", overfitting_curve(), error={"code": "X", "message": "y"})
+    text = all_text(open_live())
+    assert "Best evaluation before the run failed: step 40" in text and "so far" not in text
 
 
 def test_a_run_started_by_an_earlier_dashboard_process_is_found_and_charted(runs_dir):

@@ -31,6 +31,41 @@ def test_defaults_render_ready_to_start(app):
     assert not app.error
 
 
+def test_choosing_file_asks_for_an_upload_without_an_error(app):
+    app.selectbox(key="form.data.source").select("file").run()
+    assert not app.exception
+    assert not app.error, [e.value for e in app.error]  # nothing went wrong yet: no file was given
+    assert any("Upload a data file, or type the path of one" in i.value for i in app.info)
+    assert app.button(key="start").disabled
+
+
+def test_a_bad_value_names_the_field_as_the_form_labels_it(app):
+    app.selectbox(key="form.data.source").select("file").run()
+    widget(app, "form.data.path").set_value("/no/such/../file.csv").run()
+    assert app.error and app.error[0].value.startswith("Data file: "), [e.value for e in app.error]
+    assert "data.path" not in app.error[0].value
+
+
+def test_an_out_of_range_value_is_said_and_start_waits_for_a_fix(app):
+    widget(app, "form.training.warmup_ratio").set_value(5.0).run()
+    assert app.error and app.error[0].value == "Warmup ratio: must be at most 0.99, got 5.0; lower it."
+    assert app.button(key="start").disabled and app.button(key="dry_run").disabled
+    widget(app, "form.training.warmup_ratio").set_value(0.1).run()
+    assert not app.error and not app.button(key="start").disabled
+
+
+def test_the_page_speaks_to_users_not_to_us(app):
+    shown = [c.value for c in app.caption] + [m.value for m in app.markdown] + [i.body for i in app.info] + \
+            [w.help or "" for kind in ("number_input", "selectbox", "checkbox") for w in getattr(app, kind)]
+    text = "\n".join(str(s) for s in shown)
+    assert "RESULTS.md" not in text and "seed's" not in text and "core/" not in text
+    button = next(b for b in app.button if b.key == "use_suggested_max_length")
+    assert button.label.startswith("Use max length 56 (faster: shorter batches; cuts ")  # speed, and what it costs
+    assert button.label.endswith("% of texts)")
+    leak = next(i.body for i in app.info if i.body.startswith("**Some eval texts also appear in training"))
+    assert "**Note:** Nothing to do" in leak and "**Fix:**" not in leak  # nothing to fix: a note
+
+
 def test_every_field_has_help_text(app):
     for kind in ("number_input", "selectbox", "checkbox"):
         for w in getattr(app, kind):
@@ -61,7 +96,7 @@ def test_start_launches_the_configured_run_and_opens_live_run(app, runs_dir, tmp
 
 def test_steps_strategy_without_eval_steps_blocks_start_with_a_sentence(app):
     widget(app, "form.training.eval_strategy").select("steps").run()
-    assert app.error[0].body.startswith("training.eval_steps: is needed when eval strategy is 'steps'")
+    assert app.error[0].body.startswith("Eval every N steps: is needed when eval strategy is 'steps'")
     assert app.button(key="start").disabled
 
 

@@ -16,6 +16,13 @@ def test_estimate_and_speed_plan_are_shown_before_start(app):  # noqa: F811
     assert "Speed settings on cpu: precision fp32" in text
 
 
+def test_a_tiny_model_is_estimated_as_under_a_minute_without_a_pace(app):  # noqa: F811
+    widget(app, "form.model.name").select("tiny-random").run()
+    estimate = next(i.body for i in app.info if i.body.startswith("Estimate:"))
+    assert "under a minute for 3 epochs" in estimate
+    assert "samples/s" not in estimate and "0 s" not in estimate
+
+
 def test_speed_choices_change_the_plan(app):  # noqa: F811
     widget(app, "form.hardware.attention").select("eager").run()
     assert "eager attention" in body(app)

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import time
 
 from streamlit.testing.v1 import AppTest
 
@@ -43,6 +44,7 @@ def test_table_lists_every_run_newest_first_with_its_columns(runs_dir):
     assert list(frame.columns[:7]) == ["id", "name", "state", "data set", "model", "device", "best metric"]
     base = frame.set_index("id").loc["20260101-000000-base"]
     assert base["name"] == "baseline" and base["state"] == "completed" and base["best metric"] == 0.84
+    assert base["started"] == time.strftime("%Y-%m-%d %H:%M", time.localtime(1.0))  # short enough to fit
 
 
 def test_filter_by_state_and_text(runs_dir):

@@ -90,7 +90,7 @@ def test_cli_lists_runs_and_marks_a_dead_process_failed(runs_dir):
     assert [(r["id"], r["state"]) for r in listed] == [("20260102-000000", "failed"), ("20260101-000000", "completed")]
     assert runs.read_status(dead)["error"]["code"] == "KILLED"  # reconciled on disk, as the dashboard does
     table = cli("list", "--runs-dir", str(runs_dir)).stdout.splitlines()
-    assert table[0].split()[:3] == ["id", "name", "state"] and "f1 0.840" in table[2]
+    assert table[0].split()[:3] == ["id", "name", "state"] and "f1 84.0%" in table[2]
 
 
 def test_cli_bad_arguments_get_one_sentence(tmp_path):

@@ -121,8 +121,8 @@ class HardwareConfig:
     speed: str = _f("fast", "fast: on a CUDA GPU bf16 (fp16 on cards without it), SDPA attention, fused AdamW, "
                     "torch.compile for runs of 1,000+ steps (with CUDA graphs up to max length 128), batches "
                     "copied without waiting, a larger eval batch and argmax on the GPU before metrics; on CPU one "
-                    "thread per physical core. plain: fp32, eager attention, plain AdamW, no compile (the seed's "
-                    "settings). The choices below override it.",
+                    "thread per physical core. plain: fp32, eager attention, plain AdamW, no compile (what a plain "
+                    "Trainer script does). The choices below override it.",
                     "Speed", choices=SPEEDS)
     precision: str = _f("auto", "auto: bf16 on a CUDA GPU that has it, else fp16 on CUDA, fp32 on CPU and MPS "
                         "(fp32 with speed plain). fp16 needs a CUDA GPU.", "Precision", choices=PRECISIONS)
@@ -158,7 +158,7 @@ class TrainingConfig:
                              "Warmup ratio", min=0.0, max=0.99, argument=True)
     train_sampling_strategy: str = _f("group_by_length", "group_by_length batches texts of similar length, so "
                                       "little time goes into padding (1.39x faster on tweets on a 2-core CPU, "
-                                      "bench/RESULTS.md); random is the classic shuffle.", "Batching",
+                                      "measured); random is the classic shuffle.", "Batching",
                                       choices=("group_by_length", "random"), argument=True)
     eval_strategy: str = _f("epoch", "When to evaluate: no (only at the end), steps (every eval_steps) or epoch "
                             "(after each pass, the usual choice).", "Eval strategy", choices=STRATEGIES, argument=True)

@@ -92,7 +92,7 @@ def transformers_argument_names_check(installed_fields: set[str] | None = None,
                              "evaluation_strategy to eval_strategy, so code written for one version fails on the "
                              "other with 'unexpected keyword argument'."),
                    fix=("Nothing to do here: the dashboard accepts both names in a config and passes the one the "
-                        "installed version takes (core/config/compat.py). Write the new names in new configs."))
+                        "installed version takes. Write the new names in new configs."))
 
 
 def requirement_names(path: Path = REQUIREMENTS) -> list[str]:

@@ -33,7 +33,7 @@ def precision_on_device(config: RunConfig, device: str) -> Finding | None:
                        title="fp16 is not supported on this device",
                        evidence=f"training.fp16 is on but the run would train on {device}; fp16 mixed precision "
                                 "needs a CUDA GPU.",
-                       fix="Turn fp16 off (the seed's advice on Macs too), or train on a CUDA GPU.",
+                       fix="Turn fp16 off (also the usual advice on Macs), or train on a CUDA GPU.",
                        config_change={"training.fp16": False})
     return None
 

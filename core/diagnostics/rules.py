@@ -386,7 +386,7 @@ def eval_texts_seen_in_training(dataset: dict) -> Finding | None:
                    evidence=f"{overlap} of {size} eval texts ({share:.1%}) are identical to a training text.",
                    fix=("Remove duplicate texts before splitting, or use an eval set drawn from other data; "
                         "until then eval scores are optimistic." if share >= LEAKAGE_WARNING_SHARE else
-                        "A few duplicates in the corpus; scores are barely affected."))
+                        "Nothing to do: a few duplicates in the corpus barely affect the scores."))
 
 
 def classes_far_apart_in_size(dataset: dict) -> Finding | None:

@@ -175,3 +175,39 @@ def versus_measured(estimate: dict[str, Any], performance: dict[str, Any]) -> li
         off = (f"{(estimated / measured - 1) * 100:+.0f}%" if estimated and measured else "–")
         rows.append({"measure": label, "estimate": estimated, "measured": measured, "estimate off by": off})
     return rows
+
+
+# Below a minute of computing, loading the model and tokenizing outweigh what the FLOP count measures,
+# so the figure would be false precision ("about 0 s").
+SHORTEST_STATED_S = 60
+
+
+def significant(value: float, digits: int = 2) -> str:
+    """A figure rounded to what a person reads: 42,213.7 -> '42,000', 3.456 -> '3.5'."""
+    if not value:
+        return "0"
+    from math import floor, log10
+
+    decimals = digits - 1 - floor(log10(abs(value)))
+    return f"{round(value, decimals):,.{max(0, decimals)}f}"
+
+
+def readable_duration(seconds: float) -> str:
+    """An estimated duration as a person says it: 'under a minute', 'about 6 min', 'about 1 h 20 min'."""
+    if seconds < SHORTEST_STATED_S:
+        return "under a minute"
+    minutes = seconds / 60
+    if minutes < 10:
+        return f"about {round(minutes)} min"
+    if minutes < 60:
+        return f"about {5 * round(minutes / 5)} min"
+    hours, rest = divmod(10 * round(minutes / 10), 60)
+    return f"about {hours} h" + (f" {rest} min" if rest else "")
+
+
+def time_estimate_words(total_s: float, epochs: float, samples_per_second: float, device: str) -> str:
+    """The New run page's time estimate; the pace is stated only when the run is long enough to measure it."""
+    words = f"{readable_duration(total_s)} for {epochs:g} epochs"
+    if total_s < SHORTEST_STATED_S:
+        return words
+    return f"{words} (about {significant(samples_per_second)} training samples/s on {device})"

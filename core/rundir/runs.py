@@ -183,9 +183,27 @@ class RunSummary:
     @property
     def label(self) -> str:
         name = self.config.get("name") or ""
-        data = self.config.get("data", {}).get("name", "?")
+        data = dataset_label(self.config)
         model = self.config.get("model", {}).get("name", "?")
         return f"{self.run_id} · {name + ' · ' if name else ''}{model} on {data}"
+
+
+def shown_state(status: dict[str, Any]) -> str:
+    """The state as a person should read it: a queued run the queue has already launched is 'starting'
+    (its child has not written 'running' yet), so 'queued' appears only while it really waits in line."""
+    state = status.get("state", "unknown")
+    return "starting" if state == "queued" and status.get("slots") else state
+
+
+def dataset_label(config: dict[str, Any]) -> str:
+    """The data set as a person knows it: a file's own name (not "file", not the stored copy's hash prefix)."""
+    data = config.get("data") or {}
+    name = data.get("name") or "?"
+    if data.get("source") != "file" or name != "file":
+        return name
+    stored = Path(str(data.get("path") or "")).name
+    # Uploads are stored as "<10 hex digits>-<name>" (core/data/uploads.py); show the name the person uploaded.
+    return re.sub(r"^[0-9a-f]{10}-", "", stored) or name
 
 
 def list_runs(runs_dir: Path) -> list[RunSummary]:

@@ -13,37 +13,12 @@ from typing import Any
 
 from core.common.errors import UserError
 from core.rundir.records import as_float
-from core.rundir.runs import (ACTIVE_STATES, RunSummary, default_runs_dir, list_runs, read_json, read_metrics, reconcile,
-                              safe_run_path, write_json_atomic)
-from core.views.progress import best_eval, format_duration
+from core.rundir.runs import (ACTIVE_STATES, RunSummary, dataset_label, default_runs_dir, list_runs, read_json,
+                              read_metrics, reconcile, safe_run_path, write_json_atomic)
+from core.views.progress import best_eval, format_duration, format_metric, run_duration_s  # noqa: F401 - run_duration_s: the one duration, for callers of history
 
 NAME_MAX_CHARS = 60
 TABLE_COLUMNS = ("id", "name", "state", "data set", "model", "device", "best metric", "duration", "started")
-
-
-def _iso_to_epoch(value: Any) -> float | None:
-    """status.json keeps started_at / ended_at as ISO text and created_at as epoch seconds."""
-    if isinstance(value, (int, float)):
-        return float(value)
-    if not isinstance(value, str) or not value:
-        return None
-    from datetime import datetime
-
-    try:
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z").timestamp()
-    except ValueError:
-        return None
-
-
-def run_duration_s(status: dict[str, Any], now: float | None = None) -> float | None:
-    """Seconds from start to end; a run still active counts up to now."""
-    started = _iso_to_epoch(status.get("started_at"))
-    if started is None:
-        return None
-    ended = _iso_to_epoch(status.get("ended_at"))
-    if ended is None and status.get("state") in ACTIVE_STATES:
-        ended = time.time() if now is None else now
-    return None if ended is None else max(0.0, ended - started)
 
 
 def best_metric_of(run: RunSummary) -> tuple[str, float | None]:
@@ -62,7 +37,7 @@ def run_row(run: RunSummary) -> dict[str, Any]:
     metric, value = best_metric_of(run)
     started = run.status.get("started_at") or _epoch_to_iso(run.status.get("created_at"))
     return {"id": run.run_id, "name": run.config.get("name") or "", "state": run.state,
-            "data set": (run.config.get("data") or {}).get("name"),
+            "data set": dataset_label(run.config),
             "model": (run.config.get("model") or {}).get("name"),
             "device": run.status.get("device") or (run.config.get("hardware") or {}).get("device"),
             "metric": metric, "best metric": value, "duration_s": run_duration_s(run.status), "started": started}
@@ -122,7 +97,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     """Rows as aligned plain-text columns for the terminal."""
     def cell(row: dict, column: str) -> str:
         if column == "best metric":
-            return "–" if row["best metric"] is None else f"{row['metric']} {row['best metric']:.3f}"
+            value = row["best metric"]
+            return "–" if value is None else f"{row['metric']} {format_metric(row['metric'], value)}"
         if column == "duration":
             return format_duration(row["duration_s"])
         value = row.get(column)

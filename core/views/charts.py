@@ -109,13 +109,14 @@ def token_length_figure(lengths: list[int], max_length: int, suggested: int) -> 
     """Histogram of token counts, with the chosen max length and the one covering 95% of texts."""
     fig = go.Figure(go.Histogram(x=lengths, nbinsx=40, marker_color="#0891b2", name="texts",
                                  hovertemplate="%{x} tokens: %{y} texts<extra></extra>"))
+    # The line labels sit above the plot area (yanchor bottom), where they cannot cover the bars.
     fig.add_vline(x=max_length, line=dict(color=EVAL_COLOUR, width=2), annotation_text=f"max length {max_length}",
-                  annotation_position="top right", annotation_font_color=EVAL_COLOUR)
+                  annotation_position="top right", annotation_yanchor="bottom", annotation_font_color=EVAL_COLOUR)
     if suggested != max_length:
         fig.add_vline(x=suggested, line=dict(color=BEST_COLOUR, dash="dot", width=2),
                       annotation_text=f"95% fit in {suggested}", annotation_position="top left",
-                      annotation_font_color=BEST_COLOUR)
-    fig.update_layout(title=dict(text="Token lengths (training texts)", x=0.01, font=dict(size=15)), height=300,
-                      margin=dict(l=10, r=10, t=48, b=10), template="plotly_white", xaxis_title="tokens",
+                      annotation_yanchor="bottom", annotation_font_color=BEST_COLOUR)
+    fig.update_layout(title=dict(text="Token lengths (training texts)", x=0.01, y=0.97, font=dict(size=15)),
+                      height=300, margin=dict(l=10, r=10, t=64, b=10), template="plotly_white", xaxis_title="tokens",
                       yaxis_title="texts", showlegend=False)
     return fig

@@ -27,6 +27,11 @@ def _points(records: list[dict], key: str, axis: str) -> tuple[list, list]:
     return xs, ys
 
 
+# Below the plot, in rows: on the right it took 40% of the chart's width with long run names.
+LEGEND_BELOW = {"legend": dict(orientation="h", yanchor="top", y=-0.24, xanchor="left", x=0.0),
+                "margin": dict(l=10, r=10, t=48, b=10)}
+
+
 def compare_loss_figure(curves: dict[str, list[dict]], axis: str = "step") -> go.Figure:
     """Training loss (solid) and eval loss (dashed, markers) of each run, one colour per run."""
     fig = go.Figure()
@@ -39,7 +44,7 @@ def compare_loss_figure(curves: dict[str, list[dict]], axis: str = "step") -> go
         fig.add_trace(go.Scatter(name=f"{label} · eval", x=xs, y=ys, mode="lines+markers", legendgroup=label,
                                  line=dict(color=colour, width=2, dash="dash"), marker=dict(size=7)))
     fig = _layout(fig, "Loss (solid: training, dashed: eval)", "loss")
-    fig.update_layout(height=380, legend=dict(orientation="v", y=1, x=1.02, xanchor="left"))
+    fig.update_layout(height=380, **LEGEND_BELOW)
     return fig.update_xaxes(title_text=axis)
 
 
@@ -51,7 +56,7 @@ def compare_metric_figure(curves: dict[str, list[dict]], metric: str = "f1", axi
         fig.add_trace(go.Scatter(name=label, x=xs, y=ys, mode="lines+markers",
                                  line=dict(color=RUN_COLOURS[i % len(RUN_COLOURS)], width=2), marker=dict(size=7)))
     fig = _layout(fig, f"Eval {metric}", metric)
-    fig.update_layout(height=380, legend=dict(orientation="v", y=1, x=1.02, xanchor="left"))
+    fig.update_layout(height=380, **LEGEND_BELOW)
     if metric != "loss":
         fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
     return fig.update_xaxes(title_text=axis)

@@ -37,7 +37,8 @@ def length_summary(lengths: list[int], max_length: int, model_limit: int | None 
     if model_limit:
         suggested = min(suggested, model_limit)
     return {"truncated_share": sum(n > max_length for n in lengths) / len(lengths),
-            "suggested_max_length": suggested, "longest": ordered[-1], "count": len(lengths)}
+            "suggested_max_length": suggested, "longest": ordered[-1], "count": len(lengths),
+            "suggested_truncated_share": sum(n > suggested for n in lengths) / len(lengths)}
 
 
 def eval_set_too_small(summary: dict) -> Finding | None:

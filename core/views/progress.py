@@ -28,8 +28,37 @@ class Progress:
         return min(1.0, self.step / self.max_steps) if self.max_steps else 0.0
 
 
-def progress_of(status: dict[str, Any], now: float | None = None) -> Progress | None:
-    """Step, epoch and ETA from status.json; the ETA assumes the remaining steps run at the average pace so far."""
+# How many measured steps count as much as the pre-run estimate: the first steps are slow (warm-up, the first
+# evaluation), so the measured pace alone swung from 22 to 5 minutes over the first 15 steps of a default run.
+PRIOR_WEIGHT_STEPS = 20
+
+
+def prior_step_s(estimate: dict[str, Any] | None, status: dict[str, Any]) -> float | None:
+    """Seconds per optimizer step as estimated before the run (estimate.json), evaluations included."""
+    timing = (estimate or {}).get("time") or {}
+    p = status.get("progress") or {}
+    epochs, max_steps = float(p.get("num_train_epochs") or 0), int(p.get("max_steps") or 0)
+    per_epoch = float(timing.get("train_s_per_epoch") or 0) + float(timing.get("eval_s_per_epoch") or 0)
+    if not (per_epoch > 0 and epochs > 0 and max_steps > 0):
+        return None
+    return per_epoch * epochs / max_steps
+
+
+def blended_step_s(measured_s: float | None, steps_done: int, prior_s: float | None, max_steps: int) -> float | None:
+    """The pace to expect: the estimate at first, the measured pace more and more as steps accumulate."""
+    if prior_s is None:
+        return measured_s
+    if measured_s is None or steps_done <= 0:
+        return prior_s
+    # A short run (a dry run's 20 steps) trusts its own measurement sooner.
+    prior_steps = min(PRIOR_WEIGHT_STEPS, max(1, max_steps // 4))
+    weight = steps_done / (steps_done + prior_steps)
+    return weight * measured_s + (1 - weight) * prior_s
+
+
+def progress_of(status: dict[str, Any], now: float | None = None, prior_s: float | None = None) -> Progress | None:
+    """Step, epoch and ETA from status.json; the ETA blends the pre-run estimate of the pace (`prior_s`, seconds
+    per step) with the pace measured so far, the measurement weighing more with every step."""
     p = status.get("progress")
     if not p:
         return None
@@ -37,12 +66,14 @@ def progress_of(status: dict[str, Any], now: float | None = None) -> Progress | 
     started = p.get("train_started_at")
     at = p.get("at") or now
     step, max_steps = int(p.get("step", 0)), int(p.get("max_steps", 0))
-    elapsed = (now - started) if started and status.get("state") == "running" else ((at - started) if started else None)
+    elapsed = run_duration_s(status, now)
     eta = None
     done = step - int(p.get("start_step") or 0)  # steps trained by this process (a resumed run starts later)
-    if elapsed and done > 0 and max_steps and status.get("state") == "running":
+    if started and max_steps and status.get("state") == "running":
         # Measured at the last progress write, so a stalled child does not look like it is still advancing.
-        eta = max(0.0, (at - started) / done * (max_steps - step) - (now - at))
+        measured = (at - started) / done if done > 0 else None
+        pace = blended_step_s(measured, done, prior_s, max_steps)
+        eta = None if pace is None else max(0.0, pace * (max_steps - step) - (now - at))
     return Progress(step, max_steps, float(p.get("epoch") or 0.0), float(p.get("num_train_epochs") or 0.0),
                     elapsed, eta)
 
@@ -80,6 +111,53 @@ def best_eval(records: list[dict], metric: str = "f1") -> dict | None:
     if metric == "loss":
         return min(evals, key=lambda e: as_float(e[key]))
     return max(evals, key=lambda e: (as_float(e[key]), -e["step"]))
+
+
+ACTIVE = ("queued", "running")
+RATE_METRICS = ("accuracy", "f1", "precision", "recall")
+
+
+def _epoch_seconds(value: Any) -> float | None:
+    """status.json keeps started_at / ended_at as ISO text and created_at as epoch seconds."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str) or not value:
+        return None
+    from datetime import datetime
+
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except ValueError:
+        return None
+
+
+def run_duration_s(status: dict[str, Any], now: float | None = None) -> float | None:
+    """A run's duration, the one shown everywhere (Runs, Live run, Compare, `core.runs list`): from the moment
+    its process started (status.json started_at) to its end (ended_at), or to now while it is active."""
+    p = status.get("progress") or {}
+    started = _epoch_seconds(status.get("started_at")) or _epoch_seconds(p.get("train_started_at"))
+    if started is None:
+        return None
+    ended = _epoch_seconds(status.get("ended_at"))
+    if ended is None:
+        active = status.get("state") in ACTIVE
+        ended = (time.time() if now is None else now) if active else _epoch_seconds(p.get("at"))
+    return None if ended is None else max(0.0, ended - started)
+
+
+def format_started(value: Any) -> str:
+    """A start time as a person reads it in a table: '2026-12-03 07:40' (local time, no seconds or zone)."""
+    seconds = _epoch_seconds(value)
+    return "–" if seconds is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds))
+
+
+def format_metric(metric: str, value: Any) -> str:
+    """One way to write a metric everywhere: rates as percentages ('74.3%'), loss as a number ('0.482')."""
+    number = as_float(value) if value is not None else None
+    if number is None or number != number:
+        return "–"
+    name = str(metric).removeprefix("eval_")
+    return f"{number:.1%}" if name in RATE_METRICS else f"{number:.3f}"
 
 
 def format_duration(seconds: float | None) -> str:

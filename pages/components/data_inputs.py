@@ -12,15 +12,15 @@ from typing import Any
 
 import streamlit as st
 
+from core.common.errors import UserError
 from core.config.schema import DataConfig, field_help, ModelConfig, RunConfig
 from core.config.source_fields import BUILTIN_DATASETS, BUILTIN_MODELS
 from core.data import columns, prepare, uploads
 from core.training import models
 from core.views import charts, preview
+from pages.components.findings import finding_box
+from pages.components.form_fields import current, field_widget, force_value, set_value, user_sentence
 from pages.components.session import runs_dir
-from pages.components.form_fields import current, field_widget, force_value, set_value
-
-from core.common.errors import UserError
 
 NO_PAIR = "(none)"
 PICKERS = ("text_column", "label_column", "text_pair_column")
@@ -59,24 +59,44 @@ def data_source_inputs() -> dict[str, Any]:
             with column:
                 values[name] = field_widget("data", name)
         return values
-    return {"source": source, "name": "file", "path": _file_input()}
+    path, name = _file_input()
+    return {"source": source, "name": name, "path": path}
 
 
-def _file_input() -> str:
-    """An uploaded file (stored under the runs folder) or a path on this machine; returns the path."""
+def _upload_changed() -> None:
+    """The person removed the upload (its x) or chose another: forget the stored copy of the old one."""
+    if st.session_state.get("upload") is None:
+        st.session_state.pop("upload_stored", None)
+
+
+def _file_input() -> tuple[str, str]:
+    """An uploaded file (stored under the runs folder) or a path on this machine; returns (path, display name).
+
+    The stored copy's path stays ours: the path box is only for a file the person names themselves."""
     uploaded = st.file_uploader("Data file (CSV, TSV, JSON, JSON Lines, Parquet)", key="upload",
-                                max_upload_size=uploads.UPLOAD_LIMIT_MB,
-                                help=f"Up to {uploads.UPLOAD_LIMIT_MB} MB. It is stored under the runs folder's "
-                                     "data/ with a safe name; columns are detected below.")
-    if uploaded is not None and st.session_state.get("upload_id") != uploaded.file_id:
+                                max_upload_size=uploads.UPLOAD_LIMIT_MB, on_change=_upload_changed,
+                                help=f"Up to {uploads.UPLOAD_LIMIT_MB} MB. A copy is kept with the runs, so "
+                                     "every run of it can be repeated; columns are detected below.")
+    stored = st.session_state.get("upload_stored")
+    if uploaded is not None and (stored or {}).get("file_id") != uploaded.file_id:
         try:
-            stored = uploads.store_upload(runs_dir(), uploaded.name, uploaded.getvalue())
+            path = uploads.store_upload(runs_dir(), uploaded.name, uploaded.getvalue())
         except UserError as exc:
-            st.error(exc.sentence, icon=":material/error:")
+            st.error(user_sentence(exc), icon=":material/error:")
         else:
-            st.session_state["upload_id"] = uploaded.file_id
-            force_value("data", "path", str(stored))
-    return field_widget("data", "path", label="…or the path of a file on this machine").strip()
+            stored = {"file_id": uploaded.file_id, "path": str(path), "name": uploaded.name}
+            st.session_state["upload_stored"] = stored
+            force_value("data", "path", "")  # the newest choice wins: this upload, not a path typed earlier
+    typed = field_widget("data", "path", label="…or the path of a file on this machine",
+                         placeholder="/home/me/data/reviews.csv").strip()
+    if typed:
+        return typed, os.path.basename(typed) or typed
+    if stored:
+        st.caption(f"Using the uploaded file **{stored['name']}**.")
+        return stored["path"], stored["name"]
+    st.info("Upload a data file, or type the path of one, to see its columns and start a run.",
+            icon=":material/upload_file:")
+    return "", "file"
 
 
 SOURCE_FIELDS = ("source", "name", "config_name", "train_split", "eval_split", "path", "eval_path")
@@ -105,7 +125,7 @@ def read_raw(data: dict[str, Any]) -> tuple | None:
     try:
         return _read_source(_source_identity(config))
     except UserError as exc:
-        st.error(exc.sentence, icon=":material/error:")
+        st.error(user_sentence(exc), icon=":material/error:")
         return None
 
 
@@ -191,10 +211,10 @@ def data_preview(config: RunConfig, raw: tuple) -> str | None:
         tokenizer = _tokenizer(m.source, m.name, m.path, m.trust_remote_code)
         models.check_max_length(config.data.max_length, tokenizer)
     except UserError as exc:
-        return exc.sentence
+        return user_sentence(exc)
     _show_mapping(splits, config)
     for finding in preview.data_warnings(splits):
-        st.warning(f"**{finding.title}.** {finding.evidence} **Fix:** {finding.fix}", icon=":material/warning:")
+        finding_box(finding, ":material/warning:")
     _show_charts(splits, tokenizer, config.data.max_length)
     return None
 
@@ -228,8 +248,11 @@ def _show_charts(splits, tokenizer, max_length: int) -> None:
     right.caption(f"{stats['truncated_share']:.1%} of {stats['count']:,} sampled training texts are longer than max "
                   f"length {max_length} and would be truncated; **{stats['suggested_max_length']}** covers 95% of "
                   "them.")
-    if stats["suggested_max_length"] != max_length and right.button(
-            f"Use max length {stats['suggested_max_length']}", key="use_suggested_max_length"):
+    suggested, cut = stats["suggested_max_length"], stats["suggested_truncated_share"]
+    faster = "faster: shorter batches" if suggested < max_length else "keeps more of each text"
+    if suggested != max_length and right.button(
+            f"Use max length {suggested} ({faster}; cuts {cut:.0%} of texts)", key="use_suggested_max_length",
+            help="Texts longer than the max length are truncated: the model sees only their beginning."):
         set_value("data", "max_length", stats["suggested_max_length"])
         st.rerun()
     st.dataframe(preview.sample_rows(splits), hide_index=True, key="sample_rows")

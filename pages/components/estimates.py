@@ -10,14 +10,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.config.schema import field_help, RunConfig
-from core.plan import estimate, presets
-from pages.components.form_fields import _kept, field_row, key_of
-
 from core.common.errors import UserError
-from core.config.schema import DataConfig, ModelConfig
+from core.config.schema import DataConfig, field_help, ModelConfig, RunConfig
 from core.data import prepare
+from core.plan import estimate, presets
 from core.training import models
+from pages.components.form_fields import _kept, field_row, field_widget, key_of
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 PAD_CHOICES = [None, 8, 16, 32, 64, 128, 512]
@@ -25,12 +23,16 @@ PAD_CHOICES = [None, 8, 16, 32, 64, 128, 512]
 
 def speed_fields() -> None:
     """Speed, precision, compile and attention, and the padding multiple (empty: automatic)."""
-    field_row("hardware", ["speed", "precision", "compile", "attention"])
+    # Three to a row: four side by side in half the page wrapped the "torch.compile" label.
+    field_row("hardware", ["speed", "precision", "attention"])
+    compile_col, pad_col, _ = st.columns(3)
+    with compile_col:
+        field_widget("hardware", "compile")
     meta = field_help("hardware", "pad_to_multiple_of")
     kept = st.session_state.get(_kept("hardware", "pad_to_multiple_of"))
-    st.selectbox(meta["label"], PAD_CHOICES, index=PAD_CHOICES.index(kept) if kept in PAD_CHOICES else 0,
-                 format_func=lambda v: "auto" if v is None else str(v), help=meta["help"],
-                 key=key_of("hardware", "pad_to_multiple_of"))
+    pad_col.selectbox(meta["label"], PAD_CHOICES, index=PAD_CHOICES.index(kept) if kept in PAD_CHOICES else 0,
+                      format_func=lambda v: "auto" if v is None else str(v), help=meta["help"],
+                      key=key_of("hardware", "pad_to_multiple_of"))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -71,18 +73,14 @@ def show_estimates(config: RunConfig, available: dict) -> None:
         memory, timing = result["memory"]["total_mb"], result["time"]
         epochs = config.training.num_train_epochs
         total_s = (timing["train_s_per_epoch"] + timing["eval_s_per_epoch"]) * epochs
-        st.info(f"Estimate: peak memory **{memory:,.0f} MB** · about **{_duration(total_s)}** for {epochs:g} "
-                f"epochs ({timing['samples_per_second']:,.1f} training samples/s on {device}).",
+        st.info(f"Estimate: peak memory about **{estimate.significant(memory)} MB** · "
+                f"{estimate.time_estimate_words(total_s, epochs, timing['samples_per_second'], device)}.",
                 icon=":material/speed:")
         if memory > facts.get("free_memory_mb", float("inf")):
             st.warning(f"The estimated peak memory ({memory:,.0f} MB) is more than the {device}'s free memory "
                        f"({facts['free_memory_mb']:,.0f} MB). Pick the low or auto memory preset, a smaller batch or "
                        "a shorter max sequence length.", icon=":material/memory:")
     show_measured_presets(device)
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def show_measured_presets(device: str) -> None:
@@ -97,4 +95,4 @@ def show_measured_presets(device: str) -> None:
     with st.expander(f"Memory presets as measured on {measured['device']}"):
         st.dataframe(pd.DataFrame(rows).set_index("preset"), key="measured_presets")
         note = f" Note: {measured['note']}." if measured.get("note") else ""
-        st.caption(f"bench/RESULTS.md, {measured['date']}, {measured['machine']}.{note}")
+        st.caption(f"Measured on {measured['date']}, {measured['machine']}.{note}")

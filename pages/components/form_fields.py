@@ -31,12 +31,12 @@ def field_widget(section: str, name: str, **overrides: Any) -> Any:
         return st.checkbox(value=bool(default), **kwargs)
     if meta["kind"] == "str":
         return st.text_input(value=default or "", **kwargs)
+    # No min / max on the widget: the browser would keep the old value of an out-of-range one and only colour
+    # it red; passed on, the config's check says what is wrong in one sentence and keeps Start off.
     is_int = isinstance(meta["default"], int) and not isinstance(meta["default"], bool)
     if is_int:
-        return st.number_input(min_value=meta.get("min"), max_value=meta.get("max"), value=default, step=1,
-                               **kwargs)
-    return st.number_input(min_value=_as_float(meta.get("min")), max_value=_as_float(meta.get("max")),
-                           value=_as_float(default), format=FLOAT_FORMATS.get(name, "%.2f"),
+        return st.number_input(value=default, step=1, **kwargs)
+    return st.number_input(value=_as_float(default), format=FLOAT_FORMATS.get(name, "%.2f"),
                            step=_float_step(name), placeholder="model default" if meta.get("optional") else None,
                            **kwargs)
 
@@ -50,10 +50,9 @@ def _forced_widget(meta: dict, kwargs: dict) -> Any:
     if meta["kind"] == "str":
         return st.text_input(**kwargs)
     if meta["kind"] == "int":
-        return st.number_input(min_value=meta.get("min"), max_value=meta.get("max"), value=None, step=1, **kwargs)
+        return st.number_input(value=None, step=1, **kwargs)
     name = kwargs["key"].rsplit(".", 1)[-1]
-    return st.number_input(min_value=_as_float(meta.get("min")), max_value=_as_float(meta.get("max")), value=None,
-                           step=_float_step(name), format=FLOAT_FORMATS.get(name, "%.2f"), **kwargs)
+    return st.number_input(value=None, step=_float_step(name), format=FLOAT_FORMATS.get(name, "%.2f"), **kwargs)
 
 
 def field_row(section: str, names: list[str], columns: int | None = None,
@@ -117,3 +116,18 @@ def form_values(sections: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
                 value = int(value)
             out[section][name] = value
     return out
+
+
+def field_label(dotted: str | None) -> str | None:
+    """The form's label of config field 'section.name' ("data.path" -> "Data file"), or None if it has none."""
+    section, _, name = (dotted or "").partition(".")
+    try:
+        return field_help(section, name)["label"]
+    except (KeyError, AttributeError):
+        return None
+
+
+def user_sentence(exc) -> str:
+    """A UserError in the page's words: the field as its label reads on the form, not its config key."""
+    label = field_label(exc.field)
+    return f"{label}: {exc}" if label else exc.sentence

@@ -136,7 +136,8 @@ def show_predictions(rows: list[dict]) -> None:
     frame = pd.DataFrame([{"text": r["text"], "label": r["label"], "probability": r["probability"],
                            **{f"p({k})": v for k, v in r["probabilities"].items()}} for r in rows])
     with st.container(key="try_results"):  # a table that cannot be selected keeps no key of its own
-        st.dataframe(frame, hide_index=True,
-                     column_config={c: st.column_config.ProgressColumn(c, min_value=0.0, max_value=1.0,
-                                                                       format="%.2f")
-                                    for c in frame.columns if c.startswith("p")})
+        # Narrow probability bars and a text column that takes the rest: the table fits 1,400 px with 5+ classes.
+        bars = {c: st.column_config.ProgressColumn(c, min_value=0.0, max_value=1.0, format="%.2f", width="small")
+                for c in frame.columns if c.startswith("p")}
+        st.dataframe(frame, hide_index=True, column_config={"text": st.column_config.TextColumn(width="medium"),
+                                                            **bars})
