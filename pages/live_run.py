@@ -7,6 +7,7 @@ import streamlit as st
 
 from core import charts, diagnostics, launcher, postmortem, progress, queue, runs
 from core.errors import UserError
+from pages._chart_controls import smoothing_controls
 from pages._run_extras import offer_half_batch, show_estimate_vs_measured
 from core.safety import mask_secrets
 from pages._state import runs_dir, select_run
@@ -130,9 +131,10 @@ def relaunch(run: runs.RunSummary, finding) -> None:
 
 def show_charts(records: list[dict], config: dict, findings: list, max_steps: int | None) -> None:
     best = progress.best_eval(records, config.get("training", {}).get("metric_for_best_model", "f1"))
+    smoothing, log_y = smoothing_controls("live")
     left, right = st.columns(2)
-    left.plotly_chart(charts.loss_figure(records, best, findings, max_steps), key="loss_chart")
-    right.plotly_chart(charts.eval_metrics_figure(records, best, max_steps), key="metrics_chart")
+    left.plotly_chart(charts.loss_figure(records, best, findings, max_steps, smoothing, log_y), key="loss_chart")
+    right.plotly_chart(charts.eval_metrics_figure(records, best, max_steps, smoothing), key="metrics_chart")
     left.plotly_chart(charts.learning_rate_figure(records, max_steps), key="lr_chart")
     if best:
         metric = config.get("training", {}).get("metric_for_best_model", "f1")
