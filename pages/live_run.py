@@ -142,6 +142,21 @@ def show_charts(records: list[dict], config: dict, findings: list, max_steps: in
                       f"{metric} {diagnostics.as_float(best.get('eval_' + metric)):.3f}.", icon=":material/trophy:")
 
 
+def show_evaluations(records: list[dict], config: dict) -> None:
+    """Every evaluation's loss and metrics, the best-model one marked."""
+    rows = progress.evaluation_rows(records, config.get("training", {}).get("metric_for_best_model", "f1"))
+    if not rows:
+        return
+    st.subheader("Evaluations")
+    frame = pd.DataFrame(rows)
+    frame["best"] = frame["best"].map({True: "★ best", False: ""})
+    numbers = {c: "{:.4f}" if c == "loss" else "{:.3f}" for c in frame.columns if c not in ("best", "step")}
+    styled = frame.style.format({**numbers, "epoch": "{:.2f}"}, na_rep="–").apply(
+        lambda row: ["background-color: #dcfce7" if row["best"] else "" for _ in row], axis=1)
+    with st.container(key="eval_table"):  # a table that cannot be selected keeps no key of its own
+        st.dataframe(styled, hide_index=True)
+
+
 def show_results(run: runs.RunSummary) -> None:
     results = runs.read_json(run.path / "results.json")
     if not results:
@@ -195,6 +210,7 @@ def live_view(run_id: str, run_path: str, config: dict) -> None:
     show_findings(run, findings)
     show_raw_error(status)
     show_charts(records, config, findings, (status.get("progress") or {}).get("max_steps"))
+    show_evaluations(records, config)
     if status.get("state") not in runs.ACTIVE_STATES:
         show_results(run)
         show_estimate_vs_measured(run)

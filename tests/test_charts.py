@@ -1,10 +1,10 @@
-"""Chart builders on made-up data: TensorBoard-style smoothing and the log axis."""
+"""Chart builders on made-up data: TensorBoard-style smoothing, the log axis and the evaluations table's rows."""
 
 import math
 
 import pytest
 
-from core import charts, compare
+from core import charts, compare, progress
 
 
 def noisy_curve(evaluations=3):
@@ -65,3 +65,12 @@ def test_compare_smooths_each_runs_training_loss_in_its_own_colour():
                                           "b · train (raw)", "b · train", "b · eval"]
     assert fig.data[0].line.color == fig.data[1].line.color != fig.data[4].line.color
     assert fig.data[0].legendgroup == fig.data[1].legendgroup == "a"
+
+
+def test_every_evaluation_is_a_row_with_the_best_one_marked():
+    rows = progress.evaluation_rows(noisy_curve(evaluations=3), "f1")
+    assert [(r["step"], r["best"]) for r in rows] == [(66, False), (132, False), (198, True)]
+    assert set(rows[0]) == {"best", "step", "epoch", "loss", "accuracy", "f1", "precision", "recall",
+                            "top class share"}  # timings are the evaluation's, not the model's
+    by_loss = progress.evaluation_rows(noisy_curve(evaluations=3), "loss")
+    assert [r["best"] for r in by_loss] == [True, False, False]
