@@ -161,3 +161,49 @@ def token_length_figure(lengths: list[int], max_length: int, suggested: int) -> 
                       yaxis_title="texts", showlegend=False)
     return fig
 
+
+def _minutes(samples: list[dict]) -> list[float]:
+    start = samples[0]["time"] if samples else 0.0
+    return [round((s["time"] - start) / 60, 3) for s in samples]
+
+
+def _resource_layout(fig: go.Figure, title: str, y_title: str) -> go.Figure:
+    fig = _layout(fig, title, y_title)
+    return fig.update_layout(height=280).update_xaxes(title_text="minutes since training started", rangemode="tozero")
+
+
+def cpu_figure(samples: list[dict]) -> go.Figure:
+    """CPU use of the training process and its workers over time, as a share of the cores it may use."""
+    cores = max(1, int((samples[-1].get("cores") if samples else 1) or 1))
+    shares = [as_float(s.get("cpu_percent")) / 100 / cores for s in samples]
+    fig = go.Figure(go.Scatter(name="CPU", x=_minutes(samples), y=shares, mode="lines", fill="tozeroy",
+                               line=dict(color="#0891b2", width=1.8)))
+    fig = _resource_layout(fig, f"CPU use (100% = all {cores} cores)", "CPU")
+    top = max([1.0, *(v for v in shares if math.isfinite(v))])
+    return fig.update_yaxes(range=[0, top * 1.02], tickformat=".0%")
+
+
+MEMORY_SERIES = (("rss_mb", "resident memory (process and workers)", "#64748b"),
+                 ("gpu_allocated_mb", "GPU memory allocated", "#dc2626"),
+                 ("gpu_reserved_peak_mb", "GPU memory reserved, peak", "#f59e0b"))
+
+
+def memory_figure(samples: list[dict]) -> go.Figure:
+    """Resident memory of the training process and its workers; on CUDA also the GPU memory PyTorch holds."""
+    fig = go.Figure()
+    minutes = _minutes(samples)
+    for key, name, colour in MEMORY_SERIES:
+        if any(key in s for s in samples) or key == "rss_mb":
+            fig.add_trace(go.Scatter(name=name, x=minutes, y=[as_float(s.get(key)) for s in samples], mode="lines",
+                                     line=dict(color=colour, width=1.8)))
+    return _resource_layout(fig, "Memory", "MB").update_yaxes(rangemode="tozero")
+
+
+def gpu_utilization_figure(samples: list[dict]) -> go.Figure | None:
+    """The GPU's utilisation over time, or None when it was not measured (no CUDA, or no pynvml)."""
+    if not any("gpu_utilization" in s for s in samples):
+        return None
+    fig = go.Figure(go.Scatter(name="GPU", x=_minutes(samples), y=[as_float(s.get("gpu_utilization")) / 100
+                                                                    for s in samples],
+                               mode="lines", fill="tozeroy", line=dict(color="#16a34a", width=1.8)))
+    return _resource_layout(fig, "GPU utilisation", "GPU").update_yaxes(range=[0, 1.02], tickformat=".0%")

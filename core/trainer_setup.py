@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core import faults
+from core import faults, runs
 from core.config import RunConfig
 
 
@@ -65,7 +65,7 @@ DDP_GRADIENT_VIEWS_ENV = "DASHBOARD_DDP_GRADIENT_VIEWS"
 
 
 def live_metrics_enabled() -> bool:
-    """`DASHBOARD_LIVE_METRICS=0` turns the live metrics callback off (for measuring its overhead only:
+    """`DASHBOARD_LIVE_METRICS=0` turns the live metrics and resource sampling off (for measuring their overhead:
     without it the dashboard shows no curves and no diagnostics)."""
     return os.environ.get(LIVE_METRICS_ENV, "1") != "0"
 
@@ -85,6 +85,7 @@ def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, to
     from core.data import FastPadding, PaddingMeter, padding_arguments
     from core.metrics import compute_metrics
     from core.performance import PerformanceMeter
+    from core.resources import ResourceRecorder
 
     padder = FastPadding(DataCollatorWithPadding(tokenizer, pad_to_multiple_of=speed["pad_to_multiple_of"],
                                                  **padding_arguments(config.data)),
@@ -95,6 +96,8 @@ def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, to
                  *profiling.callbacks(run_dir, device)]
     if live_metrics_enabled():
         callbacks.insert(0, MetricsRecorder(run_dir, device, effective_batch, collator))
+        if runs.is_writer():  # rank 0 samples its own process; the other ranks' are alike
+            callbacks.insert(1, ResourceRecorder(run_dir, device))
     if config.training.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))
     trainer = Trainer(model=model, args=args,

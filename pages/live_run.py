@@ -157,6 +157,23 @@ def show_evaluations(records: list[dict], config: dict) -> None:
         st.dataframe(styled, hide_index=True)
 
 
+def show_resources(run_path: Path) -> None:
+    """CPU and memory of the training process over time (and the GPU's, on CUDA), one chart per quantity."""
+    samples = runs.read_resources(run_path)
+    if not samples:
+        return
+    st.subheader("Resource use")
+    figures = {"cpu_chart": charts.cpu_figure(samples), "memory_chart": charts.memory_figure(samples),
+               "gpu_chart": charts.gpu_utilization_figure(samples)}
+    shown = {key: fig for key, fig in figures.items() if fig is not None}
+    for col, (key, fig) in zip(st.columns(len(shown)), shown.items()):
+        col.plotly_chart(fig, key=key)
+    last = samples[-1]
+    st.caption(f"The training process and its workers, sampled every few seconds. Latest: CPU "
+               f"{last.get('cpu_percent', 0) / max(1, last.get('cores') or 1):.0f}% of {last.get('cores')} cores, "
+               f"{last.get('rss_mb', 0):,.0f} MB resident memory.")
+
+
 def show_results(run: runs.RunSummary) -> None:
     results = runs.read_json(run.path / "results.json")
     if not results:
@@ -214,6 +231,7 @@ def live_view(run_id: str, run_path: str, config: dict) -> None:
     if status.get("state") not in runs.ACTIVE_STATES:
         show_results(run)
         show_estimate_vs_measured(run)
+    show_resources(run.path)
     with st.expander("Training log (last lines)"):
         st.code(mask_secrets(runs.read_log_tail(run.path)) or "(empty)", language=None)
 

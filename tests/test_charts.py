@@ -1,4 +1,5 @@
-"""Chart builders on made-up data: TensorBoard-style smoothing, the log axis and the evaluations table's rows."""
+"""Chart builders on made-up data: TensorBoard-style smoothing, the log axis, the evaluations table's rows and
+the resource-use charts."""
 
 import math
 
@@ -74,3 +75,27 @@ def test_every_evaluation_is_a_row_with_the_best_one_marked():
                             "top class share"}  # timings are the evaluation's, not the model's
     by_loss = progress.evaluation_rows(noisy_curve(evaluations=3), "loss")
     assert [r["best"] for r in by_loss] == [True, False, False]
+
+
+def samples(gpu=False):
+    out = [{"time": 1000.0 + 30 * i, "step": 10 * i, "cpu_percent": 100.0 + 50 * i, "cores": 4,
+            "rss_mb": 900.0 + i, "processes": 1} for i in range(5)]
+    if gpu:
+        for i, s in enumerate(out):
+            s.update(gpu_allocated_mb=2000.0, gpu_reserved_peak_mb=3000.0, gpu_utilization=80.0 + i)
+    return out
+
+
+def test_cpu_chart_shows_the_share_of_the_cores_over_minutes():
+    fig = charts.cpu_figure(samples())
+    assert list(fig.data[0].x) == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert list(fig.data[0].y) == [0.25, 0.375, 0.5, 0.625, 0.75]  # 100% = one core of 4
+    assert "4 cores" in fig.layout.title.text and fig.layout.yaxis.tickformat == ".0%"
+
+
+def test_memory_chart_adds_the_gpu_lines_only_where_they_were_measured():
+    assert [t.name for t in charts.memory_figure(samples()).data] == ["resident memory (process and workers)"]
+    names = [t.name for t in charts.memory_figure(samples(gpu=True)).data]
+    assert names == ["resident memory (process and workers)", "GPU memory allocated", "GPU memory reserved, peak"]
+    assert charts.gpu_utilization_figure(samples()) is None
+    assert list(charts.gpu_utilization_figure(samples(gpu=True)).data[0].y)[0] == 0.8
