@@ -7,6 +7,7 @@ RUN_DIR/
   dataset.json    labels, class counts, majority rate of the eval subset
   results.json    final metrics, per-class report, confusion matrix (when the run ends)
   resources.jsonl CPU, memory and GPU use of the training child over time, one sample per line
+  meta.json       the user's notes and tags (written by the dashboard, never by the child)
   train.log       the child's stdout and stderr
   model/          best model and tokenizer (save_pretrained format)
   checkpoints/    Trainer checkpoints (pruned to save_total_limit)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import charts, diagnostics, launcher, postmortem, progress, queue, runs
+from core import charts, diagnostics, history, launcher, postmortem, progress, queue, runs
 from core.errors import UserError
 from pages._chart_controls import smoothing_controls
 from pages._run_extras import offer_half_batch, show_estimate_vs_measured
@@ -142,6 +142,17 @@ def show_charts(records: list[dict], config: dict, findings: list, max_steps: in
                       f"{metric} {diagnostics.as_float(best.get('eval_' + metric)):.3f}.", icon=":material/trophy:")
 
 
+def show_notes_and_tags(run_path: Path) -> None:
+    """The tags and notes given to the run on the Runs page."""
+    meta = history.read_meta(run_path)
+    if meta["tags"]:
+        with st.container(key="run_tags"):
+            st.markdown(" ".join(f":violet-badge[{tag}]" for tag in meta["tags"]))
+    if meta["notes"]:
+        with st.container(key="run_notes"):
+            st.caption(meta["notes"].replace("\n", "  \n"))
+
+
 def show_evaluations(records: list[dict], config: dict) -> None:
     """Every evaluation's loss and metrics, the best-model one marked."""
     rows = progress.evaluation_rows(records, config.get("training", {}).get("metric_for_best_model", "f1"))
@@ -218,6 +229,7 @@ def live_view(run_id: str, run_path: str, config: dict) -> None:
     status = runs.reconcile(run_path)
     run = runs.RunSummary(run_id, Path(run_path), status, config)
     header(run)
+    show_notes_and_tags(run.path)
     records = runs.read_metrics(run.path)
     dataset = runs.read_json(run.path / "dataset.json", {}) or {}
     failure = failure_finding(run)

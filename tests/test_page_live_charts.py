@@ -1,10 +1,10 @@
-"""The Live run page's curve controls, table of evaluations and resource charts, on run folders written by
-hand."""
+"""The Live run page's curve controls, table of evaluations, resource charts, notes and tags, on run folders
+written by hand."""
 
 import json
 import os
 
-from core import runs
+from core import history, runs
 from tests.test_page_live_run import RESULTS, all_text, make_run, open_live, overfitting_curve
 
 
@@ -67,3 +67,13 @@ def test_a_run_without_samples_shows_no_resource_section(runs_dir):
     make_run(runs_dir, "20260101-000000", "completed", overfitting_curve(), results=RESULTS)
     app = open_live()
     assert "Resource use" not in [h.value for h in app.subheader]
+
+
+def test_header_shows_the_runs_tags_and_notes(runs_dir):
+    make_run(runs_dir, "20260101-000000", "completed", overfitting_curve(), results=RESULTS)
+    history.set_notes_and_tags(runs_dir, "20260101-000000", "Lower lr than yesterday.\nWatch eval loss.",
+                               ["baseline", "lr sweep"])
+    app = open_live()
+    text = all_text(app)
+    assert ":violet-badge[baseline] :violet-badge[lr sweep]" in text
+    assert "Lower lr than yesterday.  \nWatch eval loss." in text
