@@ -9,7 +9,7 @@ from core.charts import DEFAULT_SMOOTHING, MAX_SMOOTHING
 
 def smoothing_controls(prefix: str) -> tuple[float, bool]:
     """A smoothing slider and a log-scale toggle side by side; returns (weight, log scale on)."""
-    slider_col, toggle_col = st.columns([3, 1], vertical_alignment="bottom")
+    slider_col, toggle_col, _ = st.columns([2, 1, 3], vertical_alignment="bottom")
     weight = slider_col.slider("Smoothing", 0.0, MAX_SMOOTHING, DEFAULT_SMOOTHING, 0.01, key=f"{prefix}_smoothing",
                                help="An exponential moving average, as in TensorBoard: 0 shows the values as "
                                     "logged, higher is smoother. The raw curve stays faint behind the smoothed "

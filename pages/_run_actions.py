@@ -52,14 +52,16 @@ def notes_panel(run: runs.RunSummary, known_tags: list[str]) -> None:
     notes = notes_col.text_area("Notes", value=meta["notes"], key=f"notes_{run.run_id}", height=90,
                                 placeholder="What this run tried, what you saw",
                                 help=f"Up to {history.NOTES_MAX_CHARS:,} characters; the Search filter finds them.")
+    if st.session_state.pop("meta_saved", None) == run.run_id:  # a toast shown before st.rerun() is lost
+        st.toast("Notes and tags saved.", icon=":material/check:")
     if st.button("Save notes and tags", key="save_meta", icon=":material/sell:"):
         try:
             history.set_notes_and_tags(runs_dir(), run.run_id, notes, tags)
         except UserError as exc:
             st.error(exc.sentence, icon=":material/error:")
         else:
-            st.toast("Notes and tags saved.")
-            st.rerun()
+            st.session_state["meta_saved"] = run.run_id
+            st.rerun()  # the table and the tag filter above show the new tags
 
 
 def confirm_delete(run: runs.RunSummary) -> None:
