@@ -180,7 +180,7 @@ def show_resources(run_path: Path) -> None:
     for col, (key, fig) in zip(st.columns(len(shown)), shown.items()):
         col.plotly_chart(fig, key=key)
     last = samples[-1]
-    st.caption(f"The training process and its workers, sampled every few seconds. Latest: CPU "
+    st.caption(f"The training process and its workers, sampled every few seconds while it trains. Last sample: CPU "
                f"{last.get('cpu_percent', 0) / max(1, last.get('cores') or 1):.0f}% of {last.get('cores')} cores, "
                f"{last.get('rss_mb', 0):,.0f} MB resident memory.")
 

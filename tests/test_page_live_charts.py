@@ -60,7 +60,7 @@ def test_running_run_plots_cpu_and_memory_of_its_process(runs_dir):
     assert cpu["data"][0]["y"] == [0.9, 0.9, 0.9, 0.9] and cpu["data"][0]["x"] == [0.0, 1.0, 2.0, 3.0]
     assert figure(app, "memory_chart")["data"][0]["y"] == [1500.0, 1501.0, 1502.0, 1503.0]
     assert "Resource use" in [h.value for h in app.subheader]
-    assert "Latest: CPU 90% of 2 cores, 1,503 MB resident memory" in all_text(app)
+    assert "Last sample: CPU 90% of 2 cores, 1,503 MB resident memory" in all_text(app)
 
 
 def test_a_run_without_samples_shows_no_resource_section(runs_dir):
