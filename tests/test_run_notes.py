@@ -52,10 +52,11 @@ def test_an_overlong_note_is_refused_with_its_length(runs_dir):
 
 
 def test_filter_matches_notes_and_tags_and_picks_by_tag():
-    rows = [{"id": "a", "name": "", "state": "completed", "data set": "d", "model": "m", "notes": "Warmup too short",
-             "tags": ["baseline"]},
-            {"id": "b", "name": "", "state": "failed", "data set": "d", "model": "m", "notes": "", "tags": ["LR sweep"]},
-            {"id": "c", "name": "", "state": "completed", "data set": "d", "model": "m", "notes": "", "tags": []}]
+    def row(run_id, state, notes, tags):
+        return {"id": run_id, "name": "", "state": state, "data set": "d", "model": "m", "notes": notes, "tags": tags}
+
+    rows = [row("a", "completed", "Warmup too short", ["baseline"]), row("b", "failed", "", ["LR sweep"]),
+            row("c", "completed", "", [])]
     assert [r["id"] for r in history.filter_rows(rows, text="warmup")] == ["a"]
     assert [r["id"] for r in history.filter_rows(rows, text="lr sw")] == ["b"]
     assert [r["id"] for r in history.filter_rows(rows, tags=["baseline", "LR sweep"])] == ["a", "b"]
