@@ -3,12 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from core.runner import history
-from core.views import compare
-from pages.components.session import runs_dir
-
 from core.rundir import runs
-from core.views import progress
+from core.runner import history
+from core.views import compare, progress
+from pages.components.chart_controls import smoothing_controls
+from pages.components.session import runs_dir
 
 st.title("Compare runs")
 all_runs = {run.run_id: run for run in runs.list_runs(runs_dir())}
@@ -38,10 +37,12 @@ axis = axis_col.segmented_control("Horizontal axis", ["step", "epoch"], default=
                                   required=True, help="Per optimizer step, or per epoch (runs with different "
                                                       "batch sizes line up by epoch).")
 metric = metric_col.selectbox("Eval metric", ["f1", "accuracy", "precision", "recall", "loss"], key="compare_metric")
+smoothing, log_y = smoothing_controls("compare")
 curves = {labels[i]: runs.read_metrics(all_runs[i].path) for i in chosen}
 left, right = st.columns(2)
-left.plotly_chart(compare.compare_loss_figure(curves, axis or "step"), key="compare_loss_chart")
-right.plotly_chart(compare.compare_metric_figure(curves, metric, axis or "step"), key="compare_metric_chart")
+left.plotly_chart(compare.compare_loss_figure(curves, axis or "step", smoothing, log_y), key="compare_loss_chart")
+right.plotly_chart(compare.compare_metric_figure(curves, metric, axis or "step", smoothing, log_y),
+                   key="compare_metric_chart")
 
 st.subheader("Best metric per run")
 best_rows = []

@@ -9,9 +9,10 @@ from core.common.errors import UserError
 from core.common.safety import mask_secrets
 from core.diagnostics.diagnose import run_findings
 from core.rundir import runs
-from core.runner import launcher, process, queue
+from core.runner import history, launcher, process, queue
 from core.views import charts, progress
 from core.views.log_view import readable_log
+from pages.components.chart_controls import smoothing_controls
 from pages.components.findings import finding_box
 from pages.components.live_extras import offer_half_batch, show_estimate_vs_measured
 from pages.components.session import runs_dir, select_run
@@ -147,9 +148,10 @@ def relaunch(run: runs.RunSummary, finding) -> None:
 def show_charts(records: list[dict], config: dict, findings: list, max_steps: int | None,
                 state: str | None = None) -> None:
     best = progress.best_eval(records, config.get("training", {}).get("metric_for_best_model", "f1"))
+    smoothing, log_y = smoothing_controls("live")
     left, right = st.columns(2)
-    left.plotly_chart(charts.loss_figure(records, best, findings, max_steps), key="loss_chart")
-    right.plotly_chart(charts.eval_metrics_figure(records, best, max_steps), key="metrics_chart")
+    left.plotly_chart(charts.loss_figure(records, best, findings, max_steps, smoothing, log_y), key="loss_chart")
+    right.plotly_chart(charts.eval_metrics_figure(records, best, max_steps, smoothing), key="metrics_chart")
     left.plotly_chart(charts.learning_rate_figure(records, max_steps), key="lr_chart")
     if best:
         right.success(best_eval_sentence(best, config, state), icon=":material/trophy:")
@@ -165,6 +167,49 @@ def best_eval_sentence(best: dict, config: dict, state: str | None) -> str:
     if state == "completed":
         return f"Best evaluation: {where}."
     return f"Best evaluation before the run {'failed' if state == 'failed' else 'ended'}: {where}."
+
+
+def show_notes_and_tags(run_path: Path) -> None:
+    """The tags and notes given to the run on the Runs page."""
+    meta = history.read_meta(run_path)
+    if meta["tags"]:
+        with st.container(key="run_tags"):
+            st.markdown(" ".join(f":violet-badge[{tag}]" for tag in meta["tags"]))
+    if meta["notes"]:
+        with st.container(key="run_notes"):
+            st.caption(meta["notes"].replace("\n", "  \n"))
+
+
+def show_evaluations(records: list[dict], config: dict) -> None:
+    """Every evaluation's loss and metrics, the best-model one marked."""
+    rows = progress.evaluation_rows(records, config.get("training", {}).get("metric_for_best_model", "f1"))
+    if not rows:
+        return
+    st.subheader("Evaluations")
+    frame = pd.DataFrame(rows)
+    frame["best"] = frame["best"].map({True: "★ best", False: ""})
+    numbers = {c: "{:.4f}" if c == "loss" else "{:.3f}" for c in frame.columns if c not in ("best", "step")}
+    styled = frame.style.format({**numbers, "epoch": "{:.2f}"}, na_rep="–").apply(
+        lambda row: ["background-color: #dcfce7" if row["best"] else "" for _ in row], axis=1)
+    with st.container(key="eval_table"):  # a table that cannot be selected keeps no key of its own
+        st.dataframe(styled, hide_index=True)
+
+
+def show_resources(run_path: Path) -> None:
+    """CPU and memory of the training process over time (and the GPU's, on CUDA), one chart per quantity."""
+    samples = runs.read_resources(run_path)
+    if not samples:
+        return
+    st.subheader("Resource use")
+    figures = {"cpu_chart": charts.cpu_figure(samples), "memory_chart": charts.memory_figure(samples),
+               "gpu_chart": charts.gpu_utilization_figure(samples)}
+    shown = {key: fig for key, fig in figures.items() if fig is not None}
+    for col, (key, fig) in zip(st.columns(len(shown)), shown.items()):
+        col.plotly_chart(fig, key=key)
+    last = samples[-1]
+    st.caption(f"The training process and its workers, sampled every few seconds while it trains. Last sample: CPU "
+               f"{last.get('cpu_percent', 0) / max(1, last.get('cores') or 1):.0f}% of {last.get('cores')} cores, "
+               f"{last.get('rss_mb', 0):,.0f} MB resident memory.")
 
 
 def show_results(run: runs.RunSummary) -> None:
@@ -204,15 +249,18 @@ def live_view(run_id: str, run_path: str, config: dict, every: float | None) -> 
         st.rerun(scope="app")  # it ended, or its pace changed: rebuild the view with the new cadence
     run = runs.RunSummary(run_id, Path(run_path), status, config)
     header(run)
+    show_notes_and_tags(run.path)
     findings = run_findings(run.path, status=status, records=records)
     show_progress(status, runs.read_json(run.path / "estimate.json"))
     offer_half_batch(run)
     show_findings(run, findings)
     show_raw_error(status)
     show_charts(records, config, findings, (status.get("progress") or {}).get("max_steps"), status.get("state"))
+    show_evaluations(records, config)
     if status.get("state") not in runs.ACTIVE_STATES:
         show_results(run)
         show_estimate_vs_measured(run)
+    show_resources(run.path)
     with st.expander("Training log (last lines)"):
         st.code(readable_log(mask_secrets(runs.read_log_tail(run.path))) or "(empty)", language=None)
 

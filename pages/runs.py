@@ -3,12 +3,11 @@
 import pandas as pd
 import streamlit as st
 
+from core.rundir import runs
 from core.runner import history
 from core.views import progress
-from pages.components.run_actions import export_panel, manage_panel, try_model_panel
+from pages.components.run_actions import export_panel, manage_panel, notes_panel, try_model_panel
 from pages.components.session import runs_dir
-
-from core.rundir import runs
 
 st.title("Runs")
 all_runs = {run.run_id: run for run in runs.list_runs(runs_dir())}
@@ -18,19 +17,22 @@ if not all_runs:
     st.stop()
 
 rows = [history.run_row(run) for run in all_runs.values()]
-state_col, text_col = st.columns([1, 2])
+known_tags = sorted({tag for row in rows for tag in row["tags"]}, key=str.lower)
+state_col, tag_col, text_col = st.columns([1, 1, 2])
 states = state_col.multiselect("State", sorted({row["state"] for row in rows}), key="runs_state_filter",
                                placeholder="all states")
-text = text_col.text_input("Search", key="runs_text_filter", placeholder="id, name, data set or model")
-visible = history.filter_rows(rows, states, text)
+tags = tag_col.multiselect("Tags", known_tags, key="runs_tag_filter", placeholder="all tags",
+                           help="Runs with any of these tags.")
+text = text_col.text_input("Search", key="runs_text_filter", placeholder="id, name, data set, model, notes or tags")
+visible = history.filter_rows(rows, states, text, tags)
 
 frame = pd.DataFrame([{"id": r["id"], "name": r["name"], "state": r["state"], "data set": r["data set"],
                        "model": r["model"], "device": r["device"],
                        "best metric": r["best metric"], "metric": r["metric"],
                        "duration": progress.format_duration(r["duration_s"]),
-                       "started": progress.format_started(r["started"])}
+                       "started": progress.format_started(r["started"]), "tags": r["tags"], "notes": r["notes"]}
                       for r in visible], columns=["id", "name", "state", "data set", "model", "device",
-                                                  "best metric", "metric", "duration", "started"])
+                                                  "best metric", "metric", "duration", "started", "tags", "notes"])
 st.caption(f"{len(visible)} of {len(rows)} runs. Click a column header to sort; tick a row to select it.")
 # Shown as everywhere else (74.3%, or 0.482 for a loss); sorting still goes by the numbers underneath.
 shown = frame.style
@@ -38,7 +40,8 @@ for metric in set(frame["metric"]):
     ranked_on = frame.index[frame["metric"] == metric]
     shown = shown.format(lambda v, m=metric: progress.format_metric(m, v),
                          subset=pd.IndexSlice[ranked_on, ["best metric"]])
-table = st.dataframe(shown, key="runs_table", hide_index=True, on_select="rerun", selection_mode="single-row")
+table = st.dataframe(shown, key="runs_table", hide_index=True, on_select="rerun", selection_mode="single-row",
+                     column_config={"tags": st.column_config.ListColumn("tags")})
 
 ids = [r["id"] for r in visible]
 if not ids:
@@ -55,6 +58,7 @@ chosen = st.selectbox("Selected run", ids, key="runs_selected", format_func=lamb
 
 run = all_runs[chosen]
 manage_panel(run)
+notes_panel(run, known_tags)
 export_tab, try_tab = st.tabs(["Export", "Try the model"])
 with export_tab:
     export_panel(run)

@@ -86,11 +86,13 @@ def test_compare_two_runs_overlays_their_curves(server, page):
     page.keyboard.press("Escape")
     page.wait_for_function("""() => {
         const plot = document.querySelector('.st-key-compare_loss_chart .js-plotly-plot');
-        return plot && plot.data && plot.data.length === 4;
+        return plot && plot.data && plot.data.length === 6;
     }""", timeout=60000)
     names = page.evaluate("() => document.querySelector('.st-key-compare_loss_chart .js-plotly-plot')"
                           ".data.map(t => t.name)")
-    assert names == ["tiny a · train", "tiny a · eval", "tiny b · train", "tiny b · eval"]
+    # Smoothed by default: each run's training loss raw (faint) and smoothed, its one evaluation as is.
+    assert names == ["tiny a · train (raw)", "tiny a · train", "tiny a · eval",
+                     "tiny b · train (raw)", "tiny b · train", "tiny b · eval"]
     page.get_by_text("Best metric per run").wait_for()
     # Table cells are drawn on a canvas; their text is kept in hidden grid cells for screen readers.
     page.locator('.st-key-compare_config_diff [role=gridcell]:has-text("training.learning_rate")').wait_for(

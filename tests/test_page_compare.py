@@ -40,7 +40,9 @@ def test_two_runs_overlaid_with_best_metric_and_config_differences(runs_dir):
     app.multiselect(key="compare_runs").select("20260101-000000-a").select("20260102-000000-b").run()
     assert not app.exception
     loss = chart(app, "compare_loss_chart")
-    assert [t["name"] for t in loss["data"]] == ["20260101-000000-a · train", "20260101-000000-a · eval",
+    # Smoothed by default (TensorBoard's 0.6): each training curve drawn raw and faint, then smoothed.
+    assert [t["name"] for t in loss["data"]] == ["20260101-000000-a · train (raw)", "20260101-000000-a · train",
+                                                 "20260101-000000-a · eval", "high lr · train (raw)",
                                                  "high lr · train", "high lr · eval"]
     best = app.dataframe[0].value.set_index("id")
     # Written as on Runs and Live run: one formatting everywhere.
@@ -59,3 +61,16 @@ def test_curves_switch_to_epochs(runs_dir):
     app.button_group(key="compare_axis").set_value("epoch").run()
     assert chart(app, "compare_metric_chart")["data"][0]["x"] == [1.0, 2.0, 3.0]
     assert chart(app, "compare_metric_chart")["layout"]["xaxis"]["title"]["text"] == "epoch"
+
+
+def test_smoothing_slider_and_log_scale_redraw_the_loss_chart(runs_dir):
+    two_runs(runs_dir)
+    app = open_compare()
+    app.multiselect(key="compare_runs").select("20260101-000000-a").select("20260102-000000-b").run()
+    app.slider(key="compare_smoothing").set_value(0.0).run()
+    loss = chart(app, "compare_loss_chart")
+    assert [t["name"] for t in loss["data"]] == ["20260101-000000-a · train", "20260101-000000-a · eval",
+                                                 "high lr · train", "high lr · eval"]
+    assert loss["layout"]["yaxis"].get("type") != "log"
+    app.toggle(key="compare_log_y").set_value(True).run()
+    assert chart(app, "compare_loss_chart")["layout"]["yaxis"]["type"] == "log"

@@ -6,6 +6,8 @@ RUN_DIR/
   metrics.jsonl   one JSON object per line, appended and flushed as it happens
   dataset.json    labels, class counts, majority rate of the eval subset
   results.json    final metrics, per-class report, confusion matrix (when the run ends)
+  resources.jsonl CPU, memory and GPU use of the training child over time, one sample per line
+  meta.json       the user's notes and tags (written by the dashboard, never by the child)
   train.log       the child's stdout and stderr
   model/          best model and tokenizer (save_pretrained format)
   checkpoints/    Trainer checkpoints (pruned to save_total_limit)
@@ -32,6 +34,7 @@ RESUMABLE_STATES = ("failed", "stopped")
 # A run the queue launched that never got a PID (the launching process died in between) frees its slot after this.
 LAUNCH_GRACE_S = 60
 STOP_MARKER = "stop_requested"
+RESOURCES_FILE = "resources.jsonl"
 
 
 def default_runs_dir() -> Path:
@@ -83,19 +86,19 @@ def update_status(run_dir: Path, **changes: Any) -> dict[str, Any]:
     return status
 
 
-def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line and flush it, so a reader (or a crash) never loses a line that was written."""
     if not is_writer():
         return
-    with open(Path(run_dir) / "metrics.jsonl", "a", encoding="utf-8") as handle:
+    with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record, default=float) + "\n")
         handle.flush()
 
 
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """All complete metrics lines; a torn last line (the child died mid-write) is skipped."""
-    path = Path(run_dir) / "metrics.jsonl"
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """All complete lines of a JSON-lines file; a torn last line (the writer died mid-write) is skipped."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return []
     records = []
@@ -110,6 +113,20 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
         if isinstance(record, dict):
             records.append(record)
     return records
+
+
+def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
+    append_jsonl(Path(run_dir) / "metrics.jsonl", record)
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """All complete metrics lines; a torn last line (the child died mid-write) is skipped."""
+    return read_jsonl(Path(run_dir) / "metrics.jsonl")
+
+
+def read_resources(run_dir: Path) -> list[dict[str, Any]]:
+    """The training child's resource samples (CPU, memory, GPU), oldest first; none for older runs."""
+    return read_jsonl(Path(run_dir) / RESOURCES_FILE)
 
 
 def read_log_tail(run_dir: Path, max_bytes: int = 6000) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,11 @@ from core.rundir.runs import (ACTIVE_STATES, RunSummary, dataset_label, default_
 from core.views.progress import best_eval, format_duration, format_metric, run_duration_s  # noqa: F401 - run_duration_s: the one duration, for callers of history
 
 NAME_MAX_CHARS = 60
+# Notes and tags live in the run's meta.json, apart from config.json: they are not settings, so a relaunch,
+# an exported config and the Compare page's config diff leave them out.
+META_FILE = "meta.json"
+NOTES_MAX_CHARS, TAG_MAX_CHARS, MAX_TAGS = 2000, 30, 20
+TAG_PATTERN = re.compile(r"\w[\w .+:/-]*")  # \w: letters (any script), digits and the underscore
 TABLE_COLUMNS = ("id", "name", "state", "data set", "model", "device", "best metric", "duration", "started")
 
 
@@ -36,19 +42,28 @@ def run_row(run: RunSummary) -> dict[str, Any]:
     """One line of the Runs table (and of `core.runs list`), as plain values."""
     metric, value = best_metric_of(run)
     started = run.status.get("started_at") or _epoch_to_iso(run.status.get("created_at"))
+    meta = read_meta(run.path)
     return {"id": run.run_id, "name": run.config.get("name") or "", "state": run.state,
             "data set": dataset_label(run.config),
             "model": (run.config.get("model") or {}).get("name"),
             "device": run.status.get("device") or (run.config.get("hardware") or {}).get("device"),
-            "metric": metric, "best metric": value, "duration_s": run_duration_s(run.status), "started": started}
+            "metric": metric, "best metric": value, "duration_s": run_duration_s(run.status), "started": started,
+            "tags": meta["tags"], "notes": meta["notes"]}
 
 
-def filter_rows(rows: list[dict[str, Any]], states: list[str] | None = None, text: str = "") -> list[dict[str, Any]]:
-    """Rows in one of `states` (all when empty) whose id, name, data set or model contains `text`."""
+def filter_rows(rows: list[dict[str, Any]], states: list[str] | None = None, text: str = "",
+                tags: list[str] | None = None) -> list[dict[str, Any]]:
+    """Rows in one of `states` and with one of `tags` (all when empty) whose id, name, data set, model, notes or
+    tags contain `text`."""
     needle = text.strip().lower()
-    searched = ("id", "name", "data set", "model")
+
+    def searched(row: dict[str, Any]) -> str:
+        parts = [row.get(c) for c in ("id", "name", "data set", "model", "notes")] + list(row.get("tags") or [])
+        return "\n".join(str(part or "") for part in parts).lower()
+
     return [row for row in rows if (not states or row["state"] in states)
-            and (not needle or any(needle in str(row.get(c) or "").lower() for c in searched))]
+            and (not tags or set(tags) & set(row.get("tags") or []))
+            and (not needle or needle in searched(row))]
 
 
 def _epoch_to_iso(value: Any) -> str | None:
@@ -80,6 +95,50 @@ def rename_run(runs_dir: Path, run_id: str, name: str) -> str:
     config["name"] = cleaned
     write_json_atomic(path / "config.json", config)
     return cleaned
+
+
+def read_meta(run_dir: Path) -> dict[str, Any]:
+    """The run's notes (text) and tags (a list), empty when it has none."""
+    meta = read_json(Path(run_dir) / META_FILE, {})
+    meta = meta if isinstance(meta, dict) else {}
+    tags = meta.get("tags") if isinstance(meta.get("tags"), list) else []
+    return {"notes": str(meta.get("notes") or ""), "tags": [str(tag) for tag in tags]}
+
+
+def clean_tags(tags: list[str]) -> list[str]:
+    """Tags with spaces collapsed and duplicates dropped, in the order given; an odd one is a UserError."""
+
+    cleaned: list[str] = []
+    for tag in tags:
+        tag = " ".join(str(tag).split())
+        if tag and (len(tag) > TAG_MAX_CHARS or not TAG_PATTERN.fullmatch(tag)):
+            shown = tag if len(tag) <= TAG_MAX_CHARS else tag[:TAG_MAX_CHARS] + "…"
+            raise UserError(f"'{shown}' is not a tag; use up to {TAG_MAX_CHARS} letters, digits and spaces (or "
+                            "- _ . + : /), starting with a letter or digit.", field="tags", code="BAD_TAG")
+        if tag and tag not in cleaned:
+            cleaned.append(tag)
+    if len(cleaned) > MAX_TAGS:
+        raise UserError(f"a run takes at most {MAX_TAGS} tags, got {len(cleaned)}; remove some.", field="tags",
+                        code="BAD_TAG")
+    return cleaned
+
+
+def clean_notes(notes: str) -> str:
+    """Notes without control characters (line breaks and tabs kept) or surrounding blanks; too long is an error."""
+
+    text = "".join(ch for ch in str(notes or "") if ch.isprintable() or ch in "\n\t").strip()
+    if len(text) > NOTES_MAX_CHARS:
+        raise UserError(f"must be at most {NOTES_MAX_CHARS:,} characters, got {len(text):,}; shorten them.",
+                        field="notes", code="BAD_NOTES")
+    return text
+
+
+def set_notes_and_tags(runs_dir: Path, run_id: str, notes: str, tags: list[str]) -> dict[str, Any]:
+    """Replace a run's notes and tags (meta.json, written atomically); returns what was stored."""
+    path = _existing_run(runs_dir, run_id)
+    meta = {"notes": clean_notes(notes), "tags": clean_tags(tags)}
+    write_json_atomic(path / META_FILE, meta)
+    return meta
 
 
 def delete_run(runs_dir: Path, run_id: str) -> None:

@@ -10,6 +10,7 @@ from core.common import faults
 from core.config import compat
 from core.config.schema import RunConfig, training_argument_fields
 from core.plan import presets
+from core.rundir import runs
 from core.training import profiling
 from core.training.batches import FastPadding, padding_arguments, PaddingMeter
 
@@ -60,7 +61,7 @@ DDP_GRADIENT_VIEWS_ENV = "DASHBOARD_DDP_GRADIENT_VIEWS"
 
 
 def live_metrics_enabled() -> bool:
-    """`DASHBOARD_LIVE_METRICS=0` turns the live metrics callback off (for measuring its overhead only:
+    """`DASHBOARD_LIVE_METRICS=0` turns the live metrics and resource sampling off (for measuring their overhead:
     without it the dashboard shows no curves and no diagnostics)."""
     return os.environ.get(LIVE_METRICS_ENV, "1") != "0"
 
@@ -78,6 +79,7 @@ def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, to
     from core.training.callbacks import MetricsRecorder
     from core.training.metrics import compute_metrics
     from core.training.performance import PerformanceMeter
+    from core.training.resources import ResourceRecorder
 
     padder = FastPadding(DataCollatorWithPadding(tokenizer, pad_to_multiple_of=speed["pad_to_multiple_of"],
                                                  **padding_arguments(config.data)),
@@ -88,6 +90,8 @@ def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, to
                  *profiling.callbacks(run_dir, device)]
     if live_metrics_enabled():
         callbacks.insert(0, MetricsRecorder(run_dir, device, effective_batch, collator))
+        if runs.is_writer():  # rank 0 samples its own process; the other ranks' are alike
+            callbacks.insert(1, ResourceRecorder(run_dir, device))
     if config.training.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))
     trainer = Trainer(model=model, args=args,

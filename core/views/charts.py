@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 
 from core.diagnostics.findings import Finding
@@ -9,6 +11,48 @@ from core.rundir.records import as_float, eval_points, train_points
 
 METRIC_COLOURS = {"accuracy": "#2563eb", "f1": "#16a34a", "precision": "#d97706", "recall": "#9333ea"}
 TRAIN_COLOUR, EVAL_COLOUR, BEST_COLOUR = "#64748b", "#dc2626", "#16a34a"
+# TensorBoard's default smoothing weight; 0 shows the raw curve only.
+DEFAULT_SMOOTHING, MAX_SMOOTHING = 0.6, 0.99
+# Eval curves are smoothed only from this many evaluations on: a few points are each a real measurement, and an
+# average over three of them mostly lags.
+MIN_POINTS_TO_SMOOTH = 10
+RAW_OPACITY = 0.25
+
+
+def smooth_ema(values: list[float], weight: float) -> list[float]:
+    """TensorBoard's smoothing: a debiased exponential moving average; non-finite points stay as they are and
+    do not enter the average. Weight 0 returns the values unchanged."""
+    weight = min(max(float(weight), 0.0), MAX_SMOOTHING)
+    smoothed, last, count = [], 0.0, 0
+    for value in map(as_float, values):
+        if not math.isfinite(value):
+            smoothed.append(value)
+            continue
+        last = last * weight + (1 - weight) * value
+        count += 1
+        # Dividing by 1 - w^n undoes the pull towards the zero the average starts from.
+        smoothed.append(last / (1 - weight ** count))
+    return smoothed
+
+
+def smoothed_traces(name: str, xs: list, ys: list[float], colour: str, smoothing: float, markers: bool = False,
+                    **common) -> list[go.Scatter]:
+    """One solid line; with smoothing, the smoothed line solid and the raw values faint behind it."""
+    common.setdefault("legendgroup", name)  # the legend hides the raw line with its smoothed one
+    mode = "lines+markers" if markers else "lines"
+    width = 2 if markers else 1.8
+    line = dict(color=colour, width=width, **common.pop("line", {}))
+    marker = dict(size=8 if markers else 6)
+    if smoothing <= 0 or (markers and len(ys) < MIN_POINTS_TO_SMOOTH):
+        return [go.Scatter(name=name, x=xs, y=ys, mode=mode, line=line, marker=marker, **common)]
+    raw = go.Scatter(name=f"{name} (raw)", x=xs, y=ys, mode=mode, line={**line, "width": 1}, marker=marker,
+                     opacity=RAW_OPACITY, showlegend=False, **common)
+    return [raw, go.Scatter(name=name, x=xs, y=smooth_ema(ys, smoothing), mode="lines", line=line, **common)]
+
+
+def log_scale(fig: go.Figure, on: bool) -> go.Figure:
+    """A logarithmic y axis (losses that fall by orders of magnitude)."""
+    return fig.update_yaxes(type="log", exponentformat="power") if on else fig
 
 
 def _layout(fig: go.Figure, title: str, y_title: str, max_steps: int | None = None) -> go.Figure:
@@ -37,30 +81,28 @@ def _mark_findings(fig: go.Figure, findings: list[Finding]) -> None:
 
 
 def loss_figure(records: list[dict], best: dict | None = None, findings: list[Finding] = (),
-                max_steps: int | None = None) -> go.Figure:
-    """Training loss per logging step and eval loss per evaluation, on one chart."""
+                max_steps: int | None = None, smoothing: float = 0.0, log_y: bool = False) -> go.Figure:
+    """Training loss per logging step and eval loss per evaluation, on one chart (smoothed when asked)."""
     trains, evals = train_points(records), eval_points(records)
     fig = go.Figure()
-    fig.add_trace(go.Scatter(name="training loss", x=[r["step"] for r in trains],
-                             y=[as_float(r["loss"]) for r in trains], mode="lines",
-                             line=dict(color=TRAIN_COLOUR, width=1.8)))
-    fig.add_trace(go.Scatter(name="eval loss", x=[r["step"] for r in evals],
-                             y=[as_float(r["eval_loss"]) for r in evals], mode="lines+markers",
-                             line=dict(color=EVAL_COLOUR, width=2), marker=dict(size=8)))
+    fig.add_traces(smoothed_traces("training loss", [r["step"] for r in trains],
+                                   [as_float(r["loss"]) for r in trains], TRAIN_COLOUR, smoothing))
+    fig.add_traces(smoothed_traces("eval loss", [r["step"] for r in evals],
+                                   [as_float(r["eval_loss"]) for r in evals], EVAL_COLOUR, smoothing, markers=True))
     _mark_best(fig, best)
     _mark_findings(fig, list(findings))
-    return _layout(fig, "Loss", "loss", max_steps)
+    return log_scale(_layout(fig, "Loss", "loss", max_steps), log_y)
 
 
-def eval_metrics_figure(records: list[dict], best: dict | None = None, max_steps: int | None = None) -> go.Figure:
+def eval_metrics_figure(records: list[dict], best: dict | None = None, max_steps: int | None = None,
+                        smoothing: float = 0.0) -> go.Figure:
     """Eval accuracy, F1, precision and recall per evaluation (weighted averages)."""
     evals = eval_points(records)
     fig = go.Figure()
     for metric, colour in METRIC_COLOURS.items():
-        fig.add_trace(go.Scatter(name=metric, x=[r["step"] for r in evals],
-                                 y=[as_float(r.get(f"eval_{metric}")) for r in evals], mode="lines+markers",
-                                 line=dict(color=colour, width=2, dash="dot" if metric == "recall" else "solid"),
-                                 marker=dict(size=7)))
+        fig.add_traces(smoothed_traces(metric, [r["step"] for r in evals],
+                                       [as_float(r.get(f"eval_{metric}")) for r in evals], colour, smoothing,
+                                       markers=True, line=dict(dash="dot" if metric == "recall" else "solid")))
     _mark_best(fig, best)
     # Weighted recall equals accuracy by definition; the dotted line keeps both visible.
     fig = _layout(fig, "Eval metrics", "score", max_steps)
@@ -120,3 +162,50 @@ def token_length_figure(lengths: list[int], max_length: int, suggested: int) -> 
                       height=300, margin=dict(l=10, r=10, t=64, b=10), template="plotly_white", xaxis_title="tokens",
                       yaxis_title="texts", showlegend=False)
     return fig
+
+
+def _minutes(samples: list[dict]) -> list[float]:
+    start = samples[0]["time"] if samples else 0.0
+    return [round((s["time"] - start) / 60, 3) for s in samples]
+
+
+def _resource_layout(fig: go.Figure, title: str, y_title: str) -> go.Figure:
+    fig = _layout(fig, title, y_title)
+    return fig.update_layout(height=280).update_xaxes(title_text="minutes since training started", rangemode="tozero")
+
+
+def cpu_figure(samples: list[dict]) -> go.Figure:
+    """CPU use of the training process and its workers over time, as a share of the cores it may use."""
+    cores = max(1, int((samples[-1].get("cores") if samples else 1) or 1))
+    shares = [as_float(s.get("cpu_percent")) / 100 / cores for s in samples]
+    fig = go.Figure(go.Scatter(name="CPU", x=_minutes(samples), y=shares, mode="lines", fill="tozeroy",
+                               line=dict(color="#0891b2", width=1.8)))
+    fig = _resource_layout(fig, f"CPU use (100% = all {cores} cores)", "CPU")
+    top = max([1.0, *(v for v in shares if math.isfinite(v))])
+    return fig.update_yaxes(range=[0, top * 1.02], tickformat=".0%")
+
+
+MEMORY_SERIES = (("rss_mb", "resident memory (process and workers)", "#64748b"),
+                 ("gpu_allocated_mb", "GPU memory allocated", "#dc2626"),
+                 ("gpu_reserved_peak_mb", "GPU memory reserved, peak", "#f59e0b"))
+
+
+def memory_figure(samples: list[dict]) -> go.Figure:
+    """Resident memory of the training process and its workers; on CUDA also the GPU memory PyTorch holds."""
+    fig = go.Figure()
+    minutes = _minutes(samples)
+    for key, name, colour in MEMORY_SERIES:
+        if any(key in s for s in samples) or key == "rss_mb":
+            fig.add_trace(go.Scatter(name=name, x=minutes, y=[as_float(s.get(key)) for s in samples], mode="lines",
+                                     line=dict(color=colour, width=1.8)))
+    return _resource_layout(fig, "Memory", "MB").update_yaxes(rangemode="tozero")
+
+
+def gpu_utilization_figure(samples: list[dict]) -> go.Figure | None:
+    """The GPU's utilisation over time, or None when it was not measured (no CUDA, or no pynvml)."""
+    if not any("gpu_utilization" in s for s in samples):
+        return None
+    fig = go.Figure(go.Scatter(name="GPU", x=_minutes(samples), y=[as_float(s.get("gpu_utilization")) / 100
+                                                                    for s in samples],
+                               mode="lines", fill="tozeroy", line=dict(color="#16a34a", width=1.8)))
+    return _resource_layout(fig, "GPU utilisation", "GPU").update_yaxes(range=[0, 1.02], tickformat=".0%")

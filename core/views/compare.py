@@ -7,7 +7,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from core.rundir.records import as_float, eval_points, train_points
-from core.views.charts import _layout
+from core.views.charts import _layout, log_scale, smoothed_traces
 
 # Plotly's default qualitative palette: six clearly different colours for up to six runs.
 RUN_COLOURS = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3")
@@ -32,34 +32,34 @@ LEGEND_BELOW = {"legend": dict(orientation="h", yanchor="top", y=-0.24, xanchor=
                 "margin": dict(l=10, r=10, t=48, b=10)}
 
 
-def compare_loss_figure(curves: dict[str, list[dict]], axis: str = "step") -> go.Figure:
+def compare_loss_figure(curves: dict[str, list[dict]], axis: str = "step", smoothing: float = 0.0,
+                        log_y: bool = False) -> go.Figure:
     """Training loss (solid) and eval loss (dashed, markers) of each run, one colour per run."""
     fig = go.Figure()
     for i, (label, records) in enumerate(curves.items()):
         colour = RUN_COLOURS[i % len(RUN_COLOURS)]
         xs, ys = _points(train_points(records), "loss", axis)
-        fig.add_trace(go.Scatter(name=f"{label} · train", x=xs, y=ys, mode="lines", legendgroup=label,
-                                 line=dict(color=colour, width=1.6)))
+        fig.add_traces(smoothed_traces(f"{label} · train", xs, ys, colour, smoothing, legendgroup=label))
         xs, ys = _points(eval_points(records), "eval_loss", axis)
-        fig.add_trace(go.Scatter(name=f"{label} · eval", x=xs, y=ys, mode="lines+markers", legendgroup=label,
-                                 line=dict(color=colour, width=2, dash="dash"), marker=dict(size=7)))
+        fig.add_traces(smoothed_traces(f"{label} · eval", xs, ys, colour, smoothing, markers=True,
+                                       legendgroup=label, line=dict(dash="dash")))
     fig = _layout(fig, "Loss (solid: training, dashed: eval)", "loss")
     fig.update_layout(height=380, **LEGEND_BELOW)
-    return fig.update_xaxes(title_text=axis)
+    return log_scale(fig.update_xaxes(title_text=axis), log_y)
 
 
-def compare_metric_figure(curves: dict[str, list[dict]], metric: str = "f1", axis: str = "step") -> go.Figure:
-    """One eval metric (accuracy, f1, precision, recall or loss) of each run."""
+def compare_metric_figure(curves: dict[str, list[dict]], metric: str = "f1", axis: str = "step",
+                          smoothing: float = 0.0, log_y: bool = False) -> go.Figure:
+    """One eval metric (accuracy, f1, precision, recall or loss) of each run; log scale applies to loss only."""
     fig = go.Figure()
     for i, (label, records) in enumerate(curves.items()):
         xs, ys = _points(eval_points(records), f"eval_{metric}", axis)
-        fig.add_trace(go.Scatter(name=label, x=xs, y=ys, mode="lines+markers",
-                                 line=dict(color=RUN_COLOURS[i % len(RUN_COLOURS)], width=2), marker=dict(size=7)))
+        fig.add_traces(smoothed_traces(label, xs, ys, RUN_COLOURS[i % len(RUN_COLOURS)], smoothing, markers=True))
     fig = _layout(fig, f"Eval {metric}", metric)
     fig.update_layout(height=380, **LEGEND_BELOW)
     if metric != "loss":
         fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
-    return fig.update_xaxes(title_text=axis)
+    return log_scale(fig.update_xaxes(title_text=axis), log_y and metric == "loss")
 
 
 def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -160,6 +160,21 @@ def format_metric(metric: str, value: Any) -> str:
     return f"{number:.1%}" if name in RATE_METRICS else f"{number:.3f}"
 
 
+# Eval keys that time the evaluation itself, not the model: left out of the table of evaluations.
+EVAL_TIMING_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second")
+
+
+def evaluation_rows(records: list[dict], metric: str = "f1") -> list[dict]:
+    """One row per evaluation: step, epoch, loss and each metric, with `best` True on the best-model one."""
+    best = best_eval(records, metric)
+    rows = []
+    for record in eval_points(records):
+        values = {key[len("eval_"):].replace("_", " "): as_float(value) for key, value in record.items()
+                  if key.startswith("eval_") and not key.endswith(EVAL_TIMING_SUFFIXES)}
+        rows.append({"best": record is best, "step": record["step"], "epoch": record.get("epoch"), **values})
+    return rows
+
+
 def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return "–"

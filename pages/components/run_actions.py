@@ -43,6 +43,30 @@ def manage_panel(run: runs.RunSummary) -> None:
         confirm_delete(run)
 
 
+def notes_panel(run: runs.RunSummary, known_tags: list[str]) -> None:
+    """Tags (pick or type new ones) and free-text notes, searchable from the filter above."""
+    meta = history.read_meta(run.path)
+    tags_col, notes_col = st.columns([2, 3])
+    tags = tags_col.multiselect("Tags", sorted({*known_tags, *meta["tags"]}, key=str.lower), default=meta["tags"],
+                                key=f"tags_{run.run_id}", accept_new_options=True,
+                                placeholder="pick or type a tag",
+                                help=f"Type a new tag and press Enter: up to {history.TAG_MAX_CHARS} letters, "
+                                     "digits and spaces (or - _ . + : /) each.")
+    notes = notes_col.text_area("Notes", value=meta["notes"], key=f"notes_{run.run_id}", height=90,
+                                placeholder="What this run tried, what you saw",
+                                help=f"Up to {history.NOTES_MAX_CHARS:,} characters; the Search filter finds them.")
+    if st.session_state.pop("meta_saved", None) == run.run_id:  # a toast shown before st.rerun() is lost
+        st.toast("Notes and tags saved.", icon=":material/check:")
+    if st.button("Save notes and tags", key="save_meta", icon=":material/sell:"):
+        try:
+            history.set_notes_and_tags(runs_dir(), run.run_id, notes, tags)
+        except UserError as exc:
+            st.error(exc.sentence, icon=":material/error:")
+        else:
+            st.session_state["meta_saved"] = run.run_id
+            st.rerun()  # the table and the tag filter above show the new tags
+
+
 def confirm_delete(run: runs.RunSummary) -> None:
     st.warning(f"Delete run **{run.run_id}** and its folder `{run.path}` (model, checkpoints, metrics)? "
                "This cannot be undone.", icon=":material/warning:")
