@@ -4,7 +4,7 @@ RUN_DIR/
   config.json     resolved config (what actually ran)
   status.json     state, pid, times, progress, error; always replaced atomically
   metrics.jsonl   one JSON object per line, appended and flushed as it happens
-  dataset.json    labels, class counts, majority rate of the eval subset
+  dataset.json    labels, class counts, majority rate of the eval subset, sha256 of the data files read
   results.json    final metrics, per-class report, confusion matrix (when the run ends)
   train.log       the child's stdout and stderr
   model/          best model and tokenizer (save_pretrained format)
