@@ -105,6 +105,43 @@ def test_hub_data_and_a_hub_model_are_written_as_the_run_resolved_them(tmp_path,
     assert namespace["LABEL_OF_VALUE"] == {0: "neg", 1: "pos"}
     assert namespace["model_location"]() == namespace["tokenizer_location"]() == "distilbert-base-uncased"
     assert "AutoModelForSequenceClassification.from_pretrained(model_location()" in script
+    assert pyflakes_warnings(script) == ""
+
+
+def pyflakes_warnings(script: str) -> str:
+    from io import StringIO
+
+    from pyflakes.api import check
+    from pyflakes.reporter import Reporter
+
+    out = StringIO()
+    check(script, "reproduce.py", Reporter(out, out))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("data,model", [
+    ({"name": "bbc-news", "train_size": 20, "eval_size": 10}, {"name": "minilm-l6"}),
+    ({"name": "tweet-sentiment", "train_size": 20, "eval_size": 10}, {"name": "bert-base-random"}),
+    (file_data(), {"name": "minilm-l6", "hidden_dropout_prob": 0.2}),
+    (file_data(), {"name": "tiny-random"}),
+    (file_data(), {"source": "hub", "name": "roberta-base", "trust_remote_code": True}),
+    (file_data(), {"source": "path", "path": "MINILM"}),
+])
+def test_each_kind_of_script_is_clean_python_with_the_models_loader(tmp_path, data, model):
+    from core.training.models import minilm_dir
+
+    model = {**model, "path": str(minilm_dir().resolve())} if model.get("path") else model
+    script = export.reproduce_script(run_config(data, model))
+    assert pyflakes_warnings(script) == ""  # no undefined name, no unused import
+    namespace = script_namespace(tmp_path, script)
+    if "model_location" in namespace:
+        assert namespace["model_location"]() == {"hub": model.get("name"), "path": model.get("path")}.get(
+            model.get("source"), str(minilm_dir()))
+        assert namespace["MODEL"]["trust_remote_code"] == bool(model.get("trust_remote_code"))
+    else:
+        assert namespace["MODEL"]["bert_config"]["vocab_size"] == 30522
+    if model.get("hidden_dropout_prob"):
+        assert namespace["MODEL"]["dropout"]["hidden_dropout_prob"] == 0.2
 
 
 def test_the_script_stops_when_the_file_changed_after_export(tmp_path):

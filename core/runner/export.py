@@ -32,6 +32,7 @@ from core.data.splits import Splits
 from core.rundir import runs
 from core.runner import script_template
 from core.training import models
+from core.training.trainer_setup import training_argument_values
 
 # Reading a finished model in chunks of this size keeps memory flat for a 400 MB BERT-base.
 ZIP_CHUNK_BYTES = 1 << 20
@@ -63,9 +64,6 @@ def config_json(run_dir: Path) -> str:
 def training_arguments_of(config: dict[str, Any]) -> dict[str, Any]:
     """The TrainingArguments values `core.train` passes for this config (without the device's speed plan),
     named for the installed transformers; only how the dashboard logs is left out, so a script shows progress."""
-    # heavy (imports transformers): the Runs page imports this module at start-up
-    from core.training.trainer_setup import training_argument_values
-
     parsed = RunConfig.from_dict(config)
     values = training_argument_values(parsed, parsed.hardware.device)
     for dashboard_only in ("disable_tqdm", "logging_first_step", "dataloader_num_workers", "ddp_backend"):
@@ -105,27 +103,28 @@ def reproduce_script(config: dict[str, Any], recorded: dict[str, Any] | None = N
 def _assemble(parsed: RunConfig, values: dict[str, Any], splits: Splits) -> str:
     """The script: header, the resolved values, the reader for this source, the loader for this model, the rows."""
     t = script_template
-    reader = {"builtin": t.READ_BUILTIN, "file": t.READ_FILE, "hub": t.READ_HUB}[parsed.data.source]
+    reader = {"builtin": "READ_BUILTIN", "file": "READ_FILE", "hub": "READ_HUB"}[parsed.data.source]
     builtin_model = parsed.model.source == "builtin"
     if builtin_model and parsed.model.name in models.RANDOM_CONFIGS:
-        model = t.MODEL_RANDOM
+        model = ["MODEL_RANDOM"]
     else:
-        model = (t.LOCATION_MINILM if builtin_model else t.LOCATION_GIVEN) + t.MODEL_PRETRAINED
+        model = ["LOCATION_MINILM" if builtin_model else "LOCATION_GIVEN", "MODEL_PRETRAINED"]
     if builtin_model and parsed.data.source != "builtin":  # the built-in data's reader already has package_dir
-        model = t.PACKAGE_DIR + model
+        model.insert(0, "PACKAGE_DIR")
+    pieces = [reader, "ROWS", *model]
     note = (f"# The run used {parsed.hardware.processes} processes; run this with torchrun --nproc_per_node=N.\n"
             if parsed.hardware.processes > 1 else "")
     source = {"builtin": f"the built-in data set {parsed.data.name}", "file": "the data file and its sha256",
               "hub": f"the Hub data set {parsed.data.name} and its splits"}[parsed.data.source]
     header = (t.HEADER.replace("__NAME__", _docstring_safe(parsed.name) or "run").replace("__NOTE__", note)
-              .replace("__SOURCE__", _docstring_safe(source)))
+              .replace("__SOURCE__", _docstring_safe(source)).replace("__IMPORTS__", t.imports(pieces)))
     constants = "".join(f"{name} = {_literal(value)}\n" for name, value in values.items())
     tokenizer_kwarg = ("processing_class" if "processing_class" in compat.trainer_tokenizer_kwargs(object())
                        else "tokenizer")
     rows = ("\n\n# The rows the run used: positions in the data as read above (0 is the first row), in the run's "
             f"order.\nTRAIN_ROWS = {_row_list(splits.train_rows)}\nEVAL_ROWS = {_row_list(splits.eval_rows)}\n")
-    return (header + constants + reader + t.ROWS + model + t.TRAIN.replace("__TOKENIZER_KWARG__", tokenizer_kwarg)
-            + rows + t.FOOTER)
+    code = "".join(getattr(t, piece) for piece in pieces)
+    return header + constants + code + t.TRAIN.replace("__TOKENIZER_KWARG__", tokenizer_kwarg) + rows + t.FOOTER
 
 
 def data_facts(parsed: RunConfig, raw: tuple, recorded: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -203,7 +202,7 @@ def _check_same_data(parsed: RunConfig, splits: Splits, recorded: dict[str, Any]
 
 def _docstring_safe(text: str) -> str:
     """A run name fit for the script's docstring: quotes and backslashes would end or break it."""
-    return re.sub(r"[^\w .,:;()+-]", "", text)
+    return re.sub(r"[^\w .,:;()+/-]", "", text)
 
 
 def _literal(value: Any) -> str:
