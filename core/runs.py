@@ -1,4 +1,5 @@
-"""Entry point: `python -m core.runs list [--runs-dir DIR] [--json]` (core/runner/history.py)."""
+"""Entry point: `python -m core.runs list [--runs-dir DIR] [--json]` and `python -m core.runs export RUN_DIR --out DIR`
+(core/runner/history.py)."""
 
 import sys
 

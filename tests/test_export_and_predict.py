@@ -62,7 +62,7 @@ def test_script_picks_the_same_rows_as_the_dashboard(tmp_path):
     script = tmp_path / "reproduce.py"
     script.write_text(export.reproduce_script(config))
     namespace = runpy.run_path(str(script), run_name="not_main")
-    train, evaluation, labels = namespace["load_splits"]()
+    (train, evaluation), labels = namespace["load_splits"](), namespace["LABEL_NAMES"]
     ours = data.make_splits(data.load_frame(RunConfig.from_dict(config).data), RunConfig.from_dict(config).data)
     assert labels == ours.label_names
     assert list(train["text"]) == list(ours.train["text"]) and list(evaluation["text"]) == list(ours.eval["text"])

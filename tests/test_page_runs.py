@@ -1,5 +1,6 @@
 """The Runs page: table, filter, open, rename, delete with confirmation, export and Try the model."""
 
+import json
 import os
 import shutil
 import time
@@ -146,3 +147,18 @@ def test_try_the_model_with_no_text_says_what_to_do(runs_dir, finished_tiny_runs
     app = open_runs()
     app.button(key="try_predict").click().run()
     assert app.error[0].body == "texts: is empty; type at least one text, one per line."
+
+
+def test_export_offers_no_script_for_a_run_whose_data_file_is_gone(runs_dir):
+    run_dir = make_run(runs_dir, "20260101-000000-file", "completed", overfitting_curve(), results=RESULTS)
+    config = json.loads((run_dir / "config.json").read_text())
+    config["data"] = {"source": "file", "path": str(runs_dir / "data" / "0123456789-gone.csv"), "train_size": 40,
+                      "eval_size": 12}
+    (run_dir / "config.json").write_text(json.dumps(config))
+    app = open_runs()
+    app.selectbox(key="runs_selected").select("20260101-000000-file").run()
+    assert not app.exception
+    sentence = next(c.value for c in app.caption if c.value.startswith("No reproduce script for this run: "))
+    assert "data.path: '" in sentence and "does not exist" in sentence
+    assert not any("trainer.train()" in c.value for c in app.code)
+    assert not [e for e in app.get("download_button") if getattr(e, "key", None) == "download_script"]

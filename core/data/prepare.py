@@ -6,7 +6,9 @@ so a problem is the same sentence in both places and stops the run before anythi
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -27,6 +29,9 @@ class Loaded:
     columns: cols.Columns
     all_columns: list[str]
     notes: list[str] = field(default_factory=list)
+    # Each cleaned row's position in the data as read (rows without a label or a text are skipped).
+    train_rows: list[int] = field(default_factory=list)
+    eval_rows: list[int] = field(default_factory=list)
 
 
 def read_source(config: DataConfig) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, list[str]], list[str]]:
@@ -63,18 +68,21 @@ def build(raw: tuple, config: DataConfig) -> Loaded:
     notes = list(notes)
     found = detect(raw, config)
     class_names = class_labels.get(found.label)
-    train, train_labels = _clean(train_raw, found, class_names, config, notes, "")
-    eval_frame, eval_labels = None, pd.Series(dtype=object)
+    train, train_labels, train_rows = _clean(train_raw, found, class_names, config, notes, "")
+    eval_frame, eval_labels, eval_rows = None, pd.Series(dtype=object), []
     if eval_raw is not None:
         _check_eval_columns(eval_raw, found, config)
-        eval_frame, eval_labels = _clean(eval_raw, found, class_names, config, notes, "eval ")
+        eval_frame, eval_labels, eval_rows = _clean(eval_raw, found, class_names, config, notes, "eval ")
     names = _label_names(pd.concat([train_labels, eval_labels]), class_names, found.label)
-    return Loaded(train, eval_frame, names, found, [str(c) for c in train_raw.columns], notes)
+    return Loaded(train, eval_frame, names, found, [str(c) for c in train_raw.columns], notes, train_rows, eval_rows)
 
 
 def _clean(frame: pd.DataFrame, found: cols.Columns, class_names: list[str] | None, config: DataConfig,
-           notes: list[str], which: str) -> tuple[pd.DataFrame, pd.Series]:
-    """Rows without a label stop the run (or are dropped when asked); empty texts are dropped with a count."""
+           notes: list[str], which: str) -> tuple[pd.DataFrame, pd.Series, list[int]]:
+    """Rows without a label stop the run (or are dropped when asked); empty texts are dropped with a count.
+
+    Also returns the kept rows' positions in `frame`."""
+    frame = frame.set_axis(range(len(frame)))  # positions as the index, whatever index the source came with
     missing = cols.missing_labels(frame[found.label], class_names)
     if missing.any():
         count = int(missing.sum())
@@ -95,7 +103,7 @@ def _clean(frame: pd.DataFrame, found: cols.Columns, class_names: list[str] | No
     out = pd.DataFrame({"text": texts.astype(str), "label": cols.label_strings(frame[found.label], class_names)})
     if found.text_pair:
         out["text_pair"] = frame[found.text_pair].fillna("").astype(str)
-    return out.reset_index(drop=True), frame[found.label]
+    return out.reset_index(drop=True), frame[found.label], frame.index.tolist()
 
 
 def _check_eval_columns(eval_raw: pd.DataFrame, found: cols.Columns, config: DataConfig) -> None:
@@ -125,7 +133,18 @@ def split(loaded: Loaded, config: DataConfig) -> Splits:
     """The stratified, seeded train and eval subsets of loaded data."""
     splits = make_splits(loaded.train, config, loaded.eval, loaded.label_names)
     splits.columns, splits.notes = loaded.columns, list(loaded.notes)
+    eval_source_rows = loaded.eval_rows if loaded.eval is not None else loaded.train_rows
+    splits.train_rows = [loaded.train_rows[i] for i in splits.train_rows]
+    splits.eval_rows = [eval_source_rows[i] for i in splits.eval_rows]
     return splits
+
+
+def file_digests(config: DataConfig) -> dict[str, str]:
+    """The sha256 of each data file a file-source config reads, by field (empty for other sources)."""
+    if config.source != "file":
+        return {}
+    paths = {"data.path": config.path, "data.eval_path": config.eval_path}
+    return {field: hashlib.sha256(Path(path).read_bytes()).hexdigest() for field, path in paths.items() if path}
 
 
 def prepare(config: DataConfig) -> Splits:

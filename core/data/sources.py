@@ -81,7 +81,12 @@ def pick_splits(splits, name: str, train_split: str, eval_split: str | None):
     class_names = {column: list(feature.names) for column, feature in features.items()
                    if type(feature).__name__ == "ClassLabel"}
     eval_frame = splits[chosen].to_pandas() if chosen else None
-    return splits[train_split].to_pandas(), eval_frame, class_names, notes
+    train_frame = splits[train_split].to_pandas()
+    # Which split each frame is, for the reproduce script (it loads the same splits by name).
+    train_frame.attrs["split"] = train_split
+    if eval_frame is not None:
+        eval_frame.attrs["split"] = chosen
+    return train_frame, eval_frame, class_names, notes
 
 
 def _labels_hidden(split) -> bool:

@@ -74,6 +74,10 @@ class Splits:
     label_names: list[str]
     columns: Columns | None = None
     notes: list[str] = field(default_factory=list)
+    # Where each row came from: its position in the data as read (eval rows: in the eval split or file, when the
+    # data has one), in this subset's order. The reproduce script picks exactly these rows.
+    train_rows: list[int] = field(default_factory=list)
+    eval_rows: list[int] = field(default_factory=list)
 
     @property
     def label2id(self) -> dict[str, int]:
@@ -141,7 +145,9 @@ def make_splits(frame: pd.DataFrame, config: DataConfig, eval_frame: pd.DataFram
         eval_part = _stratified_sample(eval_pool, config.eval_size, config.seed)
     _check_size("train_size", config.train_size, len(train_pool), False)
     train_part = _stratified_sample(train_pool, config.train_size, config.seed)
-    return Splits(train_part.reset_index(drop=True), eval_part.reset_index(drop=True), label_names)
+    # The frames come with a RangeIndex (loaders and prepare reset it), so index labels are positions.
+    return Splits(train_part.reset_index(drop=True), eval_part.reset_index(drop=True), label_names,
+                  train_rows=train_part.index.tolist(), eval_rows=eval_part.index.tolist())
 
 
 def _carve_builtin(frame: pd.DataFrame, config: DataConfig) -> pd.DataFrame:

@@ -66,22 +66,50 @@ def _check_magic(raw: bytes, kind: str, name: str, field: str) -> None:
                         code="WRONG_EXTENSION")
 
 
-def decode(raw: bytes) -> tuple[str, list[str]]:
-    """Text of the bytes: UTF-8 (a BOM is removed), else the first fallback that decodes, named in a note."""
+def encoding_of(raw: bytes) -> str:
+    """The codec the bytes are read with: 'utf-8-sig' (UTF-8 with a BOM), 'utf-8', else the first fallback that
+    decodes. Decoding with it and errors='replace' gives exactly the text `decode` returns."""
     if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8", errors="replace"), ["The file starts with a UTF-8 byte-order mark (BOM); "
-                                                            "it was removed."]
-    try:
-        return raw.decode("utf-8"), []
-    except UnicodeDecodeError:
-        pass
-    for encoding in FALLBACK_ENCODINGS:
+        return "utf-8-sig"
+    for encoding in ("utf-8", *FALLBACK_ENCODINGS):
         try:
-            return raw.decode(encoding), [f"The file is not UTF-8; it was read as {encoding}. Check a few rows "
-                                          "in the preview, and save it as UTF-8 if characters look wrong."]
+            raw.decode(encoding)
+            return encoding
         except UnicodeDecodeError:
             continue
     raise AssertionError("latin-1 decodes any bytes")  # pragma: no cover
+
+
+def decode(raw: bytes) -> tuple[str, list[str]]:
+    """Text of the bytes: UTF-8 (a BOM is removed), else the first fallback that decodes, named in a note."""
+    encoding = encoding_of(raw)
+    text = raw.decode(encoding, errors="replace")
+    if encoding == "utf-8-sig":
+        return text, ["The file starts with a UTF-8 byte-order mark (BOM); it was removed."]
+    if encoding == "utf-8":
+        return text, []
+    return text, [f"The file is not UTF-8; it was read as {encoding}. Check a few rows in the preview, and save it "
+                  "as UTF-8 if characters look wrong."]
+
+
+def reading_facts(path: str | Path) -> dict:
+    """How `read_table` reads this (valid) file, as plain values a script can apply: format ('csv', 'jsonl',
+    'json' or 'parquet'), encoding, separator, and for JSON the key whose list holds the rows (or None)."""
+    raw = Path(path).read_bytes()
+    kind = FORMATS[Path(path).suffix.lower()]
+    if kind == "parquet":
+        return {"format": "parquet", "encoding": None, "separator": None, "json_key": None}
+    encoding = encoding_of(raw)
+    text = raw.decode(encoding, errors="replace")
+    facts = {"format": kind, "encoding": encoding, "separator": None, "json_key": None}
+    if kind in ("csv", "tsv"):
+        facts.update(format="csv", separator=sniff_separator(text, "," if kind == "csv" else "\t"))
+    elif kind == "json":
+        try:
+            facts["json_key"] = json_rows_key(json.loads(text))
+        except json.JSONDecodeError:  # read as JSON Lines, as _parse_json does
+            facts["format"] = "jsonl"
+    return facts
 
 
 def sniff_separator(text: str, default: str) -> str:
@@ -133,14 +161,22 @@ def _records_frame(value, name: str, field: str) -> pd.DataFrame:
     """A list of objects, an object of column lists, or an object with one such list inside ('data', 'rows')."""
     if isinstance(value, dict):
         lists = [v for v in value.values() if isinstance(v, list)]
-        if len(lists) == 1 and lists[0] and isinstance(lists[0][0], dict):
-            value = lists[0]
+        if json_rows_key(value) is not None:
+            value = value[json_rows_key(value)]
         elif lists and len(lists) == len(value) and len({len(v) for v in lists}) == 1:
             return pd.DataFrame(value)
     if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
         raise UserError(f"'{name}' is JSON but not a list of rows; write it as [{{\"text\": ..., \"label\": ...}}, "
                         "...] or as JSON Lines.", field=field, code="BAD_FILE")
     return pd.DataFrame(value)
+
+
+def json_rows_key(value) -> str | None:
+    """The key of an object's only list, when that list holds rows ({"data": [{...}, ...]})."""
+    if not isinstance(value, dict):
+        return None
+    keys = [k for k, v in value.items() if isinstance(v, list)]
+    return keys[0] if len(keys) == 1 and value[keys[0]] and isinstance(value[keys[0]][0], dict) else None
 
 
 def _read_parquet(raw: bytes, name: str, field: str) -> pd.DataFrame:

@@ -4,7 +4,7 @@ RUN_DIR/
   config.json     resolved config (what actually ran)
   status.json     state, pid, times, progress, error; always replaced atomically
   metrics.jsonl   one JSON object per line, appended and flushed as it happens
-  dataset.json    labels, class counts, majority rate of the eval subset
+  dataset.json    labels, class counts, majority rate of the eval subset, sha256 of the data files read
   results.json    final metrics, per-class report, confusion matrix (when the run ends)
   resources.jsonl CPU, memory and GPU use of the training child over time, one sample per line
   meta.json       the user's notes and tags (written by the dashboard, never by the child)

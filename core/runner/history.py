@@ -16,6 +16,7 @@ from core.common.errors import UserError
 from core.rundir.records import as_float
 from core.rundir.runs import (ACTIVE_STATES, RunSummary, dataset_label, default_runs_dir, list_runs, read_json,
                               read_metrics, reconcile, safe_run_path, write_json_atomic)
+from core.runner.export import export_run
 from core.views.progress import best_eval, format_duration, format_metric, run_duration_s  # noqa: F401 - run_duration_s: the one duration, for callers of history
 
 NAME_MAX_CHARS = 60
@@ -181,15 +182,37 @@ def _one_line_parser():
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m core.runs list [--runs-dir DIR] [--json]`: every run, states reconciled like the dashboard."""
-    import sys
-
+    """`python -m core.runs list [--runs-dir DIR] [--json]`: every run, states reconciled like the dashboard;
+    `python -m core.runs export RUN_DIR --out DIR`: the run's config.json, reproduce.py and model.zip."""
     parser = _one_line_parser()
     sub = parser.add_subparsers(dest="command", required=True)
     listing = sub.add_parser("list", help="every run, newest first, with dead processes marked failed")
     listing.add_argument("--runs-dir", default=None, help="the runs folder (default: $DASHBOARD_RUNS_DIR or runs/)")
     listing.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    exporting = sub.add_parser("export", help="write DIR/config.json, DIR/reproduce.py and DIR/model.zip")
+    exporting.add_argument("run_dir", metavar="RUN_DIR", help="the run's folder, e.g. runs/<id>")
+    exporting.add_argument("--out", required=True, metavar="DIR", help="folder for the three files; created if "
+                                                                        "missing, files of the same name replaced")
     args = parser.parse_args(argv)
+    return export_command(args.run_dir, args.out) if args.command == "export" else list_command(args)
+
+
+def export_command(run_dir: str, out: str) -> int:
+    """Exit 0 with the files written, or 2 with one sentence on stderr and nothing written."""
+    import sys
+
+    try:
+        written = export_run(Path(run_dir), Path(out))
+    except UserError as exc:
+        print(f"error: {exc.sentence}", file=sys.stderr)
+        return 2
+    print("Wrote " + ", ".join(str(path) for path in written) + ".")
+    return 0
+
+
+def list_command(args) -> int:
+    import sys
+
     runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
     if args.runs_dir and not runs_dir.is_dir():
         print(f"error: --runs-dir: '{runs_dir}' is not a folder; pass the folder that holds the runs.",

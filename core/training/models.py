@@ -74,23 +74,35 @@ def check_max_length(max_length: int, tokenizer) -> None:
                         field="data.max_length", code="MAX_LENGTH_TOO_LONG")
 
 
+# The randomly initialised built-ins, as BertConfig arguments (BertConfig's defaults are BERT-base: 12 layers,
+# hidden 768). The reproduce script writes the same arguments.
+RANDOM_CONFIGS = {
+    "bert-base-random": {"vocab_size": 30522},
+    "tiny-random": {"vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+                    "intermediate_size": 64, "max_position_embeddings": 512},
+}
+
+
 def _random_config(name: str, num_labels: int):
     from transformers import BertConfig
 
-    if name == "bert-base-random":  # BertConfig's defaults are BERT-base: 12 layers, hidden 768
-        return BertConfig(vocab_size=30522, num_labels=num_labels)
-    return BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                      intermediate_size=64, max_position_embeddings=512, num_labels=num_labels)
+    return BertConfig(**RANDOM_CONFIGS[name], num_labels=num_labels)
+
+
+def dropout_overrides(config: ModelConfig) -> dict[str, float]:
+    """Every config attribute name a dropout setting is written to (those a model lacks are skipped)."""
+    overrides = {}
+    for value, names in ((config.hidden_dropout_prob, HIDDEN_DROPOUT_NAMES),
+                         (config.attention_probs_dropout_prob, ATTENTION_DROPOUT_NAMES)):
+        if value is not None:
+            overrides.update(dict.fromkeys(names, value))
+    return overrides
 
 
 def _apply_dropout(model_config, config: ModelConfig) -> None:
-    for value, names in ((config.hidden_dropout_prob, HIDDEN_DROPOUT_NAMES),
-                         (config.attention_probs_dropout_prob, ATTENTION_DROPOUT_NAMES)):
-        if value is None:
-            continue
-        for name in names:
-            if hasattr(model_config, name):
-                setattr(model_config, name, value)
+    for name, value in dropout_overrides(config).items():
+        if hasattr(model_config, name):
+            setattr(model_config, name, value)
 
 
 def head_note(config: ModelConfig, num_labels: int) -> str | None:

@@ -253,7 +253,8 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
     inputs = inputs or prepare_inputs(config)
     splits, tokenizer = faults.apply_to_splits(inputs.splits), inputs.tokenizer
     summary = splits.summary()
-    runs.write_json_atomic(run_dir / "dataset.json", summary)
+    # The files' hashes let an export tell the data the run read from a file changed since.
+    runs.write_json_atomic(run_dir / "dataset.json", {**summary, "file_sha256": prepare.file_digests(config.data)})
     for note in splits.notes:
         say(f"Data: {note}")
     say(f"{summary['train_size']} training and {summary['eval_size']} eval examples, "

