@@ -7,7 +7,7 @@ from core.config.schema import dry_run_variant, form_fields, RunConfig
 from core.diagnostics import preflight
 from core.plan import presets
 from core.runner import launcher
-from pages.components import data_inputs
+from pages.components import data_inputs, learning_rate
 from pages.components.estimates import show_estimates, speed_fields
 from pages.components.session import runs_dir, select_run
 from pages.components.form_fields import current, field_row, form_values, keep_values, set_value
@@ -129,12 +129,16 @@ for finding in preflight.preflight(config, runs_dir(), detected_devices()) if co
             set_value(*dotted.split(".", 1), value)
         st.rerun()
 
-start_col, dry_col, _ = st.columns([1, 1, 4])
+start_col, dry_col, find_col, _ = st.columns([1, 1, 1.6, 2.4])
 start = start_col.button("Start", type="primary", key="start", disabled=config is None or blocking,
                          icon=":material/play_arrow:")
 dry = dry_col.button("Dry run", key="dry_run", disabled=config is None or blocking, icon=":material/science:",
                      help="The same settings on 64 training rows for 20 steps, one evaluation and one save: "
                           "a crash or a bad setting shows in seconds, not after an hour.")
+if find_col.button("Find learning rate", key="find_lr", disabled=config is None or blocking,
+                   icon=":material/search_insights:", help=learning_rate.FIND_LR_HELP):
+    if learning_rate.start_range_test(config):
+        st.switch_page("pages/live_run.py", query_params={"run": st.session_state["run_id"]})
 if start or dry:
     try:
         to_run = dry_run_variant(config) if dry else config

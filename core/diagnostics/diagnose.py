@@ -28,7 +28,8 @@ def run_findings(run_dir: Path, status: dict | None = None, records: list[dict] 
     records = runs.read_metrics(run_dir) if records is None else records
     config = runs.read_json(run_dir / "config.json", {}) or {}
     dataset = runs.read_json(run_dir / "dataset.json", {}) or {}
-    findings = live_findings(records, dataset, status, config)
+    # A learning-rate range test diverges on purpose: the curve rules would only describe that.
+    findings = [] if status.get("lr_find") else live_findings(records, dataset, status, config)
     failure = None
     if status.get("state") == "failed":
         failure = explain_failure(status, runs.read_log_tail(run_dir, max_bytes=20000), config=config, dataset=dataset)

@@ -29,8 +29,11 @@ def launch(run_dir: Path, slots: list[str]) -> subprocess.Popen:
     run_dir = Path(run_dir)
     config = RunConfig.from_dict(runs.read_json(run_dir / "config.json", {}) or {})
     command = launch_command(config, run_dir / "config.json", run_dir, run_dir.parent / ".cache" / "tokenized")
-    if runs.read_status(run_dir).get("resume"):
+    status = runs.read_status(run_dir)
+    if status.get("resume"):
         command.append("--resume")
+    if status.get("lr_find"):
+        command.append("--lr-find")
     env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false",
            "HF_HUB_DISABLE_TELEMETRY": "1", **_visible_gpus(slots)}
     # OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning, so the browser and the
