@@ -210,6 +210,7 @@ def live_view(run_id: str, run_path: str, config: dict) -> None:
         st.code(mask_secrets(runs.read_log_tail(run.path)) or "(empty)", language=None)
 
 
+learning_rate.open_new_run_if_asked()
 st.title("Live run")
 selected = pick_run()
 if selected is not None:

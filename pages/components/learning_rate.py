@@ -18,6 +18,7 @@ from core.common.errors import UserError
 
 # Findings whose fix is a better learning rate: they offer the range test next to their own fix.
 FIND_LR_CODES = ("LR_TOO_HIGH", "LR_TOO_LOW")
+OPEN_NEW_RUN = "lr_find.open_new_run"
 FIND_LR_HELP = ("A short test with these settings: the learning rate grows from 1e-7 to 1 over up to 100 steps "
                 "while the loss is recorded, with no evaluation and no checkpoints. It ends with a suggested "
                 "learning rate and the reason.")
@@ -72,4 +73,12 @@ def show_range_test(run: runs.RunSummary, records: list[dict]) -> None:
                  help="Open New run with this test's settings and the suggested learning rate filled in."):
         fill_form({**run.config, "training": {**run.config.get("training", {}),
                                               "learning_rate": suggestion.learning_rate}})
+        st.session_state[OPEN_NEW_RUN] = True
+        st.rerun(scope="app")
+
+
+def open_new_run_if_asked() -> None:
+    """Called by the page outside its fragment: a switch_page made inside the refreshing fragment left the
+    browser on a blank New run page (seen in Chromium), so the fragment asks and the page switches."""
+    if st.session_state.pop(OPEN_NEW_RUN, False):
         st.switch_page("pages/new_run.py")
