@@ -9,6 +9,7 @@ from core.plan import presets
 from core.runner import launcher
 from pages.components import data_inputs, learning_rate
 from pages.components.estimates import show_estimates, speed_fields
+from pages.components.several_machines import several_machines
 from pages.components.session import runs_dir, select_run
 from pages.components.form_fields import current, field_row, form_values, keep_values, set_value
 
@@ -148,3 +149,6 @@ if start or dry:
     else:
         select_run(run_dir.name)
         st.switch_page("pages/live_run.py", query_params={"run": run_dir.name})
+
+if config is not None:
+    several_machines(config)

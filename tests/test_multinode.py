@@ -1,6 +1,7 @@
 """One run across several machines: the per-machine torchrun commands, and two "machines" on this one (two
 torchrun processes, one rank each, gloo on CPU) that complete one run written by the first machine only."""
 
+import json
 import os
 import socket
 import subprocess
@@ -66,3 +67,20 @@ def test_two_machines_train_one_run_and_only_the_first_writes_it(tmp_path):
     assert (first / "model" / "model.safetensors").exists()
     assert not (second / "metrics.jsonl").exists() and not (second / "status.json").exists()
     assert "Run completed" in outputs[0] and "Run completed" not in outputs[1]
+
+
+def test_new_run_shows_the_command_for_each_machine(runs_dir):
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    app.number_input(key="machines.count").set_value(3)
+    app.text_input(key="machines.host").input("10.0.0.5").run()
+    commands = [c.value for c in app.code if "torch.distributed.run" in c.value]
+    assert len(commands) == 3
+    assert all("--rdzv-endpoint=10.0.0.5:29500" in c and "--config run-config.json" in c for c in commands)
+    assert [f"--node-rank={rank}" in c for rank, c in enumerate(commands)] == [True] * 3
+    config = json.loads(next(c.value for c in app.code if c.language == "json"))
+    assert config["model"]["name"] == "minilm-l6"  # the form's settings, ready to save on every machine
+    app.text_input(key="machines.host").input("node 1").run()
+    assert any(e.body.startswith("first machine's address: 'node 1' is not a host name") for e in app.error)
+    assert not [c for c in app.code if "torch.distributed.run" in c.value]

@@ -93,7 +93,7 @@ def node_commands(nodes: int, processes_per_node: int, host: str, port: int, con
 
 def check_rendezvous_address(host: str, port: int) -> None:
     """The first machine's address must be a host name or IP address the others can reach, with a free port."""
-    if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]", host or ""):
+    if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]", host or ""):
         raise UserError(f"'{host}' is not a host name or IP address; type the address of the first machine as the "
                         "others reach it, such as 10.0.0.5 or node1.example.org.", field="first machine's address")
     if not 1024 <= int(port) <= 65535:
