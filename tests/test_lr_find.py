@@ -133,3 +133,19 @@ def test_cli_refuses_lr_find_with_resume(tmp_path):
     result = subprocess.run([sys.executable, "-m", "core.train", "--run-dir", str(tmp_path / "r"), "--resume",
                              "--lr-find"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--lr-find is a run of its own" in result.stderr
+
+
+def test_range_test_stops_once_the_running_loss_is_four_times_its_best():
+    from transformers import TrainerControl
+
+    from core.training.lr_find import StopWhenLossExplodes
+
+    explosion, control = StopWhenLossExplodes(), TrainerControl()
+    for step, loss in enumerate([1.1, 1.0, 0.8, 0.6, 0.5, 0.5, 0.6]):
+        explosion.on_log(None, None, control, logs={"loss": loss, "learning_rate": 10.0 ** (step - 7)})
+    assert not control.should_training_stop
+    for step, loss in enumerate([5.0, 20.0, 80.0], start=7):
+        explosion.on_log(None, None, control, logs={"loss": loss, "learning_rate": 10.0 ** (step - 7)})
+        if control.should_training_stop:
+            break
+    assert control.should_training_stop and explosion.exploded_at in (1.0, 10.0)
