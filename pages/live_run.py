@@ -12,6 +12,7 @@ from core.rundir import runs
 from core.runner import history, launcher, process, queue
 from core.views import charts, progress
 from core.views.log_view import readable_log
+from pages.components import learning_rate
 from pages.components.chart_controls import smoothing_controls
 from pages.components.findings import finding_box
 from pages.components.live_extras import offer_half_batch, show_estimate_vs_measured
@@ -71,6 +72,10 @@ def header(run: runs.RunSummary) -> None:
             change = ", ".join(f"{k} = {v}" for k, v in (run.status.get("applied_change") or {}).items())
             st.caption(f"Relaunched from `{run.status['derived_from']}` to fix "
                        f"{run.status.get('applied_for', 'a finding')}: {change}.")
+        if run.status.get("lr_find"):
+            about = f" for run `{run.status['range_test_for']}`" if run.status.get("range_test_for") else ""
+            st.caption(f"Learning-rate range test{about}: the same settings with a learning rate that grows "
+                       "every step, to find the one to train with.")
         if run.status.get("dry_run"):
             st.caption("Dry run: the same settings on 64 training rows for 20 steps, one evaluation and one save.")
     with button_col:
@@ -124,12 +129,17 @@ def show_findings(run: runs.RunSummary, findings: list) -> None:
     """Newest first; a finding that knows the config change behind its fix gets a one-click relaunch."""
     for finding in findings:
         finding_box(finding, ":material/stethoscope:")
+        fix_area = st
+        if finding.code in learning_rate.FIND_LR_CODES:  # a range test, next to the fix's fixed value
+            fix_area, find_area = st.columns([3, 2])
+            with find_area:
+                learning_rate.find_for_run_button(run, key=f"find_lr_{finding.code}")
         if finding.config_change:
             change = ", ".join(f"{k.split('.')[-1]} = {v}" for k, v in finding.config_change.items())
-            if st.button(f"Apply fix & relaunch ({change})", key=f"fix_{finding.code}",
-                         icon=":material/replay:",
-                         help="Start a new run with this change. A run still training is stopped first "
-                              "(its best model so far is saved); its folder is kept."):
+            if fix_area.button(f"Apply fix & relaunch ({change})", key=f"fix_{finding.code}",
+                               icon=":material/replay:",
+                               help="Start a new run with this change. A run still training is stopped first "
+                                    "(its best model so far is saved); its folder is kept."):
                 relaunch(run, finding)
 
 
@@ -255,8 +265,11 @@ def live_view(run_id: str, run_path: str, config: dict, every: float | None) -> 
     offer_half_batch(run)
     show_findings(run, findings)
     show_raw_error(status)
-    show_charts(records, config, findings, (status.get("progress") or {}).get("max_steps"), status.get("state"))
-    show_evaluations(records, config)
+    if status.get("lr_find"):
+        learning_rate.show_range_test(run, records)
+    else:
+        show_charts(records, config, findings, (status.get("progress") or {}).get("max_steps"), status.get("state"))
+        show_evaluations(records, config)
     if status.get("state") not in runs.ACTIVE_STATES:
         show_results(run)
         show_estimate_vs_measured(run)
@@ -298,6 +311,7 @@ def show_run(run: runs.RunSummary) -> None:
     st.fragment(live_view, run_every=every)(run.run_id, str(run.path), run.config, every)
 
 
+learning_rate.open_new_run_if_asked()
 st.title("Live run")
 selected = pick_run()
 if selected is not None:

@@ -8,10 +8,11 @@ from core.config.schema import dry_run_variant, form_fields, RunConfig
 from core.diagnostics import preflight
 from core.plan import presets
 from core.runner import launcher
-from pages.components import data_inputs
+from pages.components import data_inputs, learning_rate
 from pages.components.estimates import show_estimates, speed_fields
 from pages.components.findings import finding_box
 from pages.components.form_fields import current, field_row, force_value, form_values, keep_values, user_sentence
+from pages.components.several_machines import several_machines
 from pages.components.session import runs_dir, select_run
 
 # Every field the form shows, per section, from the config dataclasses (core/config/schema.py).
@@ -150,12 +151,16 @@ for finding in preflight.preflight(config, runs_dir(), detected_devices()) if co
 st.html("<style>div:has(> .st-key-action_bar){position:sticky;bottom:0;z-index:100;background:#ffffff;"
         "padding:0.6rem 0 0.4rem;border-top:1px solid #e2e8f0}</style>")
 with st.container(key="action_bar"):
-    start_col, dry_col, why_col = st.columns([1, 1, 5], vertical_alignment="center")
+    start_col, dry_col, find_col, why_col = st.columns([1, 1, 1.6, 3.4], vertical_alignment="center")
     start = start_col.button("Start", type="primary", key="start", disabled=config is None or blocking,
                              icon=":material/play_arrow:")
     dry = dry_col.button("Dry run", key="dry_run", disabled=config is None or blocking, icon=":material/science:",
                          help="The same settings on 64 training rows for 20 steps, one evaluation and one save: "
                               "a crash or a bad setting shows in seconds, not after an hour.")
+    if find_col.button("Find learning rate", key="find_lr", disabled=config is None or blocking,
+                       icon=":material/search_insights:", help=learning_rate.FIND_LR_HELP):
+        if learning_rate.start_range_test(config):
+            st.switch_page("pages/live_run.py", query_params={"run": st.session_state["run_id"]})
     if config is None or blocking:
         why_col.caption(start_blocked_reason(problem, blocking, data_values))
 if start or dry:
@@ -167,3 +172,6 @@ if start or dry:
     else:
         select_run(run_dir.name)
         st.switch_page("pages/live_run.py", query_params={"run": run_dir.name})
+
+if config is not None:
+    several_machines(config)

@@ -296,6 +296,31 @@ def dry_run_variant(config: RunConfig) -> RunConfig:
     return RunConfig.from_dict(raw)
 
 
+# The learning-rate range test: at most this many steps, at most this many passes over the training rows, and
+# never fewer than RANGE_TEST_MIN_STEPS points (a curve needs them, even if the rows are seen several times).
+RANGE_TEST_STEPS, RANGE_TEST_PASSES, RANGE_TEST_MIN_STEPS = 100, 3, 20
+
+
+def range_test_steps(config: RunConfig) -> int:
+    """Steps of a range test: 100, or fewer when three passes over the training rows take fewer."""
+    batch = config.effective_batch_size() * max(1, config.hardware.processes)
+    per_pass = -(-config.data.train_size // batch)
+    return max(RANGE_TEST_MIN_STEPS, min(RANGE_TEST_STEPS, RANGE_TEST_PASSES * per_pass))
+
+
+def range_test_variant(config: RunConfig, start_lr: float) -> RunConfig:
+    """The same data, model and batch as a learning-rate range test: a loss line every step from `start_lr`
+    up (the child's schedule raises it), no evaluation, no checkpoints."""
+    raw = config.to_dict()
+    training = raw["training"]
+    for key in ("lr_scheduler_type", "lr_scheduler_kwargs", "warmup_steps", "eval_steps"):
+        training.pop(key, None)
+    training.update(max_steps=range_test_steps(config), learning_rate=start_lr, logging_steps=1, warmup_ratio=0.0,
+                    eval_strategy="no", load_best_model_at_end=False, early_stopping_patience=0,
+                    save_strategy="no")
+    return RunConfig.from_dict(raw)
+
+
 def load_config_file(path: str | Path) -> RunConfig:
     """Read and validate CONFIG.json; every problem becomes one UserError sentence."""
     path = Path(path)

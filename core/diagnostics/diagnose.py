@@ -16,6 +16,8 @@ from core.diagnostics.postmortem import explain_failure
 from core.diagnostics.rules import live_findings
 from core.rundir import runs
 
+LEARNING_RATE_CODES = ("LR_TOO_HIGH", "LR_TOO_LOW")
+
 
 def run_findings(run_dir: Path, status: dict | None = None, records: list[dict] | None = None) -> list[Finding]:
     """Every finding for the run in `run_dir`, the same for the Live run page and `python -m core.diagnose`:
@@ -28,11 +30,15 @@ def run_findings(run_dir: Path, status: dict | None = None, records: list[dict] 
     records = runs.read_metrics(run_dir) if records is None else records
     config = runs.read_json(run_dir / "config.json", {}) or {}
     dataset = runs.read_json(run_dir / "dataset.json", {}) or {}
-    findings = live_findings(records, dataset, status, config)
+    # A learning-rate range test sweeps the rate and diverges on purpose: neither the curve rules nor the
+    # pre-flight learning-rate check would say anything true about it.
+    range_test = bool(status.get("lr_find"))
+    findings = [] if range_test else live_findings(records, dataset, status, config)
+    preflight = [f for f in preflight_findings(status) if not (range_test and f.code in LEARNING_RATE_CODES)]
     failure = None
     if status.get("state") == "failed":
         failure = explain_failure(status, runs.read_log_tail(run_dir, max_bytes=20000), config=config, dataset=dataset)
-    return merged(failure, preflight_findings(status), findings)
+    return merged(failure, preflight, findings)
 
 
 def preflight_findings(status: dict) -> list[Finding]:

@@ -45,6 +45,13 @@ def start_run(config: RunConfig, runs_dir: Path, lineage: dict | None = None) ->
     return run_dir
 
 
+def start_lr_find(config: RunConfig, runs_dir: Path, lineage: dict | None = None) -> Path:
+    """Queue a learning-rate range test with this config's data, model and batch, as a run of its own
+    (queued, stoppable, shown on Live run); the child runs it with `--lr-find`. Returns its folder."""
+    named = dataclasses.replace(config, name=f"find lr {config.name}".strip())
+    return start_run(named, runs_dir, lineage={**(lineage or {}), "lr_find": True})
+
+
 def resume_run(run_dir: Path) -> Path:
     """Continue a failed or stopped run from its newest checkpoint, in the same folder, through the queue."""
     run_dir = Path(run_dir)

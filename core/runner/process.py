@@ -8,12 +8,14 @@ a restarted dashboard finds it again through status.json (pid plus process start
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
+from core.common.errors import UserError
 from core.config.schema import RunConfig
 from core.rundir import runs
 
@@ -29,8 +31,11 @@ def launch(run_dir: Path, slots: list[str]) -> subprocess.Popen:
     run_dir = Path(run_dir)
     config = RunConfig.from_dict(runs.read_json(run_dir / "config.json", {}) or {})
     command = launch_command(config, run_dir / "config.json", run_dir, run_dir.parent / ".cache" / "tokenized")
-    if runs.read_status(run_dir).get("resume"):
+    status = runs.read_status(run_dir)
+    if status.get("resume"):
         command.append("--resume")
+    if status.get("lr_find"):
+        command.append("--lr-find")
     env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false",
            "HF_HUB_DISABLE_TELEMETRY": "1", **_visible_gpus(slots)}
     # OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning, so the browser and the
@@ -70,6 +75,30 @@ def launch_command(config: RunConfig, config_path: Path, run_dir: Path, cache_di
         return [sys.executable, *train]
     # torchrun starts one worker per GPU; all of them stay in this process group, so a kill reaches each.
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", *train]
+
+
+def node_commands(nodes: int, processes_per_node: int, host: str, port: int, config_path: str, run_dir: str,
+                  python: str = "python") -> list[list[str]]:
+    """The command to start on each of `nodes` machines for one run across them, first machine first.
+
+    torchrun's static rendezvous at the first machine's `host:port` keeps `--node-rank`, so global rank 0 (the
+    only one that writes the run folder) is on the first machine. The c10d rendezvous would ignore --node-rank
+    and rank the machines by host name, so the run folder could land on any of them."""
+    check_rendezvous_address(host, port)
+    train = ["-m", "core.train", "--config", config_path, "--run-dir", run_dir]
+    return [[python, "-m", "torch.distributed.run", f"--nnodes={nodes}", f"--node-rank={rank}",
+             f"--nproc-per-node={processes_per_node}", "--rdzv-backend=static", f"--rdzv-endpoint={host}:{port}",
+             *train] for rank in range(nodes)]
+
+
+def check_rendezvous_address(host: str, port: int) -> None:
+    """The first machine's address must be a host name or IP address the others can reach, with a free port."""
+    if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]", host or ""):
+        raise UserError(f"'{host}' is not a host name or IP address; type the address of the first machine as the "
+                        "others reach it, such as 10.0.0.5 or node1.example.org.", field="first machine's address")
+    if not 1024 <= int(port) <= 65535:
+        raise UserError(f"{port} is not a port for the rendezvous; pick a free port from 1024 to 65535, such as "
+                        "29500.", field="port")
 
 
 def _record_pid(run_dir: Path, child: subprocess.Popen) -> None:

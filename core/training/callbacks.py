@@ -170,8 +170,9 @@ class StopOnRequest(TrainerCallback):
         if self._agreed(self.stop_requested(), args):
             control.should_training_stop = True
             # A checkpoint at the stop step, so the run can be resumed from there. With per-epoch saving
-            # the Trainer already saves when the interrupted epoch ends, so it is not written twice.
-            if args.save_strategy != "epoch":
+            # the Trainer already saves when the interrupted epoch ends, so it is not written twice; a run that
+            # saves nothing (the learning-rate range test) saves nothing here either.
+            if args.save_strategy not in ("epoch", "no"):
                 control.should_save = True
         return control
 

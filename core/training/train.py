@@ -21,9 +21,10 @@ from core.common import faults
 from core.common.errors import UserError
 from core.common.out_of_memory import is_out_of_memory
 from core.common.safety import scrub_config
-from core.config.schema import dry_run_variant, load_config_file, RunConfig
+from core.config.schema import dry_run_variant, load_config_file, range_test_variant, RunConfig
 from core.data import prepare, splits as data
 from core.diagnostics import preflight
+from core.diagnostics.lr_range import RANGE_START
 from core.diagnostics.rules import classify_exception
 from core.plan import presets
 from core.rundir import runs
@@ -53,11 +54,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="the same config on 64 rows for 20 steps, one evaluation and one save")
     parser.add_argument("--resume", action="store_true",
                         help="continue the failed or stopped run in RUN_DIR from its newest checkpoint")
+    parser.add_argument("--lr-find", action="store_true",
+                        help="a learning-rate range test with the config's data, model and batch: the rate grows "
+                             "from 1e-7 to 1 over up to 100 steps, no evaluation, no checkpoints; prints a suggestion")
     parser.add_argument("--cache-dir", default=None,
                         help="tokenized-data cache (default: $DASHBOARD_CACHE_DIR or RUN_DIR/../.cache/tokenized)")
     args = parser.parse_args(argv)
     if args.config is None and not args.resume:
         parser.error("the following arguments are required: --config")
+    if args.lr_find and (args.resume or args.dry_run):
+        parser.error("--lr-find is a run of its own; leave out --resume and --dry-run")
     return args
 
 
@@ -125,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         message = f"the data or model could not be loaded ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})."
         return _refuse(run_dir, "LOAD_FAILED", message, EXIT_FAILED)
     return run(config, run_dir, _cache_dir(args.cache_dir, run_dir), dry_run=args.dry_run,
-               resume_from=checkpoint, inputs=inputs)
+               resume_from=checkpoint, inputs=inputs, lr_find=args.lr_find)
 
 
 def _refuse(run_dir: Path, code: str, message: str, exit_code: int) -> int:
@@ -154,8 +160,9 @@ def prepare_inputs(config: RunConfig) -> Inputs:
 
 
 def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False,
-        resume_from: Path | None = None, inputs: Inputs | None = None) -> int:
-    """Train, recording every outcome in status.json; returns the process exit code."""
+        resume_from: Path | None = None, inputs: Inputs | None = None, lr_find: bool = False) -> int:
+    """Train (or, with lr_find, run the learning-rate range test), recording every outcome in status.json;
+    returns the process exit code."""
     import psutil
 
     # heavy (imports transformers / scikit-learn): loaded once the config is valid, so a bad one is refused at once
@@ -175,13 +182,15 @@ def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False
     owner = {} if launched else {"pid": me.pid, "pid_create_time": me.create_time()}
     runs.update_status(run_dir, state="running", **owner,
                        created_at=status.get("created_at", time.time()), started_at=runs.now_iso(),
-                       phase="loading data", **({"dry_run": True} if dry_run else {}))
+                       phase="loading data", **({"dry_run": True} if dry_run else {}),
+                       **({"lr_find": True} if lr_find else {}))
     for note in config.notes:
         say(f"Note: {note}")
     stop = StopOnRequest(run_dir)
     _install_stop_signals(stop)
     try:
-        state = train(config, run_dir, cache_dir, stop, resume_from, inputs)
+        to_train = range_test_variant(config, RANGE_START) if lr_find else config
+        state = train(to_train, run_dir, cache_dir, stop, resume_from, inputs, lr_find=lr_find)
     except UserError as exc:
         return _fail(run_dir, exc.code, exc.sentence, EXIT_BAD_INPUT)
     except Exception as exc:  # noqa: BLE001 - every failure must reach status.json
@@ -191,7 +200,7 @@ def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False
         code, message = classify_exception(exc)
         return _fail(run_dir, code, message, EXIT_FAILED)
     runs.update_status(run_dir, state=state, phase="done", ended_at=runs.now_iso())
-    say(f"Run {state}. Model saved to {run_dir / 'model'}.")
+    say(f"Run {state}." + ("" if lr_find else f" Model saved to {run_dir / 'model'}."))
     return EXIT_OK
 
 
@@ -241,7 +250,7 @@ def _fail_out_of_memory(run_dir: Path, config: RunConfig, exc: BaseException) ->
 
 
 def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: Path | None = None,
-          inputs: Inputs | None = None) -> str:
+          inputs: Inputs | None = None, lr_find: bool = False) -> str:
     """The seed document's pattern: tokenize once, Trainer with compute_metrics, then the final report."""
     # heavy (imports transformers / scikit-learn): loaded once the config is valid, so a bad one is refused at once
     from core.training.callbacks import model_facts
@@ -292,6 +301,10 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
     trainer = build_trainer(config, run_dir, device, args, model, tokenizer, tokenized, stop, speed, plan,
                             rss_before)
     faults.install(trainer)
+    if lr_find:
+        # heavy (imports transformers): the range test's schedule and callback live in the training child only
+        from core.training.lr_find import run_range_test
+        return run_range_test(trainer, run_dir, config.training.extra["max_steps"], stop, say)
     runs.update_status(run_dir, phase="training")
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     state = "stopped" if stop.stop_requested() else "completed"

@@ -40,7 +40,8 @@ def training_argument_values(config: RunConfig, device: str, speed: dict | None 
     }
     if t.eval_strategy == "steps":
         arguments.update(eval_steps=t.eval_steps, save_steps=t.eval_steps)
-    if config.hardware.processes > 1 and device == "cpu":
+    # Several processes on this machine, or one on each of several machines (WORLD_SIZE is torchrun's count of all).
+    if device == "cpu" and max(config.hardware.processes, int(os.environ.get("WORLD_SIZE", "1"))) > 1:
         arguments["ddp_backend"] = "gloo"
     if speed:
         # A speed setting the installed transformers lacks (older releases) is skipped, not an error.

@@ -7,6 +7,7 @@ import math
 import plotly.graph_objects as go
 
 from core.diagnostics.findings import Finding
+from core.diagnostics.lr_range import format_lr, smoothed, Suggestion
 from core.rundir.records import as_float, eval_points, train_points
 
 METRIC_COLOURS = {"accuracy": "#2563eb", "f1": "#16a34a", "precision": "#d97706", "recall": "#9333ea"}
@@ -117,6 +118,26 @@ def learning_rate_figure(records: list[dict], max_steps: int | None = None) -> g
                                line=dict(color="#0891b2", width=1.8)))
     fig = _layout(fig, "Learning rate", "learning rate", max_steps)
     fig.update_yaxes(exponentformat="e")
+    return fig
+
+
+def lr_range_figure(points: list[tuple[float, float]], suggestion: Suggestion) -> go.Figure:
+    """The range test's loss against the learning rate (log scale), smoothed as the suggestion reads it, with the
+    suggested rate marked."""
+    lrs, losses = [lr for lr, _ in points], [loss for _, loss in points]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(name="loss", x=lrs, y=losses, mode="markers",
+                             marker=dict(color=TRAIN_COLOUR, size=5, opacity=0.6)))
+    fig.add_trace(go.Scatter(name="smoothed", x=lrs, y=smoothed(losses) if losses else [], mode="lines",
+                             line=dict(color=EVAL_COLOUR, width=2)))
+    if suggestion.learning_rate and losses:
+        # A trace, not add_vline: shapes and their annotations on a log axis take log10 positions.
+        fig.add_trace(go.Scatter(name=f"suggested {format_lr(suggestion.learning_rate)}",
+                                 x=[suggestion.learning_rate] * 2, y=[min(losses), max(losses)], mode="lines",
+                                 line=dict(color=BEST_COLOUR, dash="dot", width=2)))
+    fig = _layout(fig, "Loss against learning rate", "loss")
+    fig.update_xaxes(type="log", title="learning rate", exponentformat="e")
+    fig.update_layout(hovermode="closest")
     return fig
 
 

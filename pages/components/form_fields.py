@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.config.schema import field_help
+from core.config.schema import field_help, form_fields
 
 FLOAT_FORMATS = {"learning_rate": "%.1e"}
 
@@ -86,6 +86,18 @@ def set_value(section: str, name: str, value: Any) -> None:
     """Pre-fill a field (used by presets and by 'apply fix'); takes effect on the next rerun."""
     st.session_state[_kept(section, name)] = value
     st.session_state.pop(key_of(section, name), None)
+
+
+def fill_form(config: dict[str, Any]) -> None:
+    """Pre-fill the New run form with a run's settings, for its next visit. An uploaded file is not kept
+    across runs, so a file source keeps the form's own file."""
+    for section in ("data", "model", "hardware", "training"):
+        values = config.get(section) or {}
+        for name in form_fields(section):
+            if name in values and name != "path":
+                set_value(section, name, values[name])
+        if section in ("data", "model") and values.get("source") == "hub":
+            st.session_state[f"kept.form.{section}.hub_name"] = values.get("name")
 
 
 def force_value(section: str, name: str, value: Any) -> None:
