@@ -9,6 +9,7 @@ from core.common.errors import UserError
 from core.common.safety import mask_secrets
 from core.diagnostics.diagnose import run_findings
 from core.rundir import runs
+from core.rundir.layout import RunDir
 from core.runner import history, launcher, process, queue
 from core.views import charts, progress
 from core.views.log_view import readable_log
@@ -92,7 +93,7 @@ def run_controls(run: runs.RunSummary) -> None:
             st.toast("Run cancelled." if queue.cancel(run.path) else "The run had already started.")
             st.rerun(scope="fragment")
     elif run.state in runs.ACTIVE_STATES:
-        stopping = (run.path / runs.STOP_MARKER).exists()
+        stopping = RunDir(run.path).stop_marker.exists()
         label = "Force stop" if stopping else "Stop"
         if st.button(label, key="stop", type="secondary", icon=":material/stop_circle:",
                      help="Stop after the current step and save the best model so far. "
@@ -223,7 +224,7 @@ def show_resources(run_path: Path) -> None:
 
 
 def show_results(run: runs.RunSummary) -> None:
-    results = runs.read_json(run.path / "results.json")
+    results = runs.read_json(RunDir(run.path).results)
     if not results:
         return
     st.subheader("Final evaluation of the saved model")
@@ -232,7 +233,7 @@ def show_results(run: runs.RunSummary) -> None:
     for col, metric in zip(cols, ("accuracy", "f1", "precision", "recall", "loss")):
         value = final.get(metric)
         col.metric(metric.capitalize(), progress.format_metric(metric, value))
-    dataset = runs.read_json(run.path / "dataset.json", {}) or {}
+    dataset = runs.read_json(RunDir(run.path).dataset, {}) or {}
     if dataset.get("majority_rate"):
         st.caption(f"Always answering the largest class would score {dataset['majority_rate']:.1%} accuracy.")
     table_col, matrix_col = st.columns(2)
@@ -261,7 +262,7 @@ def live_view(run_id: str, run_path: str, config: dict, every: float | None) -> 
     header(run)
     show_notes_and_tags(run.path)
     findings = run_findings(run.path, status=status, records=records)
-    show_progress(status, runs.read_json(run.path / "estimate.json"))
+    show_progress(status, runs.read_json(RunDir(run.path).estimate))
     offer_half_batch(run)
     show_findings(run, findings)
     show_raw_error(status)
@@ -293,7 +294,7 @@ def watch_for_resume(run_path: str, seen: float) -> None:
 
 def status_changed_at(run_path: str) -> float:
     try:
-        return (Path(run_path) / "status.json").stat().st_mtime
+        return (RunDir(run_path).status).stat().st_mtime
     except FileNotFoundError:
         return 0.0
 

@@ -49,3 +49,13 @@ def test_function_local_imports_of_our_modules_only_keep_heavy_libraries_off_sta
                 while j >= 0 and local.match(lines[j]):  # a block of local imports shares one comment
                     j -= 1
                 assert lines[j].strip().startswith("# heavy"), f"{path.relative_to(ROOT)}:{i + 1} {line.strip()}"
+
+
+def test_run_folder_file_names_live_in_one_place():
+    names = re.compile(r'"(status\.json|dataset\.json|results\.json|estimate\.json|metrics\.jsonl|train\.log|'
+                       r'stop_requested|resources\.jsonl|meta\.json|profile\.txt)"')
+    for path in [*(ROOT / "core").rglob("*.py"), *(ROOT / "pages").rglob("*.py")]:
+        if path.name == "layout.py":
+            continue
+        found = names.findall(path.read_text())
+        assert not found, f"{path.relative_to(ROOT)} names {found}: use core.rundir.layout.RunDir"

@@ -5,6 +5,7 @@ import json
 import os
 
 from core.rundir import runs
+from core.rundir.layout import RunDir
 from core.runner import history
 from tests.test_page_live_run import RESULTS, all_text, make_run, open_live, overfitting_curve
 
@@ -23,11 +24,11 @@ def eval_table(app):
 
 def write_samples(run_dir, count=4):
     for i in range(count):
-        runs.append_jsonl(run_dir / runs.RESOURCES_FILE, {"time": 1000.0 + 60 * i, "step": 30 * i,
+        runs.append_jsonl(RunDir(run_dir).resources, {"time": 1000.0 + 60 * i, "step": 30 * i,
                                                           "cpu_percent": 180.0, "cores": 2, "rss_mb": 1500.0 + i,
                                                           "processes": 1, "sample_cpu_ms": 0.4})
     # A torn last line, as a killed child leaves it: skipped, not fatal.
-    with open(run_dir / runs.RESOURCES_FILE, "a") as handle:
+    with open(RunDir(run_dir).resources, "a") as handle:
         handle.write('{"time": 12')
 
 

@@ -15,6 +15,7 @@ from core.diagnostics.findings import Finding
 from core.diagnostics.postmortem import explain_failure
 from core.diagnostics.rules import live_findings
 from core.rundir import runs
+from core.rundir.layout import RunDir
 
 LEARNING_RATE_CODES = ("LR_TOO_HIGH", "LR_TOO_LOW")
 
@@ -28,8 +29,8 @@ def run_findings(run_dir: Path, status: dict | None = None, records: list[dict] 
     run_dir = Path(run_dir)
     status = runs.reconcile(run_dir) if status is None else status
     records = runs.read_metrics(run_dir) if records is None else records
-    config = runs.read_json(run_dir / "config.json", {}) or {}
-    dataset = runs.read_json(run_dir / "dataset.json", {}) or {}
+    config = runs.read_json(RunDir(run_dir).config, {}) or {}
+    dataset = runs.read_json(RunDir(run_dir).dataset, {}) or {}
     # A learning-rate range test sweeps the rate and diverges on purpose: neither the curve rules nor the
     # pre-flight learning-rate check would say anything true about it.
     range_test = bool(status.get("lr_find"))
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print a JSON list of findings")
     args = parser.parse_args(argv)
     run_dir = Path(args.run_dir)
-    if not (run_dir / "status.json").exists():
+    if not (RunDir(run_dir).status).exists():
         print(f"error: RUN_DIR: '{run_dir}' holds no status.json, so it is not a run folder; "
               "pass a folder under runs/.", file=sys.stderr)
         return 2

@@ -8,6 +8,9 @@ RUN_DIR/
   dataset.json             labels, class counts, majority rate of the eval subset
   estimate.json            the memory and time estimate made before training
   results.json             final metrics, per-class report, confusion matrix (when the run ends)
+  resources.jsonl          the child's CPU, memory and GPU use over time, one sample per line
+  meta.json                notes and tags the user gave the run
+  profile.txt              a torch.profiler report, when DASHBOARD_PROFILE asked for one
   train.log                the child's stdout and stderr
   stop_requested           present while a graceful stop is asked for
   model/                   best model and tokenizer (save_pretrained format)
@@ -22,6 +25,7 @@ from pathlib import Path
 CONFIG, STATUS, METRICS, REPLACED_METRICS = "config.json", "status.json", "metrics.jsonl", "metrics.replaced.jsonl"
 DATASET, ESTIMATE, RESULTS, LOG = "dataset.json", "estimate.json", "results.json", "train.log"
 STOP_MARKER, MODEL, CHECKPOINTS = "stop_requested", "model", "checkpoints"
+RESOURCES, META, PROFILE = "resources.jsonl", "meta.json", "profile.txt"
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,18 @@ class RunDir:
     @property
     def stop_marker(self) -> Path:
         return self.path / STOP_MARKER
+
+    @property
+    def resources(self) -> Path:
+        return self.path / RESOURCES
+
+    @property
+    def meta(self) -> Path:
+        return self.path / META
+
+    @property
+    def profile(self) -> Path:
+        return self.path / PROFILE
 
     @property
     def model(self) -> Path:

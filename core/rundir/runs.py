@@ -1,16 +1,6 @@
 """The run directory: the contract between the training child and everything that reads a run.
 
-RUN_DIR/
-  config.json     resolved config (what actually ran)
-  status.json     state, pid, times, progress, error; always replaced atomically
-  metrics.jsonl   one JSON object per line, appended and flushed as it happens
-  dataset.json    labels, class counts, majority rate of the eval subset, sha256 of the data files read
-  results.json    final metrics, per-class report, confusion matrix (when the run ends)
-  resources.jsonl CPU, memory and GPU use of the training child over time, one sample per line
-  meta.json       the user's notes and tags (written by the dashboard, never by the child)
-  train.log       the child's stdout and stderr
-  model/          best model and tokenizer (save_pretrained format)
-  checkpoints/    Trainer checkpoints (pruned to save_total_limit)
+The folder's files are named in core/rundir/layout.py (RunDir); records in metrics.jsonl in core/rundir/records.py.
 
 Everything the dashboard shows is rebuilt from these files, so a reload or a restart loses nothing.
 """
@@ -26,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.rundir.layout import STOP_MARKER, RunDir  # noqa: F401 - STOP_MARKER: callers read it here too
 from core.rundir.records import is_summary
 
 ACTIVE_STATES = ("queued", "running")
@@ -33,8 +24,7 @@ FINAL_STATES = ("completed", "failed", "stopped", "cancelled")
 RESUMABLE_STATES = ("failed", "stopped")
 # A run the queue launched that never got a PID (the launching process died in between) frees its slot after this.
 LAUNCH_GRACE_S = 60
-STOP_MARKER = "stop_requested"
-RESOURCES_FILE = "resources.jsonl"
+
 
 
 def default_runs_dir() -> Path:
@@ -75,14 +65,14 @@ def read_json(path: Path, default: Any = None) -> Any:
 
 
 def read_status(run_dir: Path) -> dict[str, Any]:
-    return read_json(Path(run_dir) / "status.json", default={}) or {}
+    return read_json(RunDir(run_dir).status, default={}) or {}
 
 
 def update_status(run_dir: Path, **changes: Any) -> dict[str, Any]:
     status = read_status(run_dir)
     status.update(changes)
     status["updated_at"] = time.time()
-    write_json_atomic(Path(run_dir) / "status.json", status)
+    write_json_atomic(RunDir(run_dir).status, status)
     return status
 
 
@@ -116,21 +106,21 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
-    append_jsonl(Path(run_dir) / "metrics.jsonl", record)
+    append_jsonl(RunDir(run_dir).metrics, record)
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     """All complete metrics lines; a torn last line (the child died mid-write) is skipped."""
-    return read_jsonl(Path(run_dir) / "metrics.jsonl")
+    return read_jsonl(RunDir(run_dir).metrics)
 
 
 def read_resources(run_dir: Path) -> list[dict[str, Any]]:
     """The training child's resource samples (CPU, memory, GPU), oldest first; none for older runs."""
-    return read_jsonl(Path(run_dir) / RESOURCES_FILE)
+    return read_jsonl(RunDir(run_dir).resources)
 
 
 def read_log_tail(run_dir: Path, max_bytes: int = 6000) -> str:
-    path = Path(run_dir) / "train.log"
+    path = RunDir(run_dir).log
     try:
         with open(path, "rb") as handle:
             handle.seek(0, os.SEEK_END)
@@ -174,7 +164,7 @@ def reconcile(run_dir: Path) -> dict[str, Any]:
     status = read_status(run_dir)
     if status.get("state") not in ACTIVE_STATES:
         return status
-    if (run_dir / STOP_MARKER).exists():
+    if RunDir(run_dir).stop_marker.exists():
         return update_status(run_dir, state="stopped", ended_at=now_iso(),
                              error={"code": "STOPPED_BY_FORCE",
                                     "message": "Stopped by force after a stop request; "
@@ -230,12 +220,12 @@ def list_runs(runs_dir: Path) -> list[RunSummary]:
         return []
     found = []
     for path in runs_dir.iterdir():
-        if path.name.startswith(".") or not (path / "status.json").exists():
+        if path.name.startswith(".") or not RunDir(path).status.exists():
             continue
         if safe_run_path(runs_dir, path.name) is None:  # a symlink that leads out of the runs folder
             continue
         status = reconcile(path)
-        found.append(RunSummary(path.name, path, status, read_json(path / "config.json", {}) or {}))
+        found.append(RunSummary(path.name, path, status, read_json(RunDir(path).config, {}) or {}))
     found.sort(key=lambda run: (run.status.get("created_at", 0), run.run_id), reverse=True)
     return found
 
@@ -243,7 +233,7 @@ def list_runs(runs_dir: Path) -> list[RunSummary]:
 def last_checkpoint(run_dir: Path) -> Path | None:
     """The newest complete Trainer checkpoint (trainer_state.json is written last), or None."""
     found = []
-    for path in (Path(run_dir) / "checkpoints").glob("checkpoint-*"):
+    for path in (RunDir(run_dir).checkpoints).glob("checkpoint-*"):
         step = path.name.rpartition("-")[2]
         if step.isdigit() and read_json(path / "trainer_state.json") is not None:
             found.append((int(step), path))
@@ -260,12 +250,12 @@ def keep_metrics_up_to(run_dir: Path, step: int) -> int:
     for record in read_metrics(run_dir):
         (kept if record.get("step", 0) <= step and not is_summary(record) else dropped).append(record)
     if dropped:
-        with open(Path(run_dir) / "metrics.replaced.jsonl", "a", encoding="utf-8") as handle:
+        with open(RunDir(run_dir).replaced_metrics, "a", encoding="utf-8") as handle:
             handle.writelines(json.dumps(r, default=float) + "\n" for r in dropped)
         text = "".join(json.dumps(r, default=float) + "\n" for r in kept)
         tmp = Path(run_dir) / ".metrics.jsonl.tmp"
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, Path(run_dir) / "metrics.jsonl")
+        os.replace(tmp, RunDir(run_dir).metrics)
     return len(dropped)
 
 

@@ -30,6 +30,7 @@ from core.data import prepare, tables
 from core.data.columns import label_strings
 from core.data.splits import Splits
 from core.rundir import runs
+from core.rundir.layout import RunDir
 from core.runner import script_template
 from core.training import models
 from core.training.trainer_setup import training_argument_values
@@ -40,7 +41,7 @@ ZIP_CHUNK_BYTES = 1 << 20
 
 def model_zip(run_dir: Path, dest_dir: Path | None = None) -> Path:
     """Zip RUN_DIR/model into a temporary file (entries under `model/`) and return its path."""
-    model_dir = Path(run_dir) / "model"
+    model_dir = RunDir(run_dir).model
     if not (model_dir / "config.json").is_file():
         raise UserError(f"run '{Path(run_dir).name}' has no saved model yet; wait until it has finished.",
                         field="run", code="NO_MODEL")
@@ -58,7 +59,7 @@ def model_zip(run_dir: Path, dest_dir: Path | None = None) -> Path:
 
 def config_json(run_dir: Path) -> str:
     """The run's resolved config as indented JSON text, ready to save as CONFIG.json for `core.train`."""
-    return json.dumps(runs.read_json(Path(run_dir) / "config.json", {}) or {}, indent=2)
+    return json.dumps(runs.read_json(RunDir(run_dir).config, {}) or {}, indent=2)
 
 
 def training_arguments_of(config: dict[str, Any]) -> dict[str, Any]:
@@ -76,8 +77,8 @@ def training_arguments_of(config: dict[str, Any]) -> dict[str, Any]:
 def run_script(run_dir: Path) -> str:
     """reproduce.py for the run in RUN_DIR, checked against the data the run recorded (dataset.json)."""
     run_dir = Path(run_dir)
-    return reproduce_script(runs.read_json(run_dir / "config.json", {}) or {},
-                            runs.read_json(run_dir / "dataset.json", None))
+    return reproduce_script(runs.read_json(RunDir(run_dir).config, {}) or {},
+                            runs.read_json(RunDir(run_dir).dataset, None))
 
 
 def reproduce_script(config: dict[str, Any], recorded: dict[str, Any] | None = None) -> str:
@@ -218,10 +219,10 @@ def _row_list(rows: list[int]) -> str:
 def export_run(run_dir: Path, out_dir: Path) -> list[Path]:
     """Write OUT_DIR/config.json, reproduce.py and model.zip: all three, or none and a UserError that says why."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    if not (run_dir / "config.json").is_file():
+    if not (RunDir(run_dir).config).is_file():
         raise UserError(f"'{run_dir}' is not a run folder (it has no config.json); pass a run's folder, such as "
                         "runs/<id>.", field="RUN_DIR", code="NO_SUCH_RUN")
-    if not (run_dir / "model" / "config.json").is_file():
+    if not (RunDir(run_dir).model / "config.json").is_file():
         state = runs.read_status(run_dir).get("state") or "unfinished"
         raise UserError(f"run '{run_dir.name}' has no saved model (it is {state}); export a run that finished and "
                         "saved its model.", field="RUN_DIR", code="NO_MODEL")

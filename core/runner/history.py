@@ -16,13 +16,13 @@ from core.common.errors import UserError
 from core.rundir.records import as_float
 from core.rundir.runs import (ACTIVE_STATES, RunSummary, dataset_label, default_runs_dir, list_runs, read_json,
                               read_metrics, reconcile, safe_run_path, write_json_atomic)
+from core.rundir.layout import RunDir
 from core.runner.export import export_run
 from core.views.progress import best_eval, format_duration, format_metric, run_duration_s  # noqa: F401 - run_duration_s: the one duration, for callers of history
 
 NAME_MAX_CHARS = 60
 # Notes and tags live in the run's meta.json, apart from config.json: they are not settings, so a relaunch,
 # an exported config and the Compare page's config diff leave them out.
-META_FILE = "meta.json"
 NOTES_MAX_CHARS, TAG_MAX_CHARS, MAX_TAGS = 2000, 30, 20
 TAG_PATTERN = re.compile(r"\w[\w .+:/-]*")  # \w: letters (any script), digits and the underscore
 TABLE_COLUMNS = ("id", "name", "state", "data set", "model", "device", "best metric", "duration", "started")
@@ -31,7 +31,7 @@ TABLE_COLUMNS = ("id", "name", "state", "data set", "model", "device", "best met
 def best_metric_of(run: RunSummary) -> tuple[str, float | None]:
     """The best-model metric: the saved model's final value if the run ended, else the best evaluation so far."""
     metric = (run.config.get("training") or {}).get("metric_for_best_model") or "f1"
-    final = (read_json(run.path / "results.json", {}) or {}).get("final_metrics") or {}
+    final = (read_json(RunDir(run.path).results, {}) or {}).get("final_metrics") or {}
     if final.get(metric) is not None:
         value = as_float(final[metric])
         return metric, (value if math.isfinite(value) else None)  # NaN is no best, and not valid JSON
@@ -78,7 +78,7 @@ def _existing_run(runs_dir: Path, run_id: str) -> Path:
     if path is None:
         raise UserError(f"'{run_id}' is not a run id (letters, digits, dots, dashes and underscores only, "
                         "no folders); pick a run from the list.", field="run", code="BAD_RUN_ID")
-    if not (path / "status.json").is_file():
+    if not RunDir(path).status.is_file():
         raise UserError(f"there is no run '{run_id}' in {runs_dir}; pick a run from the list.",
                         field="run", code="NO_SUCH_RUN")
     return path
@@ -92,15 +92,15 @@ def rename_run(runs_dir: Path, run_id: str, name: str) -> str:
     if not cleaned or len(cleaned) > NAME_MAX_CHARS:
         raise UserError(f"must be 1 to {NAME_MAX_CHARS} characters, got {len(cleaned)}; type a shorter name.",
                         field="name", code="BAD_NAME")
-    config = read_json(path / "config.json", {}) or {}
+    config = read_json(RunDir(path).config, {}) or {}
     config["name"] = cleaned
-    write_json_atomic(path / "config.json", config)
+    write_json_atomic(RunDir(path).config, config)
     return cleaned
 
 
 def read_meta(run_dir: Path) -> dict[str, Any]:
     """The run's notes (text) and tags (a list), empty when it has none."""
-    meta = read_json(Path(run_dir) / META_FILE, {})
+    meta = read_json(RunDir(run_dir).meta, {})
     meta = meta if isinstance(meta, dict) else {}
     tags = meta.get("tags") if isinstance(meta.get("tags"), list) else []
     return {"notes": str(meta.get("notes") or ""), "tags": [str(tag) for tag in tags]}
@@ -138,7 +138,7 @@ def set_notes_and_tags(runs_dir: Path, run_id: str, notes: str, tags: list[str])
     """Replace a run's notes and tags (meta.json, written atomically); returns what was stored."""
     path = _existing_run(runs_dir, run_id)
     meta = {"notes": clean_notes(notes), "tags": clean_tags(tags)}
-    write_json_atomic(path / META_FILE, meta)
+    write_json_atomic(RunDir(path).meta, meta)
     return meta
 
 

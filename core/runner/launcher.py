@@ -14,6 +14,7 @@ from core.common.errors import UserError
 from core.config.schema import apply_change, RunConfig
 from core.plan import presets
 from core.rundir import runs
+from core.rundir.layout import RunDir
 from core.runner import queue
 from core.runner.process import reap_children
 
@@ -38,8 +39,8 @@ def start_run(config: RunConfig, runs_dir: Path, lineage: dict | None = None) ->
         except FileExistsError:
             continue
     # Tokens come from the environment only: a credential-like key never reaches the run folder.
-    runs.write_json_atomic(run_dir / "config.json", safety.scrub_config(config.to_dict()))
-    runs.write_json_atomic(run_dir / "status.json", {"state": "queued", "created_at": time.time(),
+    runs.write_json_atomic(RunDir(run_dir).config, safety.scrub_config(config.to_dict()))
+    runs.write_json_atomic(RunDir(run_dir).status, {"state": "queued", "created_at": time.time(),
                                                      "updated_at": time.time(), **(lineage or {})})
     queue.submit(run_dir, request)
     return run_dir
@@ -62,11 +63,11 @@ def resume_run(run_dir: Path) -> Path:
     if runs.last_checkpoint(run_dir) is None:
         raise UserError(f"run '{run_dir.name}' saved no checkpoint before it ended, so there is nothing to resume "
                         "from; start it again instead.", field="run", code="NO_CHECKPOINT")
-    config = RunConfig.from_dict(runs.read_json(run_dir / "config.json", {}) or {})
+    config = RunConfig.from_dict(runs.read_json(RunDir(run_dir).config, {}) or {})
     available = presets.available_devices()
     request = queue.slot_request(presets.resolve_device(config.hardware.device, available),
                                  config.hardware.processes, available)
-    (run_dir / runs.STOP_MARKER).unlink(missing_ok=True)
+    (RunDir(run_dir).stop_marker).unlink(missing_ok=True)
     if not queue.submit(run_dir, request, allowed=runs.RESUMABLE_STATES, resume=True):
         raise UserError(f"run '{run_dir.name}' was resumed already.", field="run", code="NOT_RESUMABLE")
     return run_dir
@@ -75,7 +76,7 @@ def resume_run(run_dir: Path) -> Path:
 def relaunch_with_change(run_dir: Path, change: dict, reason: str) -> Path:
     """Start a new run from `run_dir`'s config with `change` applied, linked to the run it came from."""
     run_dir = Path(run_dir)
-    raw = runs.read_json(run_dir / "config.json", {}) or {}
+    raw = runs.read_json(RunDir(run_dir).config, {}) or {}
     raw = apply_change(raw, change)
     base = raw.get("name") or run_dir.name
     raw["name"] = f"{base} fix {reason.lower().replace('_', ' ')}"[:60]
@@ -95,7 +96,7 @@ def request_stop(run_dir: Path) -> str:
     pid = status.get("pid")
     if status.get("state") not in runs.ACTIVE_STATES or not runs.process_alive(pid, status.get("pid_create_time")):
         return "not running"
-    marker = run_dir / runs.STOP_MARKER
+    marker = RunDir(run_dir).stop_marker
     if marker.exists():
         _kill_group(int(pid))
         deadline = time.time() + 5
@@ -105,7 +106,7 @@ def request_stop(run_dir: Path) -> str:
         runs.reconcile(run_dir)
         return "killed"
     marker.write_text(runs.now_iso(), encoding="utf-8")
-    if (runs.read_json(run_dir / "config.json", {}) or {}).get("hardware", {}).get("processes", 1) > 1:
+    if (runs.read_json(RunDir(run_dir).config, {}) or {}).get("hardware", {}).get("processes", 1) > 1:
         return "requested"  # torchrun would tear its workers down on SIGTERM; the ranks read the marker instead
     try:
         os.kill(int(pid), signal.SIGTERM)

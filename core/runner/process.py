@@ -18,6 +18,7 @@ from pathlib import Path
 from core.common.errors import UserError
 from core.config.schema import RunConfig
 from core.rundir import runs
+from core.rundir.layout import RunDir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,8 +30,8 @@ _lock = threading.Lock()
 def launch(run_dir: Path, slots: list[str]) -> subprocess.Popen:
     """Start the child for a queued run folder on `slots`. Called by core/runner/queue.py under the queue lock."""
     run_dir = Path(run_dir)
-    config = RunConfig.from_dict(runs.read_json(run_dir / "config.json", {}) or {})
-    command = launch_command(config, run_dir / "config.json", run_dir, run_dir.parent / ".cache" / "tokenized")
+    config = RunConfig.from_dict(runs.read_json(RunDir(run_dir).config, {}) or {})
+    command = launch_command(config, RunDir(run_dir).config, run_dir, run_dir.parent / ".cache" / "tokenized")
     status = runs.read_status(run_dir)
     if status.get("resume"):
         command.append("--resume")
@@ -43,7 +44,7 @@ def launch(run_dir: Path, slots: list[str]) -> subprocess.Popen:
     # no loss on an idle machine: bench/RESULTS.md).
     # The slots go into status.json before the child exists: the child's own status writes keep them.
     runs.update_status(run_dir, slots=slots, launched_at=time.time())
-    with open(run_dir / "train.log", "ab") as log:
+    with open(RunDir(run_dir).log, "ab") as log:
         # NOTE: never shell=True; the command is a list and the config travels as a file.
         child = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, env=env, start_new_session=True)

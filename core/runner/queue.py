@@ -23,6 +23,7 @@ from pathlib import Path
 
 from core.common.errors import UserError
 from core.rundir import runs
+from core.rundir.layout import RunDir
 from core.runner import process
 
 LOCK_FILE = ".queue.lock"
@@ -57,7 +58,7 @@ def slot_request(device: str, processes: int, available: dict) -> dict:
 
 def _run_dirs(runs_dir: Path) -> list[Path]:
     return [p for p in Path(runs_dir).iterdir()
-            if not p.name.startswith(".") and p.is_dir() and (p / "status.json").exists()]
+            if not p.name.startswith(".") and p.is_dir() and RunDir(p).status.exists()]
 
 
 def busy_slots(runs_dir: Path) -> set[str]:
@@ -131,7 +132,7 @@ def submit(run_dir: Path, request: dict, allowed: tuple = (None, "queued"), **ch
             return False
         if status.get("state") in runs.RESUMABLE_STATES:
             status = runs.new_attempt(status)
-        runs.write_json_atomic(run_dir / "status.json", {**status, **changes, "state": "queued", "slot_request": request,
+        runs.write_json_atomic(RunDir(run_dir).status, {**status, **changes, "state": "queued", "slot_request": request,
                                                          "queued_at": time.time(), "updated_at": time.time()})
     dispatch(run_dir.parent)
     status = runs.read_status(run_dir)
@@ -161,7 +162,7 @@ def cancel(run_dir: Path) -> bool:
         if status.get("resume") and status.get("attempts"):  # a cancelled resume leaves the run as it was
             *earlier, last = status["attempts"]
             kept = {k: v for k, v in status.items() if k not in ("resume", "slot_request", "queued_at")}
-            runs.write_json_atomic(run_dir / "status.json", {**kept, **last, "attempts": earlier})
+            runs.write_json_atomic(RunDir(run_dir).status, {**kept, **last, "attempts": earlier})
         else:
             runs.update_status(run_dir, state="cancelled", ended_at=runs.now_iso())
     return True

@@ -12,6 +12,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from core.rundir import records, runs
+from core.rundir.layout import RunDir
 
 
 def memory_mb(device: str) -> float:
@@ -152,7 +153,7 @@ class StopOnRequest(TrainerCallback):
     VOTE_EVERY = 10
 
     def __init__(self, run_dir: Path):
-        self.marker = Path(run_dir) / runs.STOP_MARKER
+        self.marker = RunDir(run_dir).stop_marker
         self.requested = threading.Event()
         self._group = None  # the ranks' CPU group for the stop vote, in a multi-process run
 

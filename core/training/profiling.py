@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from core.rundir import runs
+from core.rundir.layout import RunDir
 
 PROFILE_ENV = "DASHBOARD_PROFILE"
 
@@ -51,7 +52,7 @@ def callbacks(run_dir: Path, device: str) -> list:
                 _sync(device)
                 wall = time.perf_counter() - self.started
                 self.profiler.__exit__(None, None, None)
-                write_report(Path(run_dir) / "profile.txt", self.profiler, wall, window[1], device)
+                write_report(RunDir(run_dir).profile, self.profiler, wall, window[1], device)
                 self.profiler = None
 
     return [StepProfiler()]

@@ -17,6 +17,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from core.rundir import runs
+from core.rundir.layout import RunDir
 
 # Every few seconds: the Live run page redraws every 2 s, and one sample costs about 2 ms of CPU, most of it
 # finding the child processes (bench/RESULTS.md), so sampling takes well under 0.1% of the training time.
@@ -99,7 +100,7 @@ class ResourceRecorder(TrainerCallback):
     """Samples at the start and end of training and every `every_s` seconds in between, in a daemon thread."""
 
     def __init__(self, run_dir: Path, device: str = "cpu", every_s: float = SAMPLE_EVERY_S):
-        self.path = Path(run_dir) / runs.RESOURCES_FILE
+        self.path = RunDir(run_dir).resources
         self.sampler = ProcessSampler(device)
         self.every_s = every_s
         self.step = 0  # the latest optimizer step, written by the training thread, read by the sampler

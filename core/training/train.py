@@ -28,6 +28,7 @@ from core.diagnostics.lr_range import RANGE_START
 from core.diagnostics.rules import classify_exception
 from core.plan import presets
 from core.rundir import runs
+from core.rundir.layout import RunDir
 from core.training import models, tuning
 from core.training.trainer_setup import build_trainer, live_metrics_enabled, training_arguments
 
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     run_dir = Path(args.run_dir)
     try:
-        config = load_config_file(args.config or run_dir / "config.json")
+        config = load_config_file(args.config or RunDir(run_dir).config)
         if args.dry_run:
             config = dry_run_variant(config)
         checkpoint = _claim_run_dir(run_dir, args.resume)
@@ -170,9 +171,9 @@ def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False
 
     _one_gpu_per_process()
     run_dir.mkdir(parents=True, exist_ok=True)
-    if not (run_dir / "config.json").exists():  # the runner wrote it for a dashboard run; a CLI run gets it here
+    if not (RunDir(run_dir).config).exists():  # the runner wrote it for a dashboard run; a CLI run gets it here
         # Tokens come from the environment only: a credential-like key never reaches the run folder.
-        runs.write_json_atomic(run_dir / "config.json", scrub_config(config.to_dict()))
+        runs.write_json_atomic(RunDir(run_dir).config, scrub_config(config.to_dict()))
     me = psutil.Process()
     status = runs.read_status(run_dir)
     if resume_from is not None:
@@ -218,9 +219,9 @@ def _begin_resume(run_dir: Path, status: dict, checkpoint: Path) -> dict:
         return status
     if status.get("state") in runs.RESUMABLE_STATES:  # resumed by hand; the dashboard did this when queueing
         status = runs.new_attempt(status)
-        (run_dir / runs.STOP_MARKER).unlink(missing_ok=True)
+        (RunDir(run_dir).stop_marker).unlink(missing_ok=True)
     status["resumed_from"] = checkpoint.name
-    runs.write_json_atomic(run_dir / "status.json", status)
+    runs.write_json_atomic(RunDir(run_dir).status, status)
     moved = runs.keep_metrics_up_to(run_dir, runs.checkpoint_step(checkpoint))
     say(f"Resuming from {checkpoint.name}; {moved} metrics lines after it moved to metrics.replaced.jsonl.")
     return status
@@ -263,7 +264,7 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
     splits, tokenizer = faults.apply_to_splits(inputs.splits), inputs.tokenizer
     summary = splits.summary()
     # The files' hashes let an export tell the data the run read from a file changed since.
-    runs.write_json_atomic(run_dir / "dataset.json", {**summary, "file_sha256": prepare.file_digests(config.data)})
+    runs.write_json_atomic(RunDir(run_dir).dataset, {**summary, "file_sha256": prepare.file_digests(config.data)})
     for note in splits.notes:
         say(f"Data: {note}")
     say(f"{summary['train_size']} training and {summary['eval_size']} eval examples, "
@@ -348,7 +349,7 @@ def _save_and_report(trainer, tokenizer, eval_dataset, label_names: list[str], r
     # heavy (imports transformers / scikit-learn): loaded once the config is valid, so a bad one is refused at once
     from core.training.metrics import classification_report, compute_metrics
 
-    model_dir = run_dir / "model"
+    model_dir = RunDir(run_dir).model
     trainer.save_model(str(model_dir))  # the Trainer saves from rank 0 only
     if runs.is_writer():
         tokenizer.save_pretrained(str(model_dir))
@@ -358,7 +359,7 @@ def _save_and_report(trainer, tokenizer, eval_dataset, label_names: list[str], r
     predictions = logits if logits.ndim == 1 else np.argmax(logits, axis=-1)  # already ids after argmax_logits
     metrics = compute_metrics((logits, output.label_ids))
     metrics["loss"] = float(output.metrics.get("final_loss", float("nan")))
-    runs.write_json_atomic(run_dir / "results.json", {
+    runs.write_json_atomic(RunDir(run_dir).results, {
         "final_metrics": metrics, **classification_report(output.label_ids, predictions, label_names),
         "model_dir": str(model_dir.resolve()), "best_checkpoint": trainer.state.best_model_checkpoint,
         "best_metric": trainer.state.best_metric, "global_step": trainer.state.global_step,

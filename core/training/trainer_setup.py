@@ -11,13 +11,14 @@ from core.config import compat
 from core.config.schema import RunConfig, training_argument_fields
 from core.plan import presets
 from core.rundir import runs
+from core.rundir.layout import RunDir
 from core.training import profiling
 from core.training.batches import FastPadding, padding_arguments, PaddingMeter
 
 
 def training_arguments(config: RunConfig, run_dir: Path, device: str, speed: dict | None = None, plan=None):
     """The TrainingArguments for a config, through the version-compatibility layer."""
-    return compat.build_training_arguments(str(run_dir / "checkpoints"),
+    return compat.build_training_arguments(str(RunDir(run_dir).checkpoints),
                                            **training_argument_values(config, device, speed, plan))
 
 

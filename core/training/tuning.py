@@ -11,6 +11,7 @@ from core.config.schema import RunConfig
 from core.plan import estimate, presets
 from core.plan.estimate import padded_width
 from core.rundir import runs
+from core.rundir.layout import RunDir
 from core.training import autofit
 
 
@@ -64,7 +65,7 @@ def write_estimate(config: RunConfig, run_dir: Path, train_set, num_labels: int,
                                    config.training.train_sampling_strategy == "group_by_length",
                                    live_metrics=live_metrics)
     if result:
-        runs.write_json_atomic(run_dir / "estimate.json", result)
+        runs.write_json_atomic(RunDir(run_dir).estimate, result)
 
 
 def performance_figures(trainer, train_size: int) -> dict:

@@ -11,6 +11,7 @@ from core.runner import launcher
 from pages.components.session import select_run
 
 from core.common.errors import UserError
+from core.rundir.layout import RunDir
 
 
 def offer_half_batch(run: runs.RunSummary) -> None:
@@ -40,8 +41,8 @@ def offer_half_batch(run: runs.RunSummary) -> None:
 
 def show_estimate_vs_measured(run: runs.RunSummary) -> None:
     """The estimate made before training next to what the run measured (after it ended)."""
-    predicted = runs.read_json(run.path / "estimate.json")
-    performance = (runs.read_json(run.path / "results.json", {}) or {}).get("performance") or {}
+    predicted = runs.read_json(RunDir(run.path).estimate)
+    performance = (runs.read_json(RunDir(run.path).results, {}) or {}).get("performance") or {}
     if not predicted or not performance:
         return
     rows = estimate.versus_measured(predicted, performance)

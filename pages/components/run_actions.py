@@ -11,6 +11,7 @@ from core.training import predict
 from pages.components.session import runs_dir, select_run
 
 from core.common.errors import UserError
+from core.rundir.layout import RunDir
 
 STATE_COLOURS = {"queued": "gray", "running": "blue", "completed": "green", "stopped": "orange", "failed": "red"}
 
@@ -86,7 +87,7 @@ def confirm_delete(run: runs.RunSummary) -> None:
 
 
 def has_model(run: runs.RunSummary) -> bool:
-    return run.state not in runs.ACTIVE_STATES and (run.path / "model" / "config.json").is_file()
+    return run.state not in runs.ACTIVE_STATES and (RunDir(run.path).model / "config.json").is_file()
 
 
 def zipped_model_bytes(run_dir: Path):
@@ -110,7 +111,7 @@ def export_panel(run: runs.RunSummary) -> None:
     st.markdown("**Config** (the copy button is at the top right of the box)")
     st.code(export.config_json(run.path), language="json")
     try:
-        script = reproduce_script(str(run.path), _mtime(run.path / "config.json"), _mtime(run.path / "dataset.json"))
+        script = reproduce_script(str(run.path), _mtime(RunDir(run.path).config), _mtime(RunDir(run.path).dataset))
     except UserError as exc:
         st.caption(f"No reproduce script for this run: {exc.sentence}")
         return
@@ -158,7 +159,7 @@ def predictions(run: runs.RunSummary, raw: str) -> list[dict] | None:
         texts = predict.split_texts(raw)
         if not texts:
             raise UserError("is empty; type at least one text, one per line.", field="texts")
-        model_dir = run.path / "model"
+        model_dir = RunDir(run.path).model
         tokenizer, model = cached_classifier(str(model_dir), (model_dir / "config.json").stat().st_mtime)
         return predict.predict(texts, tokenizer, model, (run.config.get("data") or {}).get("max_length", 128))
     except UserError as exc:
