@@ -80,3 +80,17 @@ def wait_for(predicate, timeout: float = 180, every: float = 0.2) -> bool:
             return True
         time.sleep(every)
     return False
+
+
+# Test modules that train for real, start training children or drive Chromium: marked slow, so a developer can
+# skip them with -m "not slow" (CI runs them).
+SLOW_MODULES = {"test_bad_inputs", "test_crash_safety", "test_faults", "test_multiprocess", "test_multinode",
+                "test_out_of_memory", "test_queue", "test_train_cli", "test_train_sources", "test_throughput_bench",
+                "test_profiling", "test_reproduce", "test_export_and_predict", "test_resources", "test_lr_find"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        name = item.module.__name__.rsplit(".", 1)[-1]
+        if name in SLOW_MODULES or name.startswith("test_browser"):
+            item.add_marker(pytest.mark.slow)
