@@ -21,14 +21,15 @@ rows = [history.run_row(run) for run in all_runs.values()]
 state_col, text_col = st.columns([1, 2])
 states = state_col.multiselect("State", sorted({row["state"] for row in rows}), key="runs_state_filter",
                                placeholder="all states")
-text = text_col.text_input("Search", key="runs_text_filter", placeholder="id, name, data set or model")
+text = text_col.text_input("Search", key="runs_text_filter", placeholder="id, name, sweep, data set or model")
 visible = history.filter_rows(rows, states, text)
 
-frame = pd.DataFrame([{"id": r["id"], "name": r["name"], "state": r["state"], "data set": r["data set"],
+frame = pd.DataFrame([{"id": r["id"], "name": r["name"], "state": r["state"], "sweep": r["sweep"],
+                       "data set": r["data set"],
                        "model": r["model"], "device": r["device"],
                        "best metric": r["best metric"], "metric": r["metric"],
                        "duration": progress.format_duration(r["duration_s"]), "started": r["started"]}
-                      for r in visible], columns=["id", "name", "state", "data set", "model", "device",
+                      for r in visible], columns=["id", "name", "state", "sweep", "data set", "model", "device",
                                                   "best metric", "metric", "duration", "started"])
 st.caption(f"{len(visible)} of {len(rows)} runs. Click a column header to sort; tick a row to select it.")
 table = st.dataframe(frame, key="runs_table", hide_index=True, on_select="rerun", selection_mode="single-row",

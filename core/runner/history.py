@@ -18,7 +18,7 @@ from core.rundir.runs import (ACTIVE_STATES, RunSummary, default_runs_dir, list_
 from core.views.progress import best_eval, format_duration
 
 NAME_MAX_CHARS = 60
-TABLE_COLUMNS = ("id", "name", "state", "data set", "model", "device", "best metric", "duration", "started")
+TABLE_COLUMNS = ("id", "name", "state", "sweep", "data set", "model", "device", "best metric", "duration", "started")
 
 
 def _iso_to_epoch(value: Any) -> float | None:
@@ -65,13 +65,21 @@ def run_row(run: RunSummary) -> dict[str, Any]:
             "data set": (run.config.get("data") or {}).get("name"),
             "model": (run.config.get("model") or {}).get("name"),
             "device": run.status.get("device") or (run.config.get("hardware") or {}).get("device"),
-            "metric": metric, "best metric": value, "duration_s": run_duration_s(run.status), "started": started}
+            "metric": metric, "best metric": value, "duration_s": run_duration_s(run.status), "started": started,
+            "sweep": sweep_tag(run.status)}
+
+
+def sweep_tag(status: dict[str, Any]) -> str | None:
+    """'NAME #N' for a trial of a sweep (the sweep driver puts both in status.json), else None."""
+    if not status.get("sweep"):
+        return None
+    return f"{status['sweep']} #{status['trial']}" if status.get("trial") is not None else str(status["sweep"])
 
 
 def filter_rows(rows: list[dict[str, Any]], states: list[str] | None = None, text: str = "") -> list[dict[str, Any]]:
     """Rows in one of `states` (all when empty) whose id, name, data set or model contains `text`."""
     needle = text.strip().lower()
-    searched = ("id", "name", "data set", "model")
+    searched = ("id", "name", "data set", "model", "sweep")
     return [row for row in rows if (not states or row["state"] in states)
             and (not needle or any(needle in str(row.get(c) or "").lower() for c in searched))]
 
