@@ -80,3 +80,7 @@ def wait_for(predicate, timeout: float = 180, every: float = 0.2) -> bool:
             return True
         time.sleep(every)
     return False
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: trains real (tiny) models for a minute or more; deselect with -m 'not slow'")
