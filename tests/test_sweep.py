@@ -1,8 +1,8 @@
 """Real tiny sweeps through `python -m core.sweep`: a planted stuck trial is pruned with its finding as the reason,
-`show --json` keeps its contract, the Runs list tags trials with their sweep, and a stopped sweep resumes."""
+`show --json` keeps its contract, the Runs list tags trials with their sweep, and a stopped sweep resumes and is
+deleted with its runs."""
 
 import json
-import signal
 import subprocess
 import sys
 
@@ -67,8 +67,9 @@ def test_a_stopped_sweep_resumes_under_its_name_and_the_study_remembers(tmp_path
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert wait_for(lambda: any(runs.read_status(p).get("phase") == "training" for p in runs_dir.iterdir()
                                    if p.is_dir() and not p.name.startswith(".")), 240)
-    first.send_signal(signal.SIGINT)
-    assert first.wait(timeout=120) == 130, first.communicate()
+    stop = sweep("stop", "again", "--runs-dir", runs_dir, timeout=120)
+    assert stop.returncode == 0 and "1 running trials asked to stop" in stop.stdout, stop.stderr
+    assert first.wait(timeout=120) == 0, first.communicate()
     [interrupted] = show("again", runs_dir)
     assert interrupted["state"] == "failed" and "stopped with the sweep" in interrupted["reason"]
     assert wait_for(lambda: runs.reconcile(runs_dir / interrupted["run_id"]).get("state") == "stopped", 120)
@@ -80,3 +81,9 @@ def test_a_stopped_sweep_resumes_under_its_name_and_the_study_remembers(tmp_path
     assert trials[1]["run_id"] != interrupted["run_id"]
     text = sweep("show", "again", "--runs-dir", runs_dir, timeout=120).stdout
     assert text.startswith("Sweep 'again' (finished): 2 of 1 trials")
+
+    deleted = sweep("delete", "again", "--with-runs", "--runs-dir", runs_dir, timeout=120)
+    assert deleted.returncode == 0 and "with 2 run folders" in deleted.stdout, deleted.stderr
+    assert not (runs_dir / interrupted["run_id"]).exists() and not (runs_dir / trials[1]["run_id"]).exists()
+    gone = sweep("show", "again", "--runs-dir", runs_dir, timeout=120)
+    assert gone.returncode == 2 and "there is no sweep 'again'" in gone.stderr

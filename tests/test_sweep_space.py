@@ -93,6 +93,12 @@ def test_each_evaluation_is_reported_once_as_steps_one_two_three(tmp_path):
     assert "f1 0.5000 at evaluation 3" in watched.pruner_reason()
 
 
+def test_with_pruner_none_a_trial_is_never_pruned(tmp_path):
+    evals = [{"type": "eval", "step": 4, "eval_loss": 1.0, "eval_f1": 0.1}]
+    watched = TrialRun(FakeTrial(prune_after=1), tmp_path, "f1", prune=False, records=evals)
+    assert watched.report_new_evaluations() is False and watched.trial.reports == [(1, 0.1)]
+
+
 def test_the_best_value_is_the_highest_evaluation_or_the_lowest_loss():
     evals = [{"type": "eval", "step": s, "eval_loss": loss, "eval_accuracy": acc}
              for s, loss, acc in ((1, 0.9, 0.5), (2, 0.7, 0.62), (3, 0.8, 0.6))]

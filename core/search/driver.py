@@ -104,7 +104,7 @@ def start_trial(study, runs_dir: Path, settings: dict[str, Any]) -> TrialRun | N
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         return None
     trial.set_user_attr("run_id", run_dir.name)
-    return TrialRun(trial, run_dir, settings["metric"])
+    return TrialRun(trial, run_dir, settings["metric"], prune=settings["pruner"] != "none")
 
 
 def watch(study, trial_run: TrialRun) -> bool:
@@ -116,7 +116,7 @@ def watch(study, trial_run: TrialRun) -> bool:
         if trial_run.report_new_evaluations():
             prune(study, trial_run, trial_run.pruner_reason())
             return True
-        finding = stopping_finding(trial_run.run_dir, status, trial_run.records)
+        finding = stopping_finding(trial_run.run_dir, status, trial_run.records) if trial_run.prune else None
         if finding is not None:
             prune(study, trial_run, f"{finding.code}: {finding.title}", finding.code)
             return True
@@ -144,7 +144,7 @@ def finish(study, trial_run: TrialRun, status: dict) -> None:
 
     trial_run.read()
     trial_run.report_new_evaluations()
-    finding = stopping_finding(trial_run.run_dir, status, trial_run.records)
+    finding = stopping_finding(trial_run.run_dir, status, trial_run.records) if trial_run.prune else None
     value = best_value(trial_run.records, trial_run.metric)
     if status.get("state") == "completed" and finding is not None:
         reason = f"{finding.code}: {finding.title}"
@@ -174,7 +174,9 @@ def _interrupt_all(study, active: dict[int, TrialRun]) -> None:
     import optuna
 
     for trial_run in active.values():
-        if not queue.cancel(trial_run.run_dir):  # still waiting for a slot: it must not start later
+        # A run still waiting for a slot must not start later; one already asked to stop (stop_sweep) is left
+        # to end gracefully, since a second request would kill it.
+        if not queue.cancel(trial_run.run_dir) and not (trial_run.run_dir / runs.STOP_MARKER).exists():
             launcher.request_stop(trial_run.run_dir)
         trial_run.trial.set_user_attr("reason", STOPPED_WITH_SWEEP)
         trial_run.trial.set_user_attr("interrupted", True)

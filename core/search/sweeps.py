@@ -104,13 +104,15 @@ def stop_sweep(name: str, runs_dir: Path, storage: str | None = None) -> list[st
     The workers notice at their next poll and mark their running trials interrupted; `run` with the same name
     resumes the sweep."""
     study = studies.load(storage_for(runs_dir, storage), name)
-    study.set_user_attr("stop_requested", True)
     stopped = []
+    # The runs first, then the flag: a worker that sees the flag leaves a run already asked to stop to end
+    # gracefully (a second request would kill it).
     for row in trial_rows(study, runs_dir):
         path = runs.safe_run_path(Path(runs_dir), row["run_id"] or "")
-        if row["state"] in ("running", "waiting") and path is not None and (path / "status.json").exists():
+        if _in_flight(row) and path is not None and (path / "status.json").exists():
             if queue.cancel(path) or launcher.request_stop(path) != "not running":
                 stopped.append(row["run_id"])
+    study.set_user_attr("stop_requested", True)
     return stopped
 
 
@@ -122,7 +124,7 @@ def delete_sweep(name: str, runs_dir: Path, storage: str | None = None, with_run
 
     study = studies.load(storage_for(runs_dir, storage), name)
     rows = trial_rows(study, runs_dir)
-    if any(row["state"] in ("running", "waiting") for row in rows):
+    if any(_in_flight(row) for row in rows):
         raise UserError(f"sweep '{name}' still has trials running; stop it first, then delete it.", field="sweep")
     removed = []
     for row in rows if with_runs else []:
@@ -132,6 +134,11 @@ def delete_sweep(name: str, runs_dir: Path, storage: str | None = None, with_run
             removed.append(row["run_id"])
     optuna.delete_study(study_name=name, storage=study._storage)
     return removed
+
+
+def _in_flight(row: dict[str, Any]) -> bool:
+    """Running, or asked and waiting for a device slot (a grid point not asked yet has no run)."""
+    return row["state"] == "running" or (row["state"] == "waiting" and row["run_id"] is not None)
 
 
 def trial_rows(study, runs_dir: Path) -> list[dict[str, Any]]:
@@ -166,7 +173,7 @@ def sweep_summary(name: str, runs_dir: Path, storage: str | None = None) -> dict
     done = [r for r in rows if r["state"] == "complete"]
     maximise = attrs["metric"] != "loss"
     best = max(done, key=lambda r: r["value"] if maximise else -r["value"]) if done else None
-    active = any(r["state"] in ("running", "waiting") for r in rows)
+    active = any(_in_flight(r) for r in rows)
     state = "running" if active else "stopped" if attrs.get("stop_requested") else (
         "finished" if driver.counted_trials(study) >= attrs["n_trials"] else "unfinished")
     return {"name": name, "metric": attrs["metric"], "direction": "maximize" if maximise else "minimize",

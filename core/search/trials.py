@@ -48,6 +48,7 @@ class TrialRun:
     trial: Any
     run_dir: Path
     metric: str
+    prune: bool = True  # False with --pruner none: every trial trains to its end
     reported: int = 0
     seen_size: int = -1
     beat_at: float = 0.0
@@ -75,7 +76,7 @@ class TrialRun:
             value = objective(record, self.metric)
             if value is not None:
                 self.trial.report(value, self.reported)
-        return bool(new) and self.trial.should_prune()
+        return bool(new) and self.prune and self.trial.should_prune()
 
     def pruner_reason(self) -> str:
         value = objective(eval_points(self.records)[-1], self.metric)
