@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from core.rundir import runs
+from core.search import sweeps
 from tests.conftest import ROOT, wait_for, write_config
 
 CONTRACT = {"number", "state", "params", "value", "run_id", "reason"}
@@ -51,6 +52,8 @@ def test_a_stuck_trial_is_pruned_at_once_with_its_finding_as_the_reason(tmp_path
     status = runs.read_status(runs_dir / stuck["run_id"])
     assert status["state"] == "stopped" and status["sweep_pruned"]["reason"] == stuck["reason"]
     assert status["progress"]["step"] < status["progress"]["max_steps"]  # stopped before the end
+    [listing] = json.loads(sweep("list", "--json", "--runs-dir", runs_dir, timeout=120).stdout)
+    assert listing["name"] == "lr" and listing["trials"] == 2 and listing["best value"] == good["value"]
     listed = subprocess.run([sys.executable, "-m", "core.runs", "list", "--runs-dir", str(runs_dir), "--json"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     tags = {row["id"]: row["sweep"] for row in json.loads(listed.stdout)}
@@ -62,25 +65,25 @@ def test_a_stopped_sweep_resumes_under_its_name_and_the_study_remembers(tmp_path
     config = write_config(tmp_path / "config.json", sweep_config())
     space = tmp_path / "space.json"
     space.write_text(json.dumps({"training.learning_rate": {"low": 1e-4, "high": 1e-3, "log": True}}))
-    args = ["run", "--config", config, "--space", space, "--trials", 1, "--name", "again", "--runs-dir", runs_dir]
-    first = subprocess.Popen([sys.executable, "-m", "core.sweep", *map(str, args)], cwd=ROOT, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = sweeps.start_sweep(sweeps.prepare(config, space, 1), "again", runs_dir)  # what the Sweep page calls
     assert wait_for(lambda: any(runs.read_status(p).get("phase") == "training" for p in runs_dir.iterdir()
                                    if p.is_dir() and not p.name.startswith(".")), 240)
     stop = sweep("stop", "again", "--runs-dir", runs_dir, timeout=120)
     assert stop.returncode == 0 and "1 running trials asked to stop" in stop.stdout, stop.stderr
-    assert first.wait(timeout=120) == 0, first.communicate()
+    assert first.wait(timeout=120) == 0, (runs_dir / ".sweeps" / "again.log").read_text()
+    assert sweeps.sweep_summary("again", runs_dir)["state"] == "stopped"
     [interrupted] = show("again", runs_dir)
     assert interrupted["state"] == "failed" and "stopped with the sweep" in interrupted["reason"]
     assert wait_for(lambda: runs.reconcile(runs_dir / interrupted["run_id"]).get("state") == "stopped", 120)
 
+    args = ["run", "--config", config, "--space", space, "--trials", 1, "--name", "again", "--runs-dir", runs_dir]
     second = sweep(*args)
     assert second.returncode == 0, second.stdout + second.stderr
     trials = show("again", runs_dir)
     assert [t["state"] for t in trials] == ["failed", "complete"]
     assert trials[1]["run_id"] != interrupted["run_id"]
     text = sweep("show", "again", "--runs-dir", runs_dir, timeout=120).stdout
-    assert text.startswith("Sweep 'again' (finished): 2 of 1 trials")
+    assert text.startswith("Sweep 'again' (finished): 1 of 1 trials")
 
     deleted = sweep("delete", "again", "--with-runs", "--runs-dir", runs_dir, timeout=120)
     assert deleted.returncode == 0 and "with 2 run folders" in deleted.stdout, deleted.stderr

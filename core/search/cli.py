@@ -100,7 +100,7 @@ def _show(args, runs_dir: Path) -> int:
     if args.json:
         print(json.dumps(summary["trials"], indent=2))
         return 0
-    print(f"Sweep '{summary['name']}' ({summary['state']}): {len(summary['trials'])} of {summary['n_trials']} "
+    print(f"Sweep '{summary['name']}' ({summary['state']}): {summary['counted']} of {summary['n_trials']} "
           f"trials, {summary['metric']} to {summary['direction']}.")
     for row in summary["trials"]:
         value = "–" if row["value"] is None else f"{row['value']:.4f}"

@@ -8,6 +8,7 @@ between calls, so a reload or a dashboard restart loses nothing.
 
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 import sys
@@ -41,16 +42,9 @@ def prepare(config_path: str | Path, space_path: str | Path, n_trials: int, samp
     space = load_space(space_path, base)
     if sampler == "grid":
         sizes = [len(values) for values in grid(space).values()]
-        n_trials = min(n_trials, _product(sizes))  # the grid has no more points than this
+        n_trials = min(n_trials, math.prod(sizes))  # the grid has no more points than this
     return {"config": base, "space": space, "n_trials": n_trials, "sampler": sampler, "pruner": pruner,
             "metric": config.training.metric_for_best_model, "seed": seed}
-
-
-def _product(values: list[int]) -> int:
-    out = 1
-    for value in values:
-        out *= value
-    return out
 
 
 def storage_for(runs_dir: Path, url: str | None = None):
@@ -163,7 +157,8 @@ def _trial_row(trial, runs_dir: Path) -> dict[str, Any]:
 
 
 def sweep_summary(name: str, runs_dir: Path, storage: str | None = None) -> dict[str, Any]:
-    """Everything a Sweep page shows: name, metric, direction, trials wanted, state, best trial and the rows."""
+    """Everything a Sweep page shows: name, metric, direction, trials wanted and counted (those interrupted by a
+    stop do not count), state (running, stopped, finished, unfinished), the best trial and the rows."""
     import optuna
 
     study = studies.load(storage_for(runs_dir, storage), name)
@@ -174,10 +169,11 @@ def sweep_summary(name: str, runs_dir: Path, storage: str | None = None) -> dict
     maximise = attrs["metric"] != "loss"
     best = max(done, key=lambda r: r["value"] if maximise else -r["value"]) if done else None
     active = any(_in_flight(r) for r in rows)
+    counted = driver.counted_trials(study)
     state = "running" if active else "stopped" if attrs.get("stop_requested") else (
-        "finished" if driver.counted_trials(study) >= attrs["n_trials"] else "unfinished")
+        "finished" if counted >= attrs["n_trials"] else "unfinished")
     return {"name": name, "metric": attrs["metric"], "direction": "maximize" if maximise else "minimize",
-            "n_trials": attrs["n_trials"], "sampler": attrs["sampler"], "pruner": attrs["pruner"],
+            "n_trials": attrs["n_trials"], "counted": counted, "sampler": attrs["sampler"], "pruner": attrs["pruner"],
             "space": attrs["space"], "state": state, "best": best, "trials": rows}
 
 
