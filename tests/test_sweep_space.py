@@ -105,3 +105,12 @@ def test_the_best_value_is_the_highest_evaluation_or_the_lowest_loss():
     assert best_value(evals, "accuracy") == 0.62 and best_value(evals, "loss") == 0.7
     assert best_value([], "f1") is None
     assert set(PRUNE_CODES) == {"STUCK_AT_CHANCE", "LR_TOO_HIGH", "DIVERGING", "LOSS_NAN"}
+
+
+def test_a_storage_that_cannot_be_opened_is_one_line_without_the_password(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "core.sweep", "show", "x", "--runs-dir", str(tmp_path),
+                             "--storage", "postgresql+psycopg://me:secret@127.0.0.1:1/sweeps"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("error: --storage: cannot open 'postgresql+psycopg://me:***@127.0.0.1:1/sweeps'")
+    assert "secret" not in result.stderr
