@@ -9,6 +9,7 @@ metrics.jsonl grew (the child appends at its logging cadence).
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,9 @@ def drive(study, runs_dir: Path, timeout_s: float | None = None, poll_s: float =
     capacity = parallel_trials(settings["config"])
     active: dict[int, TrialRun] = {}
     began = time.time()
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # SIGTERM stops the trials like Ctrl-C does (a handler can only be set from the main thread).
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main else None
     try:
         while True:
             optuna.storages.fail_stale_trials(study)
@@ -79,7 +82,8 @@ def drive(study, runs_dir: Path, timeout_s: float | None = None, poll_s: float =
         _interrupt_all(study, active)
         raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _raise_interrupt(signum, frame):
