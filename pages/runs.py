@@ -23,15 +23,16 @@ states = state_col.multiselect("State", sorted({row["state"] for row in rows}), 
                                placeholder="all states")
 tags = tag_col.multiselect("Tags", known_tags, key="runs_tag_filter", placeholder="all tags",
                            help="Runs with any of these tags.")
-text = text_col.text_input("Search", key="runs_text_filter", placeholder="id, name, data set, model, notes or tags")
+text = text_col.text_input("Search", key="runs_text_filter", placeholder="id, name, sweep, data set, model, notes or tags")
 visible = history.filter_rows(rows, states, text, tags)
 
-frame = pd.DataFrame([{"id": r["id"], "name": r["name"], "state": r["state"], "data set": r["data set"],
+frame = pd.DataFrame([{"id": r["id"], "name": r["name"], "state": r["state"], "sweep": r["sweep"],
+                       "data set": r["data set"],
                        "model": r["model"], "device": r["device"],
                        "best metric": r["best metric"], "metric": r["metric"],
                        "duration": progress.format_duration(r["duration_s"]),
                        "started": progress.format_started(r["started"]), "tags": r["tags"], "notes": r["notes"]}
-                      for r in visible], columns=["id", "name", "state", "data set", "model", "device",
+                      for r in visible], columns=["id", "name", "state", "sweep", "data set", "model", "device",
                                                   "best metric", "metric", "duration", "started", "tags", "notes"])
 st.caption(f"{len(visible)} of {len(rows)} runs. Click a column header to sort; tick a row to select it.")
 # Shown as everywhere else (74.3%, or 0.482 for a loss); sorting still goes by the numbers underneath.

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ["runner", "training", "views", "diagnostics", "data", "plan", "config", "rundir", "common"]
+LAYERS = ["search", "runner", "training", "views", "diagnostics", "data", "plan", "config", "rundir", "common"]
 
 
 def lint_imports(cwd: Path) -> subprocess.CompletedProcess:
@@ -19,7 +19,7 @@ def test_every_layer_is_a_folder_of_core():
     folders = sorted(p.name for p in (ROOT / "core").iterdir() if p.is_dir() and not p.name.startswith("_"))
     assert folders == sorted(LAYERS)
     entry_points = sorted(p.stem for p in (ROOT / "core").glob("*.py") if p.stem != "__init__")
-    assert entry_points == ["diagnose", "queue", "runs", "train"]
+    assert entry_points == ["diagnose", "queue", "runs", "sweep", "train"]
 
 
 def test_the_layering_contracts_hold():

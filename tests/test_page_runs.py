@@ -42,7 +42,7 @@ def test_table_lists_every_run_newest_first_with_its_columns(runs_dir):
     assert not app.exception
     frame = table(app)
     assert list(frame["id"]) == ["20260103-000000-live", "20260102-000000-oom", "20260101-000000-base"]
-    assert list(frame.columns[:7]) == ["id", "name", "state", "data set", "model", "device", "best metric"]
+    assert list(frame.columns[:8]) == ["id", "name", "state", "sweep", "data set", "model", "device", "best metric"]
     base = frame.set_index("id").loc["20260101-000000-base"]
     assert base["name"] == "baseline" and base["state"] == "completed" and base["best metric"] == 0.84
     assert base["started"] == time.strftime("%Y-%m-%d %H:%M", time.localtime(1.0))  # short enough to fit

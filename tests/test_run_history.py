@@ -27,7 +27,7 @@ def test_row_has_every_table_column_and_the_saved_models_metric(runs_dir):
     row = history.run_row(runs.list_runs(runs_dir)[0])
     assert row == {"id": "20260101-000000", "name": "", "state": "completed", "data set": "tweet-sentiment",
                    "model": "minilm-l6", "device": "cpu", "metric": "f1", "best metric": 0.84, "duration_s": 330.0,
-                   "started": "2026-01-01T10:00:00+0000", "tags": [], "notes": ""}
+                   "started": "2026-01-01T10:00:00+0000", "tags": [], "notes": "", "sweep": None}
 
 
 def test_a_running_run_shows_its_best_evaluation_so_far(runs_dir):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.rundir.layout import STOP_MARKER, RunDir  # noqa: F401 - STOP_MARKER: callers read it here too
+from core.rundir.layout import RunDir, STOP_MARKER  # noqa: F401 - STOP_MARKER: callers read it here too
 from core.rundir.records import is_summary
 
 ACTIVE_STATES = ("queued", "running")

@@ -25,7 +25,7 @@ NAME_MAX_CHARS = 60
 # an exported config and the Compare page's config diff leave them out.
 NOTES_MAX_CHARS, TAG_MAX_CHARS, MAX_TAGS = 2000, 30, 20
 TAG_PATTERN = re.compile(r"\w[\w .+:/-]*")  # \w: letters (any script), digits and the underscore
-TABLE_COLUMNS = ("id", "name", "state", "data set", "model", "device", "best metric", "duration", "started")
+TABLE_COLUMNS = ("id", "name", "state", "sweep", "data set", "model", "device", "best metric", "duration", "started")
 
 
 def best_metric_of(run: RunSummary) -> tuple[str, float | None]:
@@ -49,7 +49,14 @@ def run_row(run: RunSummary) -> dict[str, Any]:
             "model": (run.config.get("model") or {}).get("name"),
             "device": run.status.get("device") or (run.config.get("hardware") or {}).get("device"),
             "metric": metric, "best metric": value, "duration_s": run_duration_s(run.status), "started": started,
-            "tags": meta["tags"], "notes": meta["notes"]}
+            "tags": meta["tags"], "notes": meta["notes"], "sweep": sweep_tag(run.status)}
+
+
+def sweep_tag(status: dict[str, Any]) -> str | None:
+    """'NAME #N' for a trial of a sweep (the sweep driver puts both in status.json), else None."""
+    if not status.get("sweep"):
+        return None
+    return f"{status['sweep']} #{status['trial']}" if status.get("trial") is not None else str(status["sweep"])
 
 
 def filter_rows(rows: list[dict[str, Any]], states: list[str] | None = None, text: str = "",
@@ -59,7 +66,7 @@ def filter_rows(rows: list[dict[str, Any]], states: list[str] | None = None, tex
     needle = text.strip().lower()
 
     def searched(row: dict[str, Any]) -> str:
-        parts = [row.get(c) for c in ("id", "name", "data set", "model", "notes")] + list(row.get("tags") or [])
+        parts = [row.get(c) for c in ("id", "name", "data set", "model", "notes", "sweep")] + list(row.get("tags") or [])
         return "\n".join(str(part or "") for part in parts).lower()
 
     return [row for row in rows if (not states or row["state"] in states)

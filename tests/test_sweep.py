@@ -1,0 +1,92 @@
+"""Real tiny sweeps through `python -m core.sweep`: a planted stuck trial is pruned with its finding as the reason,
+`show --json` keeps its contract, the Runs list tags trials with their sweep, and a stopped sweep resumes and is
+deleted with its runs."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from core.rundir import runs
+from core.search import sweeps
+from tests.conftest import ROOT, wait_for, write_config
+
+CONTRACT = {"number", "state", "params", "value", "run_id", "reason"}
+
+
+def sweep_config() -> dict:
+    """20 optimizer steps of the tiny random model, an evaluation every 4."""
+    return {"data": {"name": "tweet-sentiment", "train_size": 160, "eval_size": 30, "max_length": 32},
+            "model": {"name": "tiny-random"}, "hardware": {"device": "cpu"},
+            "training": {"num_train_epochs": 1, "learning_rate": 1e-3, "per_device_train_batch_size": 8,
+                         "logging_steps": 1, "eval_strategy": "steps", "eval_steps": 4, "save_total_limit": 1}}
+
+
+def sweep(*args, timeout=400, **kwargs):
+    return subprocess.run([sys.executable, "-m", "core.sweep", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, **kwargs)
+
+
+def show(name, runs_dir):
+    result = sweep("show", name, "--json", "--runs-dir", runs_dir, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.slow
+def test_a_stuck_trial_is_pruned_at_once_with_its_finding_as_the_reason(tmp_path, runs_dir):
+    config = write_config(tmp_path / "config.json", sweep_config())
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"training.learning_rate": {"choices": [1.0, 1e-3]}}))  # 1.0 diverges at once
+    result = sweep("run", "--config", config, "--space", space, "--trials", 2, "--sampler", "grid", "--seed", 0,
+                   "--name", "lr", "--runs-dir", runs_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Best trial" in result.stdout and "training.learning_rate = 0.001" in result.stdout
+    trials = show("lr", runs_dir)
+    assert [set(t) for t in trials] == [CONTRACT, CONTRACT]
+    stuck = next(t for t in trials if t["params"]["training.learning_rate"] == 1.0)
+    good = next(t for t in trials if t["params"]["training.learning_rate"] == 1e-3)
+    assert stuck["state"] == "pruned" and stuck["reason"].split(":")[0] in ("DIVERGING", "LOSS_NAN", "LR_TOO_HIGH")
+    assert good["state"] == "complete" and isinstance(good["value"], float) and good["reason"] is None
+    status = runs.read_status(runs_dir / stuck["run_id"])
+    assert status["state"] == "stopped" and status["sweep_pruned"]["reason"] == stuck["reason"]
+    assert status["progress"]["step"] < status["progress"]["max_steps"]  # stopped before the end
+    [listing] = json.loads(sweep("list", "--json", "--runs-dir", runs_dir, timeout=120).stdout)
+    assert listing["name"] == "lr" and listing["trials"] == 2 and listing["best value"] == good["value"]
+    listed = subprocess.run([sys.executable, "-m", "core.runs", "list", "--runs-dir", str(runs_dir), "--json"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    tags = {row["id"]: row["sweep"] for row in json.loads(listed.stdout)}
+    assert tags == {stuck["run_id"]: f"lr #{stuck['number']}", good["run_id"]: f"lr #{good['number']}"}
+
+
+@pytest.mark.slow
+def test_a_stopped_sweep_resumes_under_its_name_and_the_study_remembers(tmp_path, runs_dir):
+    config = write_config(tmp_path / "config.json", sweep_config())
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"training.learning_rate": {"low": 1e-4, "high": 1e-3, "log": True}}))
+    first = sweeps.start_sweep(sweeps.prepare(config, space, 1), "again", runs_dir)  # what the Sweep page calls
+    assert wait_for(lambda: any(runs.read_status(p).get("phase") == "training" for p in runs_dir.iterdir()
+                                   if p.is_dir() and not p.name.startswith(".")), 240)
+    stop = sweep("stop", "again", "--runs-dir", runs_dir, timeout=120)
+    assert stop.returncode == 0 and "1 running trials asked to stop" in stop.stdout, stop.stderr
+    assert first.wait(timeout=120) == 0, (runs_dir / ".sweeps" / "again.log").read_text()
+    assert sweeps.sweep_summary("again", runs_dir)["state"] == "stopped"
+    [interrupted] = show("again", runs_dir)
+    assert interrupted["state"] == "failed" and "stopped with the sweep" in interrupted["reason"]
+    assert wait_for(lambda: runs.reconcile(runs_dir / interrupted["run_id"]).get("state") == "stopped", 120)
+
+    args = ["run", "--config", config, "--space", space, "--trials", 1, "--name", "again", "--runs-dir", runs_dir]
+    second = sweep(*args)
+    assert second.returncode == 0, second.stdout + second.stderr
+    trials = show("again", runs_dir)
+    assert [t["state"] for t in trials] == ["failed", "complete"]
+    assert trials[1]["run_id"] != interrupted["run_id"]
+    text = sweep("show", "again", "--runs-dir", runs_dir, timeout=120).stdout
+    assert text.startswith("Sweep 'again' (finished): 1 of 1 trials")
+
+    deleted = sweep("delete", "again", "--with-runs", "--runs-dir", runs_dir, timeout=120)
+    assert deleted.returncode == 0 and "with 2 run folders" in deleted.stdout, deleted.stderr
+    assert not (runs_dir / interrupted["run_id"]).exists() and not (runs_dir / trials[1]["run_id"]).exists()
+    gone = sweep("show", "again", "--runs-dir", runs_dir, timeout=120)
+    assert gone.returncode == 2 and "there is no sweep 'again'" in gone.stderr
