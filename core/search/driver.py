@@ -46,7 +46,7 @@ def counted_trials(study) -> int:
 
 
 def stop_requested(study) -> bool:
-    return bool(study._storage.get_study_user_attrs(study._study_id).get("stop_requested"))
+    return bool(study._storage.get_study_user_attrs(study._study_id).get("sweep_stopped"))
 
 
 def drive(study, runs_dir: Path, timeout_s: float | None = None, poll_s: float = POLL_S) -> None:

@@ -111,7 +111,7 @@ def create(storage, name: str, settings: dict[str, Any]):
             raise UserError(f"a sweep '{name}' already exists with another config or space; pick a new --name, "
                             "or pass the same files to resume it.", field="--name")
         existing.set_user_attr("n_trials", settings["n_trials"])
-        existing.set_user_attr("stop_requested", False)
+        existing.set_user_attr("sweep_stopped", False)
         return load(storage, name)
     direction = "minimize" if settings["metric"] == "loss" else "maximize"
     study = optuna.create_study(storage=storage, study_name=name, direction=direction,

@@ -18,6 +18,7 @@ from typing import Any
 from core.common.errors import UserError
 from core.config.schema import load_config_file
 from core.rundir import runs
+from core.rundir.layout import RunDir
 from core.runner import launcher, process, queue
 from core.search import driver, study as studies
 from core.search.space import grid, load_space
@@ -54,7 +55,7 @@ def storage_for(runs_dir: Path, url: str | None = None):
     def stop_lost_run(study, trial) -> None:
         run_id = trial.user_attrs.get("run_id")
         path = runs.safe_run_path(runs_dir, run_id) if run_id else None
-        if path is not None and (path / "status.json").exists():
+        if path is not None and RunDir(path).status.exists():
             launcher.request_stop(path)
 
     return studies.open_storage(url or studies.default_storage(runs_dir), on_lost_trial=stop_lost_run)
@@ -103,10 +104,10 @@ def stop_sweep(name: str, runs_dir: Path, storage: str | None = None) -> list[st
     # gracefully (a second request would kill it).
     for row in trial_rows(study, runs_dir):
         path = runs.safe_run_path(Path(runs_dir), row["run_id"] or "")
-        if _in_flight(row) and path is not None and (path / "status.json").exists():
+        if _in_flight(row) and path is not None and RunDir(path).status.exists():
             if queue.cancel(path) or launcher.request_stop(path) != "not running":
                 stopped.append(row["run_id"])
-    study.set_user_attr("stop_requested", True)
+    study.set_user_attr("sweep_stopped", True)
     return stopped
 
 
@@ -170,7 +171,7 @@ def sweep_summary(name: str, runs_dir: Path, storage: str | None = None) -> dict
     best = max(done, key=lambda r: r["value"] if maximise else -r["value"]) if done else None
     active = any(_in_flight(r) for r in rows)
     counted = driver.counted_trials(study)
-    state = "running" if active else "stopped" if attrs.get("stop_requested") else (
+    state = "running" if active else "stopped" if attrs.get("sweep_stopped") else (
         "finished" if counted >= attrs["n_trials"] else "unfinished")
     return {"name": name, "metric": attrs["metric"], "direction": "maximize" if maximise else "minimize",
             "n_trials": attrs["n_trials"], "counted": counted, "sampler": attrs["sampler"], "pruner": attrs["pruner"],

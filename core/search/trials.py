@@ -14,6 +14,7 @@ from typing import Any
 
 from core.diagnostics.diagnose import run_findings
 from core.rundir import runs
+from core.rundir.layout import RunDir
 from core.rundir.records import as_float, eval_points
 
 # Findings that make the rest of a trial worthless: it will not learn from here (issue 15).
@@ -58,7 +59,7 @@ class TrialRun:
         """The reconciled status, and whether metrics.jsonl grew since the last read (only then is it parsed)."""
         status = runs.reconcile(self.run_dir)
         try:
-            size = (self.run_dir / "metrics.jsonl").stat().st_size
+            size = RunDir(self.run_dir).metrics.stat().st_size
         except FileNotFoundError:
             size = 0
         grew = size != self.seen_size
