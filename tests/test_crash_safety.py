@@ -85,7 +85,8 @@ def random_moment(run_dir, rng, pid, created) -> None:
         return
     checkpoint = runs.last_checkpoint(run_dir)
     first = runs.checkpoint_step(checkpoint) + 1 if checkpoint else 1
-    target = rng.randint(first, min(first + 8, 38))  # near the resume point: the chain stays short
+    last = 38  # a checkpoint at the final step (a kill after it was saved) leaves nothing later to wait for
+    target = rng.randint(min(first, last), min(first + 8, last))  # near the resume point: the chain stays short
     wait_for(lambda: step_of(run_dir) >= target or not alive(), every=0.02)
     deadline = time.time() + rng.uniform(0.0, 0.6)
     wait_for(lambda: time.time() >= deadline or not alive(), every=0.02)
