@@ -169,7 +169,7 @@ def cancel(run_dir: Path) -> bool:
 
 
 def wake(runs_dir: Path) -> None:
-    """Called by pages and the CLI when they look: start what can start (cheap when nothing waits)."""
+    """Start what can start (cheap when nothing waits). Pages no longer call it: the dispatcher starts queued runs."""
     runs_dir = Path(runs_dir)
     if runs_dir.is_dir() and waiting(runs_dir):
         dispatch(runs_dir)
