@@ -199,11 +199,14 @@ def show_evaluations(records: list[dict], config: dict) -> None:
     st.subheader("Evaluations")
     frame = pd.DataFrame(rows)
     frame["best"] = frame["best"].map({True: "★ best", False: ""})
-    numbers = {c: "{:.4f}" if c == "loss" else "{:.3f}" for c in frame.columns if c not in ("best", "step")}
-    styled = frame.style.format({**numbers, "epoch": "{:.2f}"}, na_rep="–").apply(
-        lambda row: ["background-color: #dcfce7" if row["best"] else "" for _ in row], axis=1)
+    # Number formats through column settings, not a pandas Styler: styling the table was about a third of the
+    # server's work on every redraw of a running run.
+    formats = {c: st.column_config.NumberColumn(format="%.4f" if c == "loss" else "%.3f")
+               for c in frame.columns if c not in ("best", "step", "epoch")}
     with st.container(key="eval_table"):  # a table that cannot be selected keeps no key of its own
-        st.dataframe(styled, hide_index=True)
+        st.dataframe(frame, hide_index=True, column_config={"epoch": st.column_config.NumberColumn(format="%.2f"),
+                                                            "best": st.column_config.TextColumn("best"),
+                                                            **formats})
 
 
 def show_resources(run_path: Path) -> None:

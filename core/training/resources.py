@@ -19,7 +19,7 @@ from transformers import TrainerCallback
 from core.rundir import runs
 from core.rundir.layout import RunDir
 
-# Every few seconds: the Live run page redraws every 2 s, and one sample costs about 2 ms of CPU, most of it
+# Every few seconds: the Live run page redraws every 4 s or more, and one sample costs about 2 ms of CPU, most of it
 # finding the child processes (bench/RESULTS.md), so sampling takes well under 0.1% of the training time.
 SAMPLE_EVERY_S = 5.0
 
