@@ -106,7 +106,7 @@ def _raw_chunks(stream: TableStream, chunk_rows: int) -> Iterator[pd.DataFrame]:
                                keep_default_na=False, na_values=[""], encoding_errors="replace")
     elif stream.kind == "jsonl":
         yield from pd.read_json(stream.path, lines=True, chunksize=chunk_rows, encoding=stream.encoding,
-                                dtype=False, convert_dates=False, encoding_errors="replace")
+                                dtype=False, encoding_errors="replace")
     elif stream.kind == "parquet":
         import pyarrow.parquet as pq
 

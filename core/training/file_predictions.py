@@ -80,9 +80,13 @@ def check_output(output: Path, input_path: Path, fields: Fields = Fields()) -> P
     if not folder.is_dir():
         raise UserError(f"the folder '{folder}' does not exist; create it or write somewhere else.",
                         field=fields.output, code="BAD_OUTPUT")
-    if not os.access(folder, os.W_OK | os.X_OK) or (output.exists() and not os.access(output, os.W_OK)):
+    try:  # a real write, not os.access: permissions, a read-only file system, root on a locked folder alike
+        handle, probe = tempfile.mkstemp(prefix=".probe-", dir=folder)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError:
         raise UserError(f"'{folder}' cannot be written to; pick a folder you can write to.", field=fields.output,
-                        code="BAD_OUTPUT")
+                        code="BAD_OUTPUT") from None
     if output.resolve() == Path(input_path).resolve():
         raise UserError("is the input file itself; write the predictions to a new file.", field=fields.output,
                         code="BAD_OUTPUT")
