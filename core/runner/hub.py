@@ -15,8 +15,7 @@ from pathlib import Path
 from core.common.errors import UserError
 from core.common.safety import MASK, mask_secrets
 from core.rundir.layout import MODEL_CARD, RunDir
-from core.runner.export import write_model_card
-from core.views.model_card import build_card
+from core.views.model_card import build_card, write_model_card
 
 TOKEN_ENV = "HF_TOKEN"
 # The Hub's own rule (huggingface_hub.utils.validate_repo_id), with the owner required: USER/NAME.

@@ -21,6 +21,8 @@ from pages.components.run_actions import has_model
 PAGE_FIELDS = file_predictions.Fields(model="run", input="file", output="predictions", text_column="text column",
                                       batch_size="batch size")
 PREVIEW_ROWS = 200
+METRIC_LABELS = {"accuracy": "accuracy", "f1": "F1 (weighted)", "precision": "precision (weighted)",
+                 "recall": "recall (weighted)"}
 UPLOAD_TYPES = sorted({ext.lstrip(".") for ext in tables.FORMATS})
 
 
@@ -82,8 +84,8 @@ def show_file_predictions(outcome: dict) -> None:
                 f"{evaluation['rows']:,} rows with a known label)")
     final = evaluation["final_metrics"]
     columns = st.columns(4)
-    for column, name in zip(columns, ("accuracy", "f1", "precision", "recall")):
-        column.metric(name if name == "accuracy" else f"{name} (weighted)", progress.format_metric(name, final[name]))
+    for column, (name, label) in zip(columns, METRIC_LABELS.items()):
+        column.metric(label, progress.format_metric(name, final[name]))
     table_col, matrix_col = st.columns(2)
     frame = pd.DataFrame(evaluation["per_class"]).set_index("label")
     table_col.dataframe(frame.style.format({m: "{:.3f}" for m in ("precision", "recall", "f1")}),
