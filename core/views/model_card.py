@@ -122,7 +122,8 @@ def _hardware(config: RunConfig, status: dict) -> str:
 
 
 def _metrics_table(final: dict) -> str:
-    rows = [[name, format_metric(name, final[name])] for name in (*CARD_METRICS, "loss") if final.get(name) is not None]
+    names = {"accuracy": "accuracy", "f1": "F1", "precision": "precision", "recall": "recall", "loss": "loss"}
+    rows = [[shown, format_metric(name, final[name])] for name, shown in names.items() if final.get(name) is not None]
     return markdown_table(["metric", "value"], rows)
 
 

@@ -130,6 +130,10 @@ def model_card_panel(run: runs.RunSummary) -> None:
     with st.expander("Model card"):
         text = card.read_text(encoding="utf-8")
         body = text.split("\n---\n", 1)[-1] if text.startswith("---") else text  # the YAML block is for the Hub
-        st.markdown(re.sub(r"!\[[^\]]*\]\([^)]*\)", "", body))  # the image is shown below, from the run folder
+        # The card links its image by file name; here it is drawn from the run folder where the card shows it.
+        parts = re.split(r"!\[[^\]]*\]\([^)]*\)", body, maxsplit=1)
+        st.markdown(parts[0])
         if image.is_file():
             st.image(str(image), caption="Confusion matrix (eval set)", width=360)
+        if len(parts) > 1:
+            st.markdown(parts[1])
