@@ -1,4 +1,5 @@
-"""Runs: every run in a table; filter, sort, open, rename, delete, export, and try a finished model."""
+"""Runs: every run in a table; filter, sort, open, rename, delete, export, try a finished model, predict a whole
+file with it, and push it to the Hugging Face Hub."""
 
 import pandas as pd
 import streamlit as st
@@ -8,6 +9,7 @@ from core.runner import history
 from core.views import progress
 from pages.components.run_actions import export_panel, manage_panel, notes_panel, try_model_panel
 from pages.components.session import runs_dir
+from pages.components.shipping import model_card_panel, predict_file_panel, push_panel
 
 st.title("Runs")
 all_runs = {run.run_id: run for run in runs.list_runs(runs_dir())}
@@ -60,8 +62,13 @@ chosen = st.selectbox("Selected run", ids, key="runs_selected", format_func=lamb
 run = all_runs[chosen]
 manage_panel(run)
 notes_panel(run, known_tags)
-export_tab, try_tab = st.tabs(["Export", "Try the model"])
+export_tab, try_tab, file_tab, push_tab = st.tabs(["Export", "Try the model", "Predict a file", "Push to the Hub"])
 with export_tab:
     export_panel(run)
+    model_card_panel(run)
 with try_tab:
     try_model_panel(run)
+with file_tab:
+    predict_file_panel(run)
+with push_tab:
+    push_panel(run)

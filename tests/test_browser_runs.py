@@ -116,3 +116,41 @@ def test_try_the_model_shows_labels_with_probabilities(server, page):
     text = " ".join(cells.all_text_contents())
     assert "the service was awful" in text
     assert any(label in text for label in ("negative", "neutral", "positive"))
+
+
+def test_predict_a_file_shows_the_evaluation_and_downloads_every_row(server, page, tmp_path):
+    url, _ = server
+    open_from_sidebar(page, url, "Runs")
+    page.locator(".st-key-open_run button").wait_for(timeout=60000)  # the whole page has rendered
+    page.get_by_role("tab", name="Predict a file").click()
+    reviews = os.path.join(os.path.dirname(__file__), "fixtures", "data", "reviews.csv")
+    page.locator(".st-key-predict_upload input[type=file]").set_input_files(reviews)
+    page.locator(".st-key-predict_file button:not([disabled])").click(timeout=30000)
+    page.get_by_text("Wrote 90 rows with predictions from column 'review'.").wait_for(timeout=120000)
+    page.locator(".st-key-file_confusion_chart .js-plotly-plot").wait_for(timeout=30000)
+    page.locator(".st-key-file_confusion_chart").scroll_into_view_if_needed()
+    shot(page, "runs_predict_a_file")
+    with page.expect_download(timeout=60000) as download:
+        page.locator(".st-key-download_predictions button").click()
+    saved = tmp_path / "predictions.csv"
+    download.value.save_as(saved)
+    lines = saved.read_text().splitlines()
+    assert lines[0] == "review,sentiment,predicted_label,p(negative),p(neutral),p(positive)" and len(lines) == 91
+
+
+def test_the_model_card_and_the_push_form_are_shown(server, page):
+    url, _ = server
+    open_from_sidebar(page, url, "Runs")
+    page.locator(".st-key-open_run button").wait_for(timeout=60000)
+    page.get_by_text("Model card", exact=True).click()
+    page.get_by_text("Majority-class baseline").wait_for(timeout=30000)
+    image = page.locator("[data-testid=stImage] img").first
+    image.wait_for(timeout=30000)
+    page.get_by_text("Majority-class baseline").scroll_into_view_if_needed()
+    shot(page, "runs_model_card")
+    image.scroll_into_view_if_needed()
+    shot(page, "runs_model_card_image")
+    page.get_by_role("tab", name="Push to the Hub").click()
+    page.locator(".st-key-push_token input[type=password]").wait_for(timeout=30000)
+    assert page.locator(".st-key-push_private input").is_checked()
+    shot(page, "runs_push_form")

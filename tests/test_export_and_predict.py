@@ -105,3 +105,25 @@ def test_pasted_text_is_split_into_lines_and_limited():
 def test_a_name_with_quotes_cannot_break_the_script():
     config = {**tiny_config(), "name": 'say """hi""" \\ bye'}
     compile(export.reproduce_script(config), "reproduce.py", "exec")
+
+
+def test_the_training_child_writes_the_model_card_and_export_refreshes_it(run_dir, tmp_path):
+    import shutil
+
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(run_dir / "model" / "README.md")
+    results = runs.read_json(run_dir / "results.json")
+    assert {r.metric_type: r.metric_value for r in card.data.eval_results}["accuracy"] == round(
+        results["final_metrics"]["accuracy"], 4)
+    assert (run_dir / "model" / "confusion_matrix.png").read_bytes().startswith(b"\x89PNG")
+    copy = tmp_path / "runs" / run_dir.name
+    shutil.copytree(run_dir, copy)
+    (copy / "model" / "README.md").unlink()
+    (copy / "model" / "confusion_matrix.png").unlink()
+    config = runs.read_json(copy / "config.json")
+    runs.write_json_atomic(copy / "config.json", {**config, "name": "renamed later"})
+    export.export_run(copy, tmp_path / "out")
+    with zipfile.ZipFile(tmp_path / "out" / "model.zip") as opened:
+        assert "model/confusion_matrix.png" in opened.namelist()
+        assert "# renamed later" in opened.read("model/README.md").decode()

@@ -19,7 +19,7 @@ def test_every_layer_is_a_folder_of_core():
     folders = sorted(p.name for p in (ROOT / "core").iterdir() if p.is_dir() and not p.name.startswith("_"))
     assert folders == sorted(LAYERS)
     entry_points = sorted(p.stem for p in (ROOT / "core").glob("*.py") if p.stem != "__init__")
-    assert entry_points == ["diagnose", "queue", "runs", "sweep", "train"]
+    assert entry_points == ["diagnose", "predict", "queue", "runs", "sweep", "train"]
 
 
 def test_the_layering_contracts_hold():

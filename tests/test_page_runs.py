@@ -162,3 +162,98 @@ def test_export_offers_no_script_for_a_run_whose_data_file_is_gone(runs_dir):
     assert "data.path: '" in sentence and "does not exist" in sentence
     assert not any("trainer.train()" in c.value for c in app.code)
     assert not [e for e in app.get("download_button") if getattr(e, "key", None) == "download_script"]
+
+
+FIXTURES = ROOT / "tests" / "fixtures" / "data"
+
+
+def uploader(app, key):
+    return next(w for w in app.file_uploader if w.key == key)
+
+
+def finished_copy(runs_dir, finished_tiny_runs):
+    source = finished_tiny_runs["20260101-000000-tiny-a"]
+    shutil.copytree(source, runs_dir / source.name)
+    return runs_dir / source.name
+
+
+def test_predict_a_file_shows_every_row_and_the_evaluation_on_it(runs_dir, finished_tiny_runs):
+    finished_copy(runs_dir, finished_tiny_runs)
+    app = open_runs()
+    uploader(app, "predict_upload").set_value(("new reviews.csv", (FIXTURES / "reviews.csv").read_bytes(),
+                                               "text/csv")).run()
+    app.button(key="predict_file").click().run()
+    assert not app.exception and not app.error
+    assert app.success[0].body == "Wrote 90 rows with predictions from column 'review'."
+    preview = next(d.value for d in app.dataframe if "predicted_label" in d.value.columns)
+    assert len(preview) == 90 and set(preview["predicted_label"]) <= {"negative", "neutral", "positive"}
+    assert {"p(negative)", "p(neutral)", "p(positive)"} <= set(preview.columns)
+    accuracy = (preview["predicted_label"] == preview["sentiment"]).mean()
+    assert app.metric[0].label == "accuracy" and app.metric[0].value == f"{accuracy:.1%}"
+    per_class = next(d.value for d in app.dataframe if "support" in d.value.columns)
+    assert per_class["support"].sum() == 90 and list(per_class.index) == ["negative", "neutral", "positive"]
+    assert [c for c in app.get("plotly_chart") if "Confusion matrix (this file)" in c.proto.spec]
+    assert [b for b in app.get("download_button") if getattr(b, "key", None) == "download_predictions"]
+
+
+def test_predict_a_file_without_a_text_column_is_one_sentence(runs_dir, finished_tiny_runs):
+    finished_copy(runs_dir, finished_tiny_runs)
+    app = open_runs()
+    uploader(app, "predict_upload").set_value(("numbers.csv", (FIXTURES / "numbers_only.csv").read_bytes(),
+                                               "text/csv")).run()
+    app.button(key="predict_file").click().run()
+    assert app.error[0].body == ("text column: no column of 'numbers.csv' holds text (columns: id, rating, label); "
+                                 "name the column with the texts.")
+    assert not [b for b in app.get("download_button") if getattr(b, "key", None) == "download_predictions"]
+
+
+def test_predict_an_empty_file_is_one_sentence(runs_dir, finished_tiny_runs):
+    finished_copy(runs_dir, finished_tiny_runs)
+    app = open_runs()
+    uploader(app, "predict_upload").set_value(("empty.csv", b"", "text/csv")).run()
+    app.button(key="predict_file").click().run()
+    assert app.error[0].body == "file: 'empty.csv' is empty; choose a file with a header row and data rows."
+
+
+def test_push_sends_the_model_with_the_typed_token_privately(runs_dir, monkeypatch):
+    from tests.test_hub_push import TOKEN, HubCalls, model_files
+    from tests.test_model_card import finished_run
+
+    calls = HubCalls(monkeypatch)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    model_files(finished_run(runs_dir))
+    app = open_runs()
+    assert app.checkbox(key="push_private").value is True  # private unless unticked
+    app.text_input(key="push_repo").input("me/tweets").run()
+    app.text_input(key="push_token").input(TOKEN).run()
+    app.button(key="push").click().run()
+    assert not app.exception and not app.error
+    assert app.success[0].body == "Pushed 6 files to https://huggingface.co/me/tweets (private)."
+    assert calls.repos[0]["private"] is True and calls.repos[0]["token"] == TOKEN
+    assert not [p for p in runs_dir.rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]
+
+
+def test_push_with_a_bad_repo_id_or_no_token_is_one_sentence(runs_dir, monkeypatch):
+    from tests.test_hub_push import HubCalls, model_files
+    from tests.test_model_card import finished_run
+
+    calls = HubCalls(monkeypatch)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    model_files(finished_run(runs_dir))
+    app = open_runs()
+    app.text_input(key="push_repo").input("me/my model").run()
+    app.text_input(key="push_token").input("hf_x").run()
+    app.button(key="push").click().run()
+    assert app.error[0].body.startswith("repo id: 'me/my model' is not a Hub repository id;")
+    app.text_input(key="push_repo").input("me/tweets").run()
+    app.text_input(key="push_token").input("").run()
+    app.button(key="push").click().run()
+    assert app.error[0].body.startswith("token: no Hugging Face token; set HF_TOKEN in the environment")
+    assert calls.repos == []
+
+
+def test_predict_and_push_wait_for_a_saved_model(runs_dir):
+    three_runs(runs_dir)
+    app = open_runs()
+    captions = " ".join(c.value for c in app.caption)
+    assert "Predict a file once the run has finished" in captions and "Push the model once the run" in captions

@@ -14,6 +14,8 @@ RUN_DIR/
   train.log                the child's stdout and stderr
   stop_requested           present while a graceful stop is asked for
   model/                   best model and tokenizer (save_pretrained format)
+    README.md              its model card (Hugging Face format), written when the run ends and on export
+    confusion_matrix.png   the card's confusion matrix as an image
   checkpoints/             Trainer checkpoints (pruned to save_total_limit)
 """
 
@@ -26,6 +28,8 @@ CONFIG, STATUS, METRICS, REPLACED_METRICS = "config.json", "status.json", "metri
 DATASET, ESTIMATE, RESULTS, LOG = "dataset.json", "estimate.json", "results.json", "train.log"
 STOP_MARKER, MODEL, CHECKPOINTS = "stop_requested", "model", "checkpoints"
 RESOURCES, META, PROFILE = "resources.jsonl", "meta.json", "profile.txt"
+# Inside model/: the names the Hugging Face Hub shows (README.md is the model card).
+MODEL_CARD, CONFUSION_IMAGE = "README.md", "confusion_matrix.png"
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,14 @@ class RunDir:
     @property
     def model(self) -> Path:
         return self.path / MODEL
+
+    @property
+    def model_card(self) -> Path:
+        return self.path / MODEL / MODEL_CARD
+
+    @property
+    def confusion_image(self) -> Path:
+        return self.path / MODEL / CONFUSION_IMAGE
 
     @property
     def checkpoints(self) -> Path:

@@ -34,17 +34,20 @@ from core.rundir.layout import RunDir
 from core.runner import script_template
 from core.training import models
 from core.training.trainer_setup import training_argument_values
+from core.views.model_card import write_model_card
 
 # Reading a finished model in chunks of this size keeps memory flat for a 400 MB BERT-base.
 ZIP_CHUNK_BYTES = 1 << 20
 
 
 def model_zip(run_dir: Path, dest_dir: Path | None = None) -> Path:
-    """Zip RUN_DIR/model into a temporary file (entries under `model/`) and return its path."""
+    """Zip RUN_DIR/model into a temporary file (entries under `model/`) and return its path. The model card in it
+    is written afresh from the run folder (a rename, or a card from before cards existed)."""
     model_dir = RunDir(run_dir).model
     if not (model_dir / "config.json").is_file():
         raise UserError(f"run '{Path(run_dir).name}' has no saved model yet; wait until it has finished.",
                         field="run", code="NO_MODEL")
+    write_model_card(run_dir)
     handle, name = tempfile.mkstemp(prefix=f"{Path(run_dir).name}-model-", suffix=".zip", dir=dest_dir)
     with open(handle, "wb") as raw, zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED,
                                                     compresslevel=1) as archive:

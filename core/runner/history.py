@@ -18,6 +18,7 @@ from core.rundir.runs import (ACTIVE_STATES, RunSummary, dataset_label, default_
                               read_metrics, reconcile, safe_run_path, write_json_atomic)
 from core.rundir.layout import RunDir
 from core.runner.export import export_run
+from core.runner.hub import push_command
 from core.views.progress import best_eval, format_duration, format_metric, run_duration_s  # noqa: F401 - run_duration_s: the one duration, for callers of history
 
 NAME_MAX_CHARS = 60
@@ -190,7 +191,8 @@ def _one_line_parser():
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m core.runs list [--runs-dir DIR] [--json]`: every run, states reconciled like the dashboard;
-    `python -m core.runs export RUN_DIR --out DIR`: the run's config.json, reproduce.py and model.zip."""
+    `python -m core.runs export RUN_DIR --out DIR`: the run's config.json, reproduce.py and model.zip;
+    `python -m core.runs push RUN_DIR --repo-id USER/NAME [--private | --public]`: model, tokenizer, card to the Hub."""
     parser = _one_line_parser()
     sub = parser.add_subparsers(dest="command", required=True)
     listing = sub.add_parser("list", help="every run, newest first, with dead processes marked failed")
@@ -200,7 +202,17 @@ def main(argv: list[str] | None = None) -> int:
     exporting.add_argument("run_dir", metavar="RUN_DIR", help="the run's folder, e.g. runs/<id>")
     exporting.add_argument("--out", required=True, metavar="DIR", help="folder for the three files; created if "
                                                                         "missing, files of the same name replaced")
+    pushing = sub.add_parser("push", help="upload the model, tokenizer and model card to the Hugging Face Hub "
+                                          "(token from HF_TOKEN)")
+    pushing.add_argument("run_dir", metavar="RUN_DIR", help="the run's folder, e.g. runs/<id>")
+    pushing.add_argument("--repo-id", required=True, metavar="USER/NAME", help="the model repository to push to")
+    visibility = pushing.add_mutually_exclusive_group()
+    visibility.add_argument("--private", dest="private", action="store_true", default=True,
+                            help="a private repository (the default)")
+    visibility.add_argument("--public", dest="private", action="store_false", help="a public repository")
     args = parser.parse_args(argv)
+    if args.command == "push":
+        return push_command(args.run_dir, args.repo_id, args.private)
     return export_command(args.run_dir, args.out) if args.command == "export" else list_command(args)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +50,26 @@ def predict(texts: list[str], tokenizer, model, max_length: int = 128) -> list[d
             rows.append({"text": text, "label": id2label[best], "probability": probs[best],
                          "probabilities": {id2label[i]: p for i, p in enumerate(probs)}})
     return rows
+
+
+def predict_batches(model_dir: Path, text_chunks: Iterable[list[str]], batch_size: int = PREDICT_BATCH,
+                    max_length: int = 128) -> Iterator[Any]:
+    """Class probabilities (a texts x classes numpy array) for each chunk of texts, from the saved model in
+    MODEL_DIR, loaded once. The one step of file predictions that runs the model: another backend slots in here.
+
+    Within a chunk texts are run shortest first, so each batch pads to a similar length (as training groups by
+    length); the rows come back in the chunk's order."""
+    import numpy as np
+    import torch
+
+    tokenizer, model = load_classifier(model_dir)
+    for texts in text_chunks:
+        order = np.argsort([len(text) for text in texts], kind="stable")
+        out = np.empty((len(texts), model.config.num_labels), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            rows = order[start:start + batch_size]
+            encoded = tokenizer([texts[i] for i in rows], truncation=True, max_length=max_length, padding=True,
+                                return_tensors="pt")
+            with torch.inference_mode():
+                out[rows] = torch.softmax(model(**encoded).logits.float(), dim=-1).numpy()
+        yield out

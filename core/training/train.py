@@ -31,6 +31,7 @@ from core.rundir import runs
 from core.rundir.layout import RunDir
 from core.training import models, tuning
 from core.training.trainer_setup import build_trainer, live_metrics_enabled, training_arguments
+from core.views.model_card import write_model_card
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -201,8 +202,21 @@ def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False
         code, message = classify_exception(exc)
         return _fail(run_dir, code, message, EXIT_FAILED)
     runs.update_status(run_dir, state=state, phase="done", ended_at=runs.now_iso())
+    if not lr_find:
+        _write_model_card(run_dir)
     say(f"Run {state}." + ("" if lr_find else f" Model saved to {run_dir / 'model'}."))
     return EXIT_OK
+
+
+def _write_model_card(run_dir: Path) -> None:
+    """The model card next to the saved model; the model is saved already, so a card that fails is only logged."""
+    if not runs.is_writer() or not (RunDir(run_dir).model / "config.json").is_file():
+        return
+    try:
+        write_model_card(run_dir)
+    except Exception:  # noqa: BLE001 - the run succeeded; the export writes the card again
+        traceback.print_exc()
+        say("Could not write the model card; exporting the run writes it again.")
 
 
 def _one_gpu_per_process() -> None:
