@@ -28,12 +28,10 @@ STOPPED_WITH_SWEEP = "stopped with the sweep; it does not count towards the numb
 
 
 def parallel_trials(base: dict[str, Any]) -> int:
-    """How many trials this machine trains at once: its device slots over the slots one trial takes."""
-    config = RunConfig.from_dict(base)
-    available = presets.available_devices()
-    request = queue.slot_request(presets.resolve_device(config.hardware.device, available),
-                                 config.hardware.processes, available)
-    return max(1, request["capacity"] // request["count"])
+    """How many trials this machine trains at once: its device slots (times the runs each GPU takes) over the
+    slots one trial takes."""
+    request = queue.request_for(RunConfig.from_dict(base), presets.available_devices())
+    return max(1, request["capacity"] * int(request.get("per_gpu") or 1) // request["count"])
 
 
 def counted_trials(study) -> int:
