@@ -53,6 +53,12 @@ def training_argument_values(config: RunConfig, device: str, speed: dict | None 
             planned.pop("per_device_eval_batch_size")  # the low presets keep the eval batch small too
         arguments.update(planned)
     arguments.update({k: v for k, v in t.extra.items() if k != "gradient_checkpointing"})
+    if plan.learning_rate is not None:  # the max-throughput preset's scaled rate (core/plan/presets.py)
+        arguments["learning_rate"] = plan.learning_rate
+    if plan.warmup_steps is not None:
+        arguments["warmup_steps"] = plan.warmup_steps
+    if plan.max_steps is not None:
+        arguments["max_steps"] = plan.max_steps
     return arguments
 
 
