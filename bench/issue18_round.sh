@@ -26,7 +26,7 @@ for stage in "$@"; do
   case $stage in
     share-bert) timeout 400 python3 bench/share_gpu.py --model bert-base-random --ks 1 2 4 --steps 600 \
                   --out "$out/tables.md" ;;
-    share-minilm) timeout 150 python3 bench/share_gpu.py --model minilm-l6 --ks 1 4 --steps 400 --timeout 100 \
+    share-minilm) timeout 120 python3 bench/share_gpu.py --model minilm-l6 --ks 1 2 --steps 300 --timeout 80 \
                   --out "$out/tables.md" ;;
     host) timeout 420 python3 bench/host_work.py --base-tree "$base" --out "$out/tables.md" --copy-to "$out/work" ;;
     throughput) timeout 330 python3 bench/host_work.py --only "fast" "fast, max throughput" --out "$out/tables.md" \
