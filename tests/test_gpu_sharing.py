@@ -1,5 +1,6 @@
 """Several runs on one GPU: how many may share it (core/plan/sharing.py) and the queue starting them together."""
 
+import json
 import os
 from unittest import mock
 
@@ -77,3 +78,25 @@ def test_a_sweep_runs_as_many_trials_as_its_gpus_take(monkeypatch):
     base = {**tiny_config(), "hardware": {"device": "cuda", "runs_per_gpu": 3}}
     assert driver.parallel_trials(base) == 3
     assert driver.parallel_trials({**base, "hardware": {"device": "cuda", "runs_per_gpu": 1}}) == 1
+
+
+def finished_gpu_run(runs_dir, name, raw, utilisation, alone=True):
+    (runs_dir / name).mkdir()
+    runs.write_json_atomic(runs_dir / name / "config.json", raw)
+    request = {"device": "cuda", "count": 1, "capacity": 1, **({} if alone else {"per_gpu": 4})}
+    runs.write_json_atomic(runs_dir / name / "status.json", {"state": "completed", "device": "cuda",
+                                                             "slot_request": request})
+    lines = [{"gpu_utilization": u} for u in utilisation]
+    (runs_dir / name / "resources.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def test_the_gpu_use_measured_on_an_earlier_run_like_it_decides_how_many_share(runs_dir):
+    bert = config("bert-base-random")  # BERT-base at 128 tokens: estimated to fill the GPU
+    assert sharing.runs_per_gpu(bert, H200_MB)[0] == 1
+    finished_gpu_run(runs_dir, "20260101-000000-other", config("minilm-l6").to_dict(), [90, 90, 90])
+    finished_gpu_run(runs_dir, "20260101-000100-shared", bert.to_dict(), [100, 100], alone=False)
+    finished_gpu_run(runs_dir, "20260101-000200-alone", bert.to_dict(), [15, 17, 60])
+    measured = queue.measured_gpu_busy(runs_dir, bert.to_dict())
+    assert measured == 0.17  # the median of the run like it that had the GPU to itself
+    k, why = sharing.runs_per_gpu(bert, H200_MB, measured)
+    assert k == 4 and "17% of the GPU busy (measured)" in why

@@ -49,19 +49,32 @@ def memory_mb(config: RunConfig, num_labels: int = 2) -> float | None:
                                     config.data.max_length, precision, False, fused)["total_mb"]
 
 
-def runs_per_gpu(config: RunConfig, gpu_memory_mb: float | None) -> tuple[int, str]:
+def same_setup(a: dict, b: dict) -> bool:
+    """Whether two raw configs train alike on a GPU (model, lengths, batch and speed settings): the GPU use one
+    of them was measured at stands for the other."""
+    keys = (("model", "source"), ("model", "name"), ("model", "path"), ("data", "max_length"),
+            ("training", "per_device_train_batch_size"), ("hardware", "speed"), ("hardware", "compile"),
+            ("hardware", "precision"), ("hardware", "memory_preset"))
+    return all((a.get(s) or {}).get(k) == (b.get(s) or {}).get(k) for s, k in keys)
+
+
+def runs_per_gpu(config: RunConfig, gpu_memory_mb: float | None,
+                 measured_busy: float | None = None) -> tuple[int, str]:
     """How many runs like this one may share a GPU, and why: the user's number, else as many as fit in memory
-    and still find the GPU free (1 over the share of it one run keeps busy), at most MAX_RUNS_PER_GPU."""
+    and still find the GPU free (1 over the share of it one run keeps busy: `measured_busy`, the GPU utilisation
+    of an earlier run like it that had the GPU to itself, else the FLOPs estimate), at most MAX_RUNS_PER_GPU."""
     chosen = config.hardware.runs_per_gpu
     if chosen:
         return chosen, f"{chosen} as set"
     if config.hardware.processes > 1:
         return 1, "a run on several GPUs has them to itself"
-    busy, memory = gpu_busy_share(config), memory_mb(config)
+    busy = measured_busy if measured_busy is not None else gpu_busy_share(config)
+    memory = memory_mb(config)
     if busy is None or memory is None or not gpu_memory_mb:
         return 1, "the model's size is only known once it loads"
     by_memory = max(1, int(gpu_memory_mb * MEMORY_SHARE // memory))
     by_use = max(1, int(1 / max(busy, 1e-6)))
     k = min(MAX_RUNS_PER_GPU, by_memory, by_use)
-    return k, (f"one run keeps about {math.ceil(busy * 100)}% of the GPU busy and needs about "
+    source = "measured" if measured_busy is not None else "estimated"
+    return k, (f"one run keeps about {math.ceil(busy * 100)}% of the GPU busy ({source}) and needs about "
                f"{estimate.significant(memory)} MB of its {estimate.significant(gpu_memory_mb)} MB")

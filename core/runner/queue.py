@@ -66,13 +66,33 @@ def _run_dirs(runs_dir: Path) -> list[Path]:
             if not p.name.startswith(".") and p.is_dir() and RunDir(p).status.exists()]
 
 
-def request_for(config, available: dict) -> dict:
-    """The slot request of a validated RunConfig on this machine, with its runs per GPU on CUDA."""
+def request_for(config, available: dict, runs_dir: Path | None = None) -> dict:
+    """The slot request of a validated RunConfig on this machine, with its runs per GPU on CUDA (from the GPU use
+    of an earlier run like it in `runs_dir`, when there is one)."""
     device = presets.resolve_device(config.hardware.device, available)
     per_gpu = 1
     if device == "cuda":
-        per_gpu, _ = sharing.runs_per_gpu(config, presets.gpu_memory_mb())
+        measured = measured_gpu_busy(Path(runs_dir), config.to_dict()) if runs_dir else None
+        per_gpu, _ = sharing.runs_per_gpu(config, presets.gpu_memory_mb(), measured)
     return slot_request(device, config.hardware.processes, available, per_gpu)
+
+
+def measured_gpu_busy(runs_dir: Path, raw: dict) -> float | None:
+    """The median GPU utilisation (0..1) of the newest completed run like this one that had a GPU to itself."""
+    if not runs_dir.is_dir():
+        return None
+    for path in sorted(_run_dirs(runs_dir), reverse=True):  # run ids start with their date: newest first
+        status = runs.read_status(path)
+        if status.get("state") != "completed" or (status.get("slot_request") or {}).get("per_gpu"):
+            continue
+        if status.get("device") != "cuda" or not sharing.same_setup(runs.read_json(RunDir(path).config, {}) or {},
+                                                                     raw):
+            continue
+        samples = sorted(r["gpu_utilization"] for r in runs.read_jsonl(RunDir(path).resources)
+                         if r.get("gpu_utilization") is not None)
+        if samples:
+            return samples[len(samples) // 2] / 100
+    return None
 
 
 def share_of(request: dict) -> float:
