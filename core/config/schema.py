@@ -143,8 +143,9 @@ class HardwareConfig:
                                         min=1, max=512, optional=True)
     runs_per_gpu: int | None = _f(None, "Runs that may train on one GPU at the same time (a sweep's trials, or "
                                   "runs started one after another); each keeps its own batch and results. Empty: "
-                                  "as many as fit in the GPU's memory and find it idle, up to 4 (small models at "
-                                  "short lengths share; BERT-base at 128 tokens and larger runs have a GPU each).",
+                                  "as many as fit in the GPU's memory and find it idle, up to 4: estimated from the "
+                                  "model and max length (MiniLM-L6 shares, BERT-base at 128 tokens does not), or "
+                                  "measured once a run like it has had a GPU to itself.",
                                   "Runs per GPU", min=1, max=8, optional=True)
 
 
