@@ -124,6 +124,8 @@ else:
     st.info(f"Effective batch size: {plan.per_device_train_batch_size} per step × "
             f"{plan.gradient_accumulation_steps} accumulation = **{plan.effective_batch_size}**"
             + (" · gradient checkpointing on" if plan.gradient_checkpointing else ""), icon=":material/calculate:")
+    if config.hardware.memory_preset == "throughput":
+        st.warning(presets.throughput_words(config), icon=":material/speed:")
     show_estimates(config, detected_devices())
 
 if config is not None and raw is not None:

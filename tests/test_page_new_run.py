@@ -79,6 +79,18 @@ def test_low_memory_preset_keeps_the_effective_batch(app):
     assert "gradient checkpointing on" in app.info[0].body
 
 
+def test_max_throughput_says_it_changes_the_optimisation_and_runs_per_gpu_reach_the_config(app, runs_dir):
+    assert not [w for w in app.warning if "changes the optimisation" in w.body]
+    widget(app, "form.hardware.memory_preset").select("throughput").run()
+    said = [w.body for w in app.warning if "changes the optimisation" in w.body]
+    assert said and "batch grows from 16" in said[0] and "square root" in said[0]
+    widget(app, "form.hardware.runs_per_gpu").select(2).run()
+    with mock.patch("core.runner.launcher.start_run", return_value=runs_dir / "x") as start:
+        app.button(key="start").click().run()
+    config = start.call_args.args[0]
+    assert config.hardware.memory_preset == "throughput" and config.hardware.runs_per_gpu == 2
+
+
 def test_start_launches_the_configured_run_and_opens_live_run(app, runs_dir, tmp_path):
     widget(app, "form.model.name").select("tiny-random")
     widget(app, "form.data.train_size").set_value(300)

@@ -176,7 +176,9 @@ def cuda_count() -> int:
 @pytest.mark.skipif(os.environ.get("QUEUE_TEST_DEVICE") != "cuda", reason="set QUEUE_TEST_DEVICE=cuda on a 2-GPU machine")
 def test_gpu_runs_take_one_gpu_each_and_a_third_waits_for_one(queue_dir):
     assert cuda_count() >= 2
-    config = RunConfig.from_dict({**tiny_config(num_train_epochs=300), "hardware": {"device": "cuda"}})
+    # One run per GPU (tiny runs would otherwise share one: tests/test_gpu_sharing.py).
+    config = RunConfig.from_dict({**tiny_config(num_train_epochs=300), "hardware": {"device": "cuda",
+                                                                                    "runs_per_gpu": 1}})
     started = [launcher.start_run(config, queue_dir) for _ in range(cuda_count() + 1)]
     *running, third = started
     assert sorted(runs.read_status(r)["slots"][0] for r in running) == [f"cuda:{i}" for i in range(len(running))]

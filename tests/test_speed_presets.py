@@ -153,3 +153,34 @@ def test_fault_spec_is_parsed_or_rejected_with_a_sentence():
     with pytest.raises(UserError, match="is not a fault") as caught:
         parse_fault("oom at 3")
     assert caught.value.sentence.startswith("DASHBOARD_FAULT: ")
+
+
+def test_max_throughput_grows_the_batch_and_scales_the_learning_rate_by_its_square_root():
+    fast = config({"memory_preset": "throughput"}, per_device_train_batch_size=64, learning_rate=1e-4)
+    assert presets.throughput_start_batch(fast) == 512  # 8x, and 5,000 steps leave plenty
+    assert presets.batch_plan(fast).per_device_train_batch_size == 64  # CPU / MPS: as set, rate unchanged
+    plan = presets.batch_plan(fast, fitted_batch=256)
+    assert (plan.per_device_train_batch_size, plan.gradient_accumulation_steps) == (256, 1)
+    assert plan.learning_rate == pytest.approx(2e-4)  # 4x the batch, 2x the rate
+    values = training_argument_values(fast, "cuda", presets.speed_plan(fast, H100), plan)
+    assert values["learning_rate"] == pytest.approx(2e-4) and values["per_device_train_batch_size"] == 256
+    assert values["warmup_ratio"] == 0.1 and "warmup_steps" not in values  # a share: the same examples at any batch
+    assert values["max_steps"] == 1250  # 5,000 steps of 64 = 1,250 of 256
+
+
+def test_max_throughput_keeps_warmup_examples_and_enough_steps_and_falls_back_when_nothing_larger_fits():
+    stepped = config({"memory_preset": "throughput"}, per_device_train_batch_size=16, warmup_steps=100)
+    assert presets.batch_plan(stepped, fitted_batch=128).warmup_steps == 13  # 100 steps of 16 = 13 steps of 128
+    short = RunConfig.from_dict({"hardware": {"memory_preset": "throughput"}, "data": {"train_size": 2000},
+                                 "training": {"per_device_train_batch_size": 16, "num_train_epochs": 3}})
+    assert presets.throughput_start_batch(short) == 32  # 2,000 x 3 / 32 = 188 steps; 64 would leave 94
+    small = presets.batch_plan(stepped, fitted_batch=8)  # the batch as set does not fit: like auto
+    assert (small.per_device_train_batch_size, small.gradient_accumulation_steps, small.learning_rate) == (8, 2, None)
+
+
+def test_max_throughput_says_it_changes_the_optimisation():
+    fast = config({"memory_preset": "throughput"}, per_device_train_batch_size=64, learning_rate=1e-4)
+    before = presets.throughput_words(fast)
+    assert "changes the optimisation" in before and "up to 512" in before and "square root" in before
+    after = presets.throughput_words(fast, presets.batch_plan(fast, fitted_batch=256))
+    assert "batch 64 → 256" in after and "learning rate 0.0001 → 0.0002 (square-root scaling)" in after

@@ -22,7 +22,7 @@ MODEL_SOURCES = ("builtin", "hub", "path")
 # The form's ceiling; the real limit is the model's own (checked when it loads).
 MAX_LENGTH_CAP = 16384
 DEVICES = ("auto", "cpu", "cuda", "mps")
-MEMORY_PRESETS = ("standard", "low", "very_low", "auto")
+MEMORY_PRESETS = ("standard", "low", "very_low", "auto", "throughput")
 SPEEDS = ("fast", "plain")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SWITCHES = ("auto", "on", "off")
@@ -112,7 +112,11 @@ class HardwareConfig:
                             "that keeps your effective batch size. very_low: low plus gradient checkpointing "
                             "(recomputes activations: less memory, slower). auto: on a CUDA GPU, the largest "
                             "batch that fits (tried at max length, halved until it fits), with accumulation "
-                            "keeping your effective batch size; elsewhere your batch as set.", "Memory preset",
+                            "keeping your effective batch size; elsewhere your batch as set. throughput (max "
+                            "throughput, changes the optimisation): on a CUDA GPU the largest batch that fits, up to "
+                            "8x yours and keeping at least 100 steps, with the learning rate scaled by the square "
+                            "root of the batch's growth and warmup kept at the same number of examples.",
+                            "Memory preset",
                             choices=MEMORY_PRESETS)
     processes: int = _f(1, "Train on this many GPUs at once (DistributedDataParallel through torchrun); each GPU "
                         "takes the per-device batch, so the effective batch grows with it. With device cpu, "
@@ -137,6 +141,12 @@ class HardwareConfig:
                                         "of 8 up to 64, then of 16, 32, 64), so the GPU sees few shapes; none "
                                         "(each batch's longest text) on CPU and MPS.", "Pad to multiple of",
                                         min=1, max=512, optional=True)
+    runs_per_gpu: int | None = _f(None, "Runs that may train on one GPU at the same time (a sweep's trials, or "
+                                  "runs started one after another); each keeps its own batch and results. Empty: "
+                                  "as many as fit in the GPU's memory and find it idle, up to 4: estimated from the "
+                                  "model and max length (MiniLM-L6 shares, BERT-base at 128 tokens does not), or "
+                                  "measured once a run like it has had a GPU to itself.",
+                                  "Runs per GPU", min=1, max=8, optional=True)
 
 
 @dataclass

@@ -30,7 +30,11 @@ GRAPHS_MAX_LENGTH = 128
 FAST_CUDA_EVAL_BATCH = 256
 # accelerate's TorchDynamoPlugin reads this when the Trainer leaves `dynamic` unset.
 COMPILE_DYNAMIC_ENV = "ACCELERATE_DYNAMO_USE_DYNAMIC"
-NEXT_MEMORY_PRESET = {"standard": "low", "auto": "low", "low": "very_low"}
+NEXT_MEMORY_PRESET = {"standard": "low", "auto": "low", "throughput": "low", "low": "very_low"}
+# The max-throughput preset grows the batch at most this much over the effective batch as set (so the learning
+# rate at most by sqrt(8) = 2.8x), and keeps at least this many optimizer steps in the run.
+THROUGHPUT_MAX_GROWTH = 8
+THROUGHPUT_MIN_STEPS = 100
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,11 @@ class BatchPlan:
     per_device_eval_batch_size: int
     gradient_accumulation_steps: int
     gradient_checkpointing: bool
+    # Set only by the max-throughput preset, which changes the optimisation: the scaled learning rate and,
+    # when the config gives warmup in steps, those steps for the larger batch.
+    learning_rate: float | None = None
+    warmup_steps: int | None = None
+    max_steps: int | None = None  # a step count set by hand, for the same number of examples at the larger batch
 
     @property
     def effective_batch_size(self) -> int:
@@ -54,15 +63,61 @@ def batch_plan(config: RunConfig, fitted_batch: int | None = None) -> BatchPlan:
     preset = config.hardware.memory_preset
     checkpointing = bool(t.extra.get("gradient_checkpointing", False))
     effective = t.per_device_train_batch_size * t.gradient_accumulation_steps
-    if preset == "standard" or (preset == "auto" and fitted_batch is None):
+    if preset == "standard" or (preset in ("auto", "throughput") and fitted_batch is None):
         return BatchPlan(t.per_device_train_batch_size, t.per_device_eval_batch_size,
                          t.gradient_accumulation_steps, checkpointing)
-    if preset == "auto":
+    if preset == "throughput" and fitted_batch is not None and fitted_batch > effective:
+        return throughput_plan(config, fitted_batch)
+    if preset in ("auto", "throughput"):
         batch = max(1, min(fitted_batch, effective))
         return BatchPlan(batch, t.per_device_eval_batch_size, math.ceil(effective / batch), checkpointing)
     batch = min(LOW_MEMORY_BATCH, effective)
     return BatchPlan(batch, min(LOW_MEMORY_EVAL_BATCH, t.per_device_eval_batch_size),
                      max(1, math.ceil(effective / batch)), preset == "very_low")
+
+
+def throughput_start_batch(config: RunConfig) -> int:
+    """The largest batch the max-throughput preset tries: the effective batch times THROUGHPUT_MAX_GROWTH, halved
+    while the run would take fewer than THROUGHPUT_MIN_STEPS optimizer steps, never below the batch as set."""
+    effective = config.effective_batch_size()
+    batch = effective * THROUGHPUT_MAX_GROWTH
+    steps = planned_steps(config)
+    while batch > effective and steps is not None and steps * effective / batch < THROUGHPUT_MIN_STEPS:
+        batch //= 2
+    return max(batch, effective)
+
+
+def throughput_plan(config: RunConfig, batch: int) -> BatchPlan:
+    """One batch of `batch` per step, no accumulation; the learning rate scaled by the square root of the batch's
+    growth (the square-root rule for Adam, Malladi et al. 2022) and warmup kept at the same number of examples:
+    a share of the steps (warmup_ratio) already is; warmup and max_steps given in steps are divided by the
+    growth, so the run also sees the same number of examples."""
+    t = config.training
+    growth = batch / config.effective_batch_size()
+    return BatchPlan(batch, t.per_device_eval_batch_size, 1, bool(t.extra.get("gradient_checkpointing", False)),
+                     learning_rate=t.learning_rate * math.sqrt(growth),
+                     warmup_steps=_fewer_steps(t.extra.get("warmup_steps"), growth),
+                     max_steps=_fewer_steps(t.extra.get("max_steps"), growth))
+
+
+def _fewer_steps(steps: Any, growth: float) -> int | None:
+    """A step count set by hand, for the same number of examples at a batch `growth` times larger."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        return None  # unset, or a share of the run (warmup_steps below 1 is a ratio in transformers 5)
+    return max(1, math.ceil(steps / growth))
+
+
+def throughput_words(config: RunConfig, plan: BatchPlan | None = None) -> str:
+    """What the max-throughput preset changes, in one sentence for the form and train.log."""
+    effective, rate = config.effective_batch_size(), config.training.learning_rate
+    if plan is None or plan.learning_rate is None:
+        return (f"Max throughput changes the optimisation: on a CUDA GPU the batch grows from {effective} to the "
+                f"largest that fits (up to {throughput_start_batch(config)}), the learning rate {rate:g} grows with "
+                "the square root of that growth, and warmup stays at the same number of examples; results will "
+                "differ from a run at your batch.")
+    return (f"Max throughput changes the optimisation: batch {effective} → {plan.per_device_train_batch_size}, "
+            f"learning rate {rate:g} → {plan.learning_rate:.3g} (square-root scaling), warmup and the run's length at "
+            "the same number of examples.")
 
 
 def half_batch_change(config: dict, ran_batch: int, ran_accumulation: int) -> dict[str, Any] | None:
@@ -93,6 +148,15 @@ def available_devices() -> dict[str, bool]:
 
     return fake_devices({"cpu": True, "cuda": cuda, "mps": bool(mps and mps.is_available()),
                          "cuda_count": torch.cuda.device_count() if cuda else 0})
+
+
+def gpu_memory_mb() -> float | None:
+    """The first CUDA GPU's memory in MB, read from its properties (no memory is taken on it), or None."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return torch.cuda.get_device_properties(0).total_memory / 2**20
 
 
 def resolve_device(requested: str, available: dict[str, bool] | None = None) -> str:
@@ -180,7 +244,7 @@ def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None 
     attention = config.hardware.attention if config.hardware.attention != "auto" else ("sdpa" if fast else "eager")
     optim = "adamw_torch_fused" if fast and device == "cuda" else "adamw_torch"
     eval_batch = plan.per_device_eval_batch_size
-    if fast and device == "cuda" and config.hardware.memory_preset in ("standard", "auto"):
+    if fast and device == "cuda" and config.hardware.memory_preset in ("standard", "auto", "throughput"):
         eval_batch = max(eval_batch, FAST_CUDA_EVAL_BATCH)
     arguments: dict[str, Any] = {"bf16": precision == "bf16", "fp16": precision == "fp16", "optim": optim,
                                  "torch_compile": compiles, "per_device_eval_batch_size": eval_batch}

@@ -25,9 +25,7 @@ def start_run(config: RunConfig, runs_dir: Path, lineage: dict | None = None) ->
     The config must be validated. Problems that can be seen before launch (a device that is not there)
     raise UserError and leave no folder behind. See core/runner/queue.py for the queue.
     """
-    available = presets.available_devices()
-    device = presets.resolve_device(config.hardware.device, available)
-    request = queue.slot_request(device, config.hardware.processes, available)
+    request = queue.request_for(config, presets.available_devices(), runs_dir)
     config = dataclasses.replace(config, name=safety.clean_run_name(config.name))
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -64,9 +62,7 @@ def resume_run(run_dir: Path) -> Path:
         raise UserError(f"run '{run_dir.name}' saved no checkpoint before it ended, so there is nothing to resume "
                         "from; start it again instead.", field="run", code="NO_CHECKPOINT")
     config = RunConfig.from_dict(runs.read_json(RunDir(run_dir).config, {}) or {})
-    available = presets.available_devices()
-    request = queue.slot_request(presets.resolve_device(config.hardware.device, available),
-                                 config.hardware.processes, available)
+    request = queue.request_for(config, presets.available_devices(), run_dir.parent)
     (RunDir(run_dir).stop_marker).unlink(missing_ok=True)
     if not queue.submit(run_dir, request, allowed=runs.RESUMABLE_STATES, resume=True):
         raise UserError(f"run '{run_dir.name}' was resumed already.", field="run", code="NOT_RESUMABLE")

@@ -1,7 +1,8 @@
 """The run queue: one training run per device slot at a time; further Starts wait in line.
 
 A slot is one CPU (`cpu:0`), one Apple GPU (`mps:0`) or one CUDA GPU (`cuda:0`, `cuda:1`, ...). A run takes
-the slots of its resolved device: one, or N GPUs for a run of N processes. Busy slots are read from the run
+the slots of its resolved device: one, or N GPUs for a run of N processes; a one-process run whose config allows
+k runs per GPU takes 1/k of one, so k such runs train on it at once. Busy slots are read from the run
 folders (the run directory is the API). A lock file in the runs folder makes "check the slots, then launch
 or queue" one step, so two Starts pressed at once never put two runs on one device.
 
@@ -22,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from core.common.errors import UserError
+from core.plan import presets, sharing
 from core.rundir import runs
 from core.rundir.layout import RunDir
 from core.runner import process
@@ -44,14 +46,17 @@ def queue_lock(runs_dir: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def slot_request(device: str, processes: int, available: dict) -> dict:
-    """What a run needs: its device kind, how many slots of it, and how many that kind has on this machine."""
+def slot_request(device: str, processes: int, available: dict, per_gpu: int = 1) -> dict:
+    """What a run needs: its device kind, how many slots of it, and how many that kind has on this machine.
+
+    `per_gpu` runs like it may share one GPU (core/plan/sharing.py): the run takes 1/per_gpu of each of its GPUs."""
     if device == "cuda":
         capacity = int(available.get("cuda_count") or 1)
         if processes > capacity:
             raise UserError(f"{processes} GPUs were asked for but this machine has {capacity}; "
                             f"set it to {capacity} or fewer.", field="hardware.processes", code="TOO_MANY_GPUS")
-        return {"device": "cuda", "count": max(1, processes), "capacity": capacity}
+        shared = {"per_gpu": per_gpu} if per_gpu > 1 and processes <= 1 else {}
+        return {"device": "cuda", "count": max(1, processes), "capacity": capacity, **shared}
     capacity = int(os.environ.get(CPU_SLOTS_ENV, "1")) if device == "cpu" else 1
     return {"device": device, "count": 1, "capacity": max(1, capacity)}
 
@@ -61,16 +66,58 @@ def _run_dirs(runs_dir: Path) -> list[Path]:
             if not p.name.startswith(".") and p.is_dir() and RunDir(p).status.exists()]
 
 
-def busy_slots(runs_dir: Path) -> set[str]:
-    """Slots held by launched runs that are still alive (dead ones are reconciled and give theirs back)."""
-    busy = set()
+def request_for(config, available: dict, runs_dir: Path | None = None) -> dict:
+    """The slot request of a validated RunConfig on this machine, with its runs per GPU on CUDA (from the GPU use
+    of an earlier run like it in `runs_dir`, when there is one)."""
+    device = presets.resolve_device(config.hardware.device, available)
+    per_gpu = 1
+    if device == "cuda":
+        measured = measured_gpu_busy(Path(runs_dir), config.to_dict()) if runs_dir else None
+        per_gpu, _ = sharing.runs_per_gpu(config, presets.gpu_memory_mb(), measured)
+    return slot_request(device, config.hardware.processes, available, per_gpu)
+
+
+def measured_gpu_busy(runs_dir: Path, raw: dict) -> float | None:
+    """The median GPU utilisation (0..1) of the newest completed run like this one that had a GPU to itself."""
+    if not runs_dir.is_dir():
+        return None
+    for path in sorted(_run_dirs(runs_dir), reverse=True):  # run ids start with their date: newest first
+        status = runs.read_status(path)
+        if status.get("state") != "completed" or (status.get("slot_request") or {}).get("per_gpu"):
+            continue
+        if status.get("device") != "cuda" or not sharing.same_setup(runs.read_json(RunDir(path).config, {}) or {},
+                                                                     raw):
+            continue
+        samples = sorted(r["gpu_utilization"] for r in runs.read_jsonl(RunDir(path).resources)
+                         if r.get("gpu_utilization") is not None)
+        if samples:
+            return samples[len(samples) // 2] / 100
+    return None
+
+
+def share_of(request: dict) -> float:
+    """The share of each of its slots a run takes: 1, or 1/per_gpu for a run that shares its GPU."""
+    return 1.0 / max(1, int(request.get("per_gpu") or 1))
+
+
+def slot_load(runs_dir: Path) -> dict[str, float]:
+    """The share of each slot taken by launched runs that are still alive (dead ones are reconciled and give
+    theirs back): 1.0 for a slot a run has to itself, 0.25 for each of four runs sharing a GPU."""
+    load: dict[str, float] = {}
     for path in _run_dirs(runs_dir):
         status = runs.read_status(path)
         if status.get("state") in runs.ACTIVE_STATES and status.get("slots"):
             status = runs.reconcile(path)
             if status.get("state") in runs.ACTIVE_STATES:
-                busy.update(status["slots"])
-    return busy
+                share = share_of(status.get("slot_request") or {})
+                for slot in status["slots"]:
+                    load[slot] = load.get(slot, 0.0) + share
+    return load
+
+
+def busy_slots(runs_dir: Path) -> set[str]:
+    """Slots with any run on them."""
+    return set(slot_load(runs_dir))
 
 
 def waiting(runs_dir: Path) -> list[Path]:
@@ -83,9 +130,14 @@ def waiting(runs_dir: Path) -> list[Path]:
     return [path for _, _, path in sorted(found)]
 
 
-def free_slots(request: dict, busy: set[str]) -> list[str] | None:
-    """The slots this request can take now, or None when its device is full."""
-    free = [f"{request['device']}:{i}" for i in range(request["capacity"]) if f"{request['device']}:{i}" not in busy]
+def free_slots(request: dict, busy: set[str] | dict[str, float]) -> list[str] | None:
+    """The slots this request can take now, or None when its device is full. `busy` is a set of taken slots or
+    each slot's taken share; a shared run goes to the least loaded GPUs that still have room for its share."""
+    load = busy if isinstance(busy, dict) else {slot: 1.0 for slot in busy}
+    share = share_of(request)
+    names = [f"{request['device']}:{i}" for i in range(request["capacity"])]
+    free = [name for name in names if load.get(name, 0.0) + share <= 1.0 + 1e-9]
+    free.sort(key=lambda name: load.get(name, 0.0))  # stable: equal loads keep the GPU order
     return free[: request["count"]] if len(free) >= request["count"] else None
 
 
@@ -93,16 +145,17 @@ def dispatch(runs_dir: Path) -> list[Path]:
     """Launch every waiting run whose device has room, in order; returns the runs launched."""
     launched = []
     with queue_lock(runs_dir):
-        busy = busy_slots(runs_dir)
+        load = slot_load(runs_dir)
         blocked: set[str] = set()  # a device whose first waiting run does not fit: later ones wait behind it
         for path in waiting(runs_dir):
             request = runs.read_status(path)["slot_request"]
-            slots = None if request["device"] in blocked else free_slots(request, busy)
+            slots = None if request["device"] in blocked else free_slots(request, load)
             if slots is None:
                 blocked.add(request["device"])
                 continue
             if _launch(path, slots):
-                busy.update(slots)
+                for slot in slots:
+                    load[slot] = load.get(slot, 0.0) + share_of(request)
                 launched.append(path)
     return launched
 

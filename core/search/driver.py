@@ -27,13 +27,11 @@ POLL_S = 1.5
 STOPPED_WITH_SWEEP = "stopped with the sweep; it does not count towards the number of trials"
 
 
-def parallel_trials(base: dict[str, Any]) -> int:
-    """How many trials this machine trains at once: its device slots over the slots one trial takes."""
-    config = RunConfig.from_dict(base)
-    available = presets.available_devices()
-    request = queue.slot_request(presets.resolve_device(config.hardware.device, available),
-                                 config.hardware.processes, available)
-    return max(1, request["capacity"] // request["count"])
+def parallel_trials(base: dict[str, Any], runs_dir: Path | None = None) -> int:
+    """How many trials this machine trains at once: its device slots (times the runs each GPU takes) over the
+    slots one trial takes."""
+    request = queue.request_for(RunConfig.from_dict(base), presets.available_devices(), runs_dir)
+    return max(1, request["capacity"] * int(request.get("per_gpu") or 1) // request["count"])
 
 
 def counted_trials(study) -> int:
@@ -54,7 +52,7 @@ def drive(study, runs_dir: Path, timeout_s: float | None = None, poll_s: float =
     import optuna
 
     settings = study.user_attrs
-    capacity = parallel_trials(settings["config"])
+    capacity = parallel_trials(settings["config"], Path(runs_dir))
     active: dict[int, TrialRun] = {}
     began = time.time()
     # SIGTERM stops the trials like Ctrl-C does (a handler can only be set from the main thread).

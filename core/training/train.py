@@ -305,7 +305,7 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
                                                     attention=speed["attention"]))
     runs.update_status(run_dir, model_facts=model_facts(model))  # before training, so a crash still shows them
     plan = presets.batch_plan(config)
-    if config.hardware.memory_preset == "auto" and device == "cuda":
+    if config.hardware.memory_preset in ("auto", "throughput") and device == "cuda":
         plan = tuning.fit_batch(config, run_dir, model, speed, say)
         args = training_arguments(config, run_dir, device, speed, plan)
     runs.update_status(run_dir, batch={"per_device_train_batch_size": plan.per_device_train_batch_size,

@@ -39,11 +39,19 @@ def fit_batch(config: RunConfig, run_dir: Path, model, speed: dict, say) -> "pre
                                    bool(speed.get("length_buckets"))))
     if presets.batch_plan(config).gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    batch, tried = autofit.fit_batch_on_cuda(model, config.effective_batch_size(), length, speed["precision"])
+    throughput = config.hardware.memory_preset == "throughput"
+    start = presets.throughput_start_batch(config) if throughput else config.effective_batch_size()
+    batch, tried = autofit.fit_batch_on_cuda(model, start, length, speed["precision"])
     plan = presets.batch_plan(config, batch)
-    say(f"Memory preset auto: tried batch {', '.join(map(str, tried))} at {length} tokens; training with "
-        f"{plan.per_device_train_batch_size} x {plan.gradient_accumulation_steps} accumulation.")
-    runs.update_status(run_dir, batch_fit={"tried": tried, "length": length, "fitted": batch})
+    say(f"Memory preset {config.hardware.memory_preset}: tried batch {', '.join(map(str, tried))} at {length} "
+        f"tokens; training with {plan.per_device_train_batch_size} x {plan.gradient_accumulation_steps} "
+        "accumulation.")
+    fit = {"tried": tried, "length": length, "fitted": batch}
+    if plan.learning_rate is not None:
+        say(presets.throughput_words(config, plan))
+        fit.update(learning_rate=plan.learning_rate, warmup_steps=plan.warmup_steps,
+                   words=presets.throughput_words(config, plan))
+    runs.update_status(run_dir, batch_fit=fit)
     return plan
 
 

