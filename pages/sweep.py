@@ -22,15 +22,17 @@ def pick_sweep() -> str | None:
     if asked and asked not in labels and not pending:
         st.warning(f"There is no sweep '{asked}' (it may have been deleted). Pick one below, or set up a new one.",
                    icon=":material/search_off:")
-        st.query_params.pop("sweep", None)
+        del st.query_params["sweep"]
     if pending or st.session_state.get("sweep_picker") not in labels:
         wanted = pending or asked or (found[0]["name"] if found else NEW_SWEEP)
         st.session_state["sweep_picker"] = wanted if wanted in labels else NEW_SWEEP
     chosen = st.selectbox("Sweep", list(labels), format_func=labels.get, key="sweep_picker")
     if chosen == NEW_SWEEP:
-        st.query_params.pop("sweep", None)
+        if "sweep" in st.query_params:
+            del st.query_params["sweep"]
         return None
-    st.query_params["sweep"] = chosen
+    if st.query_params.get("sweep") != chosen:
+        st.query_params["sweep"] = chosen
     return chosen
 
 

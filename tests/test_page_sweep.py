@@ -77,7 +77,7 @@ def test_start_sweep_checks_the_space_and_starts_the_worker_with_the_settings(ru
     app.checkbox(key="sweep.on.training.per_device_train_batch_size").check().run()
     app.text_input(key="sweep.values.training.per_device_train_batch_size").input("8, 16").run()
     app.selectbox(key="sweep_metric").select("accuracy")
-    app.number_input(key="sweep_trials").set_value(4)
+    app.number_input(key="sweep_n_trials").set_value(4)
     app.number_input(key="sweep_budget").set_value(30)
     app.selectbox(key="sweep_pruner").select("hyperband")
     app.text_input(key="sweep_name").input("first")
@@ -140,7 +140,7 @@ def test_a_finished_sweep_shows_its_trials_charts_and_best_trial(runs_dir):
     table = app.dataframe[0].value
     assert list(table["trial"]) == [0, 1, 2]
     assert list(table["state"]) == ["complete", "pruned", "complete"]
-    assert list(table["Learning rate"]) == ["1e-4", "1e0", "3e-5"]
+    assert list(table["Learning rate"]) == ["1e-4", "1", "3e-5"]
     assert table["why"][1] == "Training is diverging" and table["why"][0] == ""
     assert list(table["best f1"]) == ["51.0%", "12.0%", "40.0%"]
     assert list(table["duration"]) == ["30s", "1m 00s", "1m 30s"]

@@ -80,7 +80,12 @@ def importance_figure(study) -> tuple[go.Figure | None, str | None]:
                       f"{len(done)} so far.")
     if len({tuple(sorted(t.params.items())) for t in done}) < 2:
         return None, "Parameter importances need complete trials with different settings; so far they all had the same."
-    fig = plot_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=IMPORTANCE_SEED))
+    if len({t.value for t in done}) < 2:
+        return None, "Parameter importances need complete trials with different results; so far they all scored the same."
+    try:
+        fig = plot_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=IMPORTANCE_SEED))
+    except RuntimeError:  # fANOVA's forest found no variance to share out
+        return None, "Parameter importances cannot be told apart yet: the results vary too little."
     for trace in fig.data:
         trace.y = [label(name) for name in trace.y]
     return _layout(fig, "Parameter importances"), None

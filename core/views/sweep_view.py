@@ -42,7 +42,7 @@ def label(key: str) -> str:
 
 
 def format_value(key: str, value: Any) -> str:
-    if isinstance(value, float) and key.endswith("learning_rate"):
+    if isinstance(value, float) and key.endswith("learning_rate") and 0 < value < 0.01:
         return format_lr(value)
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
@@ -122,13 +122,19 @@ def best_evaluation(summary: dict[str, Any], number: int) -> float | None:
     return max(values) if summary["direction"] == "maximize" else min(values)
 
 
+def shown_state(summary: dict[str, Any]) -> str:
+    """The state as a person reads it: a sweep with no trial yet that nobody stopped is starting."""
+    if summary["state"] == "unfinished" and not summary["trials"]:
+        return "starting"
+    return summary["state"]
+
+
 def watch_seconds(summary: dict[str, Any]) -> float | None:
     """How often the page looks for a change: often while trials run or the first one is being started, rarely
     while stopped or unfinished, never once finished."""
     if summary["state"] == "finished":
         return None
-    starting = not summary["trials"] and summary["state"] == "unfinished"
-    return WATCH_RUNNING_S if summary["state"] == "running" or starting else POLL_MAX_S
+    return WATCH_RUNNING_S if shown_state(summary) in ("running", "starting") else POLL_MAX_S
 
 
 def state_sentence(summary: dict[str, Any]) -> str:

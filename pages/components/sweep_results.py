@@ -16,7 +16,7 @@ from core.views import sweep_charts, sweep_view
 from pages.components.form_fields import fill_form
 from pages.components.session import runs_dir
 
-STATE_COLOURS = {"running": "blue", "finished": "green", "stopped": "orange", "out of time": "orange",
+STATE_COLOURS = {"starting": "blue", "running": "blue", "finished": "green", "stopped": "orange", "out of time": "orange",
                  "unfinished": "gray"}
 CONFIRM_DELETE = "sweep_to_delete"
 
@@ -26,7 +26,8 @@ def header(summary: dict[str, Any]) -> None:
     with title_col:
         st.markdown(f"### {summary['name']}")
         with st.container(key="sweep_state"):
-            st.badge(summary["state"], color=STATE_COLOURS.get(summary["state"], "gray"))
+            shown = sweep_view.shown_state(summary)
+            st.badge(shown, color=STATE_COLOURS.get(shown, "gray"))
         st.caption(sweep_view.state_sentence(summary))
     with button_col:
         controls(summary)

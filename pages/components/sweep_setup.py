@@ -84,7 +84,7 @@ def sweep_options(config: dict[str, Any]) -> dict[str, Any]:
         "Objective", BEST_METRICS, index=BEST_METRICS.index(metric) if metric in BEST_METRICS else 0,
         key="sweep_metric", help="The eval metric the sweep optimises (the highest wins, the lowest for loss); a "
                                  "trial's value is its best evaluation. It also picks each trial's best model.")}
-    options["n_trials"] = trials_col.number_input("Number of trials", min_value=1, value=10, step=1, key="sweep_trials",
+    options["n_trials"] = trials_col.number_input("Number of trials", min_value=1, value=10, step=1, key="sweep_n_trials",
                                                   help="Trials in all. For a time budget alone, set a large number.")
     options["budget_min"] = budget_col.number_input(
         "Time budget (minutes, optional)", min_value=1, value=None, step=5, key="sweep_budget", placeholder="none",
