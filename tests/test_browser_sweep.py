@@ -9,6 +9,7 @@ from core.rundir import runs
 from core.search import sweeps
 from tests.conftest import write_config
 from tests.test_browser import browser, choose, enter_and_wait, pytestmark, shot, streamlit_app  # noqa: F401 - fixtures
+from tests.test_browser_idle_cpu import APP_IDLE, IDLE_SHARE_MAX, MEASURE_S, server_cpu_share
 from tests.test_sweep import sweep_config
 
 RUN_ID = "20260101-000000-tiny-sweep-base"
@@ -20,9 +21,9 @@ def server(tmp_path_factory):
     (runs_dir / RUN_ID).mkdir(parents=True)
     write_config(runs_dir / RUN_ID / "config.json", {**sweep_config(), "name": "tiny sweep base"})
     runs.write_json_atomic(runs_dir / RUN_ID / "status.json", {"state": "completed", "created_at": 1.0})
-    with streamlit_app(runs_dir) as (url, _):
+    with streamlit_app(runs_dir) as (url, process):
         try:
-            yield url, runs_dir
+            yield url, runs_dir, process
         finally:
             for found in sweeps.list_sweeps(runs_dir):  # a failed test must not leave a worker taking trials
                 if sweeps.sweep_summary(found["name"], runs_dir)["state"] != "finished":
@@ -30,7 +31,7 @@ def server(tmp_path_factory):
 
 
 def test_a_small_sweep_prunes_a_trial_says_why_and_trains_the_best_settings_again(server, browser):  # noqa: F811
-    url, runs_dir = server
+    url, runs_dir, process = server
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(url)
     page.locator(".st-key-start button:visible").wait_for(timeout=60000)  # app.py has declared its pages
@@ -65,6 +66,9 @@ def test_a_small_sweep_prunes_a_trial_says_why_and_trains_the_best_settings_agai
     importances = page.locator(".st-key-sweep_importance_chart .js-plotly-plot")
     assert importances.count() or page.get_by_text("Parameter importances need").count()
     shot(page, "sweep_finished")
+    page.locator(APP_IDLE).wait_for(timeout=60000)
+    share = server_cpu_share(process, MEASURE_S)  # a finished sweep is drawn once, then not looked at again
+    assert share <= IDLE_SHARE_MAX, f"the server used {share:.1%} of a core with one tab on a finished sweep"
 
     page.locator(".st-key-train_best button:visible").click()
     page.locator(".st-key-start button:visible").wait_for(timeout=60000)  # New run has rendered

@@ -2,6 +2,7 @@
 finished sweep's table, charts and best trial from a real small Optuna study (trials told by hand, no training)."""
 
 import json
+import os
 from unittest import mock
 
 import pytest
@@ -11,6 +12,7 @@ from core.config.schema import RunConfig
 from core.rundir import runs
 from core.search import study as studies, sweeps
 from core.search.space import suggest
+from core.views import sweep_view
 from tests.conftest import ROOT, tiny_config
 from tests.test_page_live_run import make_run
 
@@ -212,3 +214,19 @@ def test_a_stopped_sweep_offers_resume_with_its_own_settings(runs_dir):
 def test_a_url_naming_a_deleted_sweep_says_so(runs_dir):
     app = open_sweep_page("gone")
     assert "There is no sweep 'gone'" in app.warning[0].value
+
+
+def test_a_running_sweep_offers_stop_and_is_looked_at_every_few_seconds(runs_dir):
+    study = finished_sweep(runs_dir, trials=((1e-4, (0.30,)),))
+    study.set_user_attr("n_trials", 3)
+    running = study.ask()
+    make_run(runs_dir, "20260101-000009-lr-trial-1", "running", pid=os.getpid())
+    running.set_user_attr("run_id", "20260101-000009-lr-trial-1")
+    with mock.patch("streamlit.fragment") as fragment:
+        app = open_sweep_page("lr")
+    assert fragment.call_args.kwargs["run_every"] == sweep_view.WATCH_RUNNING_S
+    assert list(app.dataframe[0].value["state"]) == ["complete", "running"]
+    assert not [b for b in app.button if b.key in ("resume_sweep", "delete_sweep")]
+    with mock.patch("core.search.sweeps.stop_sweep", return_value=["20260101-000009-lr-trial-1"]) as stop:
+        app.button(key="stop_sweep").click().run()
+    assert stop.call_args.args[:2] == ("lr", runs_dir)
