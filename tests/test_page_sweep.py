@@ -111,6 +111,17 @@ def test_a_bad_space_is_one_sentence_naming_the_setting_and_nothing_starts(runs_
     assert error.value.startswith(words) and "\n" not in error.value
 
 
+def test_the_grid_sampler_asks_for_lists_in_the_pages_words(runs_dir):
+    app = open_sweep_page()
+    app.checkbox(key="sweep.on.training.learning_rate").check().run()
+    app.selectbox(key="sweep_sampler").select("grid")
+    with mock.patch("core.search.sweeps.start_sweep") as start:
+        app.button(key="start_sweep").click().run()
+    assert not start.called
+    assert app.error[0].value.startswith("Learning rate: is a range, but the grid sampler needs")
+    assert app.error[0].value.endswith("list the values or pick the TPE sampler.")
+
+
 def test_nothing_ticked_asks_for_a_setting(runs_dir):
     app = open_sweep_page()
     with mock.patch("core.search.sweeps.start_sweep") as start:

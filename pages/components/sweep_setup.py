@@ -23,6 +23,8 @@ PRUNER_WORDS = {"median": "median (stop a trial behind the median)", "hyperband"
 # The CLI's option names in the page's words, for the few sentences that name them.
 FIELD_WORDS = {"--name": "Sweep name", "--trials": "Number of trials", "Search space": "Search space",
                "SPACE.json": "Search space"}
+# ...and the CLI's advice, in the page's words.
+CLI_ADVICE = {"or use --sampler tpe": "or pick the TPE sampler"}
 PENDING_SWEEP = "pending_sweep"
 
 
@@ -124,9 +126,10 @@ def start(config: dict[str, Any], inputs: dict[str, dict[str, Any]], options: di
 
 def sentence(exc: UserError) -> str:
     """The sentence in the page's words: a config key as its form label, a CLI option as the page's box."""
-    if exc.field in FIELD_WORDS:
-        return f"{FIELD_WORDS[exc.field]}: {exc}"
-    return user_sentence(exc)
+    said = f"{FIELD_WORDS[exc.field]}: {exc}" if exc.field in FIELD_WORDS else user_sentence(exc)
+    for cli, page in CLI_ADVICE.items():
+        said = said.replace(cli, page)
+    return said
 
 
 def setup_form() -> None:
