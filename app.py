@@ -12,6 +12,7 @@ navigation = st.navigation([
     st.Page("pages/live_run.py", title="Live run", icon=":material/monitoring:", url_path="live"),
     st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:", url_path="runs"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
+    st.Page("pages/sweep.py", title="Sweep", icon=":material/tune:", url_path="sweep"),
     st.Page("pages/troubleshooting.py", title="Troubleshooting", icon=":material/build:", url_path="troubleshooting"),
 ])
 navigation.run()

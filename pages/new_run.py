@@ -13,7 +13,7 @@ from pages.components.estimates import show_estimates, speed_fields
 from pages.components.findings import finding_box
 from pages.components.form_fields import current, field_row, force_value, form_values, keep_values, user_sentence
 from pages.components.several_machines import several_machines
-from pages.components.session import runs_dir, select_run
+from pages.components.session import NEW_RUN_CONFIG, runs_dir, select_run
 
 # Every field the form shows, per section, from the config dataclasses (core/config/schema.py).
 SECTIONS = {section: form_fields(section) for section in ("data", "model", "hardware", "training")}
@@ -138,6 +138,7 @@ elif config is not None:
 
 if problem:
     st.error(problem, icon=":material/error:")
+st.session_state[NEW_RUN_CONFIG] = config.to_dict() if config is not None else None
 
 blocking = False
 for finding in preflight.preflight(config, runs_dir(), detected_devices()) if config else []:

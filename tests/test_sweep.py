@@ -92,3 +92,18 @@ def test_a_stopped_sweep_resumes_under_its_name_and_the_study_remembers(tmp_path
     assert not (runs_dir / interrupted["run_id"]).exists() and not (runs_dir / trials[1]["run_id"]).exists()
     gone = sweep("show", "again", "--runs-dir", runs_dir, timeout=120)
     assert gone.returncode == 2 and "there is no sweep 'again'" in gone.stderr
+
+
+@pytest.mark.slow
+def test_a_time_budget_stops_new_trials_and_the_hyperband_pruner_runs_a_sweep(tmp_path, runs_dir):
+    config = write_config(tmp_path / "config.json", sweep_config())
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"training.learning_rate": {"low": 3e-5, "high": 1e-4, "log": True}}))
+    # One CPU slot: the first trial starts at once; the budget has run out when it ends, so no second one starts.
+    result = sweep("run", "--config", config, "--space", space, "--trials", 3, "--timeout-s", 1, "--pruner",
+                   "hyperband", "--name", "budget", "--runs-dir", runs_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 trials, tpe sampler, hyperband pruner" in result.stdout and "Best trial 0" in result.stdout
+    assert [t["state"] for t in show("budget", runs_dir)] == ["complete"]
+    text = sweep("show", "budget", "--runs-dir", runs_dir, timeout=120).stdout
+    assert text.startswith("Sweep 'budget' (out of time): 1 of 3 trials")

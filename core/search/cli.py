@@ -40,6 +40,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, help="the sampler's seed, for a repeatable sweep")
     worker = sub.add_parser("worker", help="join an existing sweep and take trials until it is done")
     worker.add_argument("--name", required=True)
+    worker.add_argument("--timeout-s", type=float, default=None, help="start no new trial after this many seconds")
     show = sub.add_parser("show", help="print a sweep's trials")
     show.add_argument("name")
     show.add_argument("--json", action="store_true", help="a JSON list of trials")
@@ -82,7 +83,7 @@ def _run(args, runs_dir: Path) -> int:
 
 
 def _worker(args, runs_dir: Path) -> int:
-    _print_best(sweeps.join_sweep(args.name, runs_dir, args.storage))
+    _print_best(sweeps.join_sweep(args.name, runs_dir, args.storage, args.timeout_s))
     return 0
 
 

@@ -25,6 +25,7 @@ from core.search.trials import best_value, failure_reason, stopping_finding, Tri
 
 POLL_S = 1.5
 STOPPED_WITH_SWEEP = "stopped with the sweep; it does not count towards the number of trials"
+SURPLUS = "asked for when another worker had just taken the last place; given back without running"
 
 
 def parallel_trials(base: dict[str, Any], runs_dir: Path | None = None) -> int:
@@ -37,10 +38,24 @@ def parallel_trials(base: dict[str, Any], runs_dir: Path | None = None) -> int:
 def counted_trials(study) -> int:
     """Trials that use up the sweep's budget: those asked for, less those interrupted by a stop (a resume
     replaces them); a grid's enqueued points wait to be asked."""
+    return sum(1 for t in study.get_trials(deepcopy=False) if _counts(t))
+
+
+def _counts(trial) -> bool:
     import optuna
 
-    return sum(1 for t in study.get_trials(deepcopy=False)
-               if t.state != optuna.trial.TrialState.WAITING and not t.user_attrs.get("interrupted"))
+    return (trial.state != optuna.trial.TrialState.WAITING and not trial.user_attrs.get("interrupted")
+            and not trial.user_attrs.get("surplus"))
+
+
+def claimed(study, trial, n_trials: int) -> bool:
+    """Whether a trial just asked for is within the sweep's number of trials.
+
+    Two workers can both see one place left and both ask. The storage numbers trials in the order they were
+    made, so every worker ranks them the same way: the one made later, past the number, is given back."""
+    ours = trial._trial_id
+    earlier = sum(1 for t in study.get_trials(deepcopy=False) if _counts(t) and t._trial_id <= ours)
+    return earlier <= n_trials
 
 
 def stop_requested(study) -> bool:
@@ -74,6 +89,8 @@ def drive(study, runs_dir: Path, timeout_s: float | None = None, poll_s: float =
                 if trial_run is not None:
                     active[trial_run.trial.number] = trial_run
             if not active:
+                if not in_time and counted_trials(study) < settings["n_trials"]:
+                    study.set_user_attr("out_of_time", True)
                 return
             time.sleep(poll_s)
     except KeyboardInterrupt:
@@ -94,6 +111,11 @@ def start_trial(study, runs_dir: Path, settings: dict[str, Any]) -> TrialRun | N
 
     trial = study.ask()
     study._storage.record_heartbeat(trial._trial_id)
+    if not claimed(study, trial, settings["n_trials"]):
+        trial.set_user_attr("surplus", True)
+        trial.set_user_attr("reason", SURPLUS)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        return None
     base = settings["config"]
     params = suggest(trial, settings["space"], base)
     raw = apply_change(base, params)

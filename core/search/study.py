@@ -111,7 +111,9 @@ def create(storage, name: str, settings: dict[str, Any]):
             raise UserError(f"a sweep '{name}' already exists with another config or space; pick a new --name, "
                             "or pass the same files to resume it.", field="--name")
         existing.set_user_attr("n_trials", settings["n_trials"])
+        existing.set_user_attr("timeout_s", settings.get("timeout_s"))
         existing.set_user_attr("sweep_stopped", False)
+        existing.set_user_attr("out_of_time", False)
         return load(storage, name)
     direction = "minimize" if settings["metric"] == "loss" else "maximize"
     study = optuna.create_study(storage=storage, study_name=name, direction=direction,

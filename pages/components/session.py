@@ -8,6 +8,10 @@ import streamlit as st
 
 from core.rundir import runs
 
+# The New run form's settings as a config dict after its last check (None while the form has a problem): the
+# Sweep page starts from them.
+NEW_RUN_CONFIG = "new_run.config"
+
 
 def runs_dir() -> Path:
     return runs.default_runs_dir()
