@@ -7,7 +7,9 @@ from core.rundir import runs
 from core.runner import history
 from core.views import compare, progress
 from pages.components.chart_controls import smoothing_controls
-from pages.components.session import runs_dir
+from pages.components.session import runs_dir, through_app_navigation
+
+through_app_navigation()
 
 st.title("Compare runs")
 all_runs = {run.run_id: run for run in runs.list_runs(runs_dir())}

@@ -17,7 +17,9 @@ from pages.components import learning_rate
 from pages.components.chart_controls import smoothing_controls
 from pages.components.findings import finding_box
 from pages.components.live_extras import offer_half_batch, show_estimate_vs_measured
-from pages.components.session import runs_dir, select_run
+from pages.components.session import runs_dir, select_run, through_app_navigation
+
+through_app_navigation()
 
 STATE_COLOURS = {"queued": "gray", "starting": "blue", "running": "blue", "completed": "green", "stopped": "orange",
                  "failed": "red", "cancelled": "gray"}

@@ -13,7 +13,9 @@ from pages.components.estimates import show_estimates, speed_fields
 from pages.components.findings import finding_box
 from pages.components.form_fields import current, field_row, force_value, form_values, keep_values, user_sentence
 from pages.components.several_machines import several_machines
-from pages.components.session import NEW_RUN_CONFIG, runs_dir, select_run
+from pages.components.session import NEW_RUN_CONFIG, runs_dir, select_run, through_app_navigation
+
+through_app_navigation()
 
 # Every field the form shows, per section, from the config dataclasses (core/config/schema.py).
 SECTIONS = {section: form_fields(section) for section in ("data", "model", "hardware", "training")}

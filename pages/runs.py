@@ -8,8 +8,10 @@ from core.rundir import runs
 from core.runner import history
 from core.views import progress
 from pages.components.run_actions import export_panel, manage_panel, notes_panel, try_model_panel
-from pages.components.session import runs_dir
+from pages.components.session import runs_dir, through_app_navigation
 from pages.components.shipping import model_card_panel, predict_file_panel, push_panel
+
+through_app_navigation()
 
 st.title("Runs")
 all_runs = {run.run_id: run for run in runs.list_runs(runs_dir())}

@@ -5,9 +5,11 @@ import streamlit as st
 
 from core.runner import process
 from core.search import sweeps
-from pages.components.session import runs_dir
+from pages.components.session import runs_dir, through_app_navigation
 from pages.components.sweep_results import show_sweep
 from pages.components.sweep_setup import PENDING_SWEEP, setup_form
+
+through_app_navigation()
 
 NEW_SWEEP = ""
 

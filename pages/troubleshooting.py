@@ -7,7 +7,9 @@ from core.diagnostics import environment
 from core.diagnostics.findings import Finding
 from core.diagnostics.troubleshooting import Case, CASES
 from pages.components.findings import finding_box
-from pages.components.session import runs_dir
+from pages.components.session import runs_dir, through_app_navigation
+
+through_app_navigation()
 
 
 

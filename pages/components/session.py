@@ -13,6 +13,18 @@ from core.rundir import runs
 NEW_RUN_CONFIG = "new_run.config"
 
 
+def through_app_navigation() -> None:
+    """Each page calls this first. When the first request after a (re)start asks for a page's own address (a
+    bookmark, a tab left open across a restart), Streamlit sees the `pages/` folder and runs that file alone, in its
+    older multipage mode, without app.py's navigation and layout, and stays in that mode for every later tab
+    (streamlit#8860). Leave that mode for good and run again through app.py, which shows the same page."""
+    from streamlit.runtime.pages_manager import PagesManager  # Streamlit's switch between its two modes
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def runs_dir() -> Path:
     return runs.default_runs_dir()
 
