@@ -12,7 +12,6 @@ from pages.components.session import runs_dir, through_app_navigation
 through_app_navigation()
 
 
-
 def show_finding(finding: Finding) -> None:
     finding_box(finding, ":material/stethoscope:")
 
