@@ -165,7 +165,7 @@ with st.container(key="action_bar"):
     if find_col.button("Find learning rate", key="find_lr", disabled=config is None or blocking,
                        icon=":material/search_insights:", help=learning_rate.FIND_LR_HELP):
         if learning_rate.start_range_test(config):
-            st.switch_page("pages/live_run.py", query_params={"run": st.session_state["run_id"]})
+            st.switch_page("pages/live.py", query_params={"run": st.session_state["run_id"]})
     if config is None or blocking:
         why_col.caption(start_blocked_reason(problem, blocking, data_values))
 if start or dry:
@@ -176,7 +176,7 @@ if start or dry:
         st.error(user_sentence(exc), icon=":material/error:")
     else:
         select_run(run_dir.name)
-        st.switch_page("pages/live_run.py", query_params={"run": run_dir.name})
+        st.switch_page("pages/live.py", query_params={"run": run_dir.name})
 
 if config is not None:
     several_machines(config)

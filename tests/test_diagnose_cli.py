@@ -80,7 +80,7 @@ def test_the_live_run_page_and_the_cli_show_the_same_findings(tmp_path, monkeypa
         cli = json.loads(diagnose(run_dir, "--json").stdout)
         app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
         app.query_params["run"] = run_dir.name
-        app.switch_page("pages/live_run.py")
+        app.switch_page("pages/live.py")
         app.run()
         boxes = [box.value for box in [*app.error, *app.warning]]
         shown = [m.group(1) for m in (re.match(r"\*\*(.+?)\.\*\*", text) for text in boxes) if m]

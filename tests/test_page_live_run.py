@@ -55,7 +55,7 @@ def open_live(run_id=None):
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     if run_id:
         app.query_params["run"] = run_id
-    app.switch_page("pages/live_run.py")
+    app.switch_page("pages/live.py")
     return app.run()
 
 

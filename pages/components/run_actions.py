@@ -23,7 +23,7 @@ def manage_panel(run: runs.RunSummary) -> None:
     open_col, name_col, rename_col, delete_col = st.columns([1.5, 3, 1, 1], vertical_alignment="bottom")
     if open_col.button("Open in Live run", key="open_run", icon=":material/monitoring:"):
         select_run(run.run_id)
-        st.switch_page("pages/live_run.py", query_params={"run": run.run_id})
+        st.switch_page("pages/live.py", query_params={"run": run.run_id})
     new_name = name_col.text_input("Display name", value=run.config.get("name") or "", key=f"rename_{run.run_id}",
                                    max_chars=history.NAME_MAX_CHARS,
                                    help="The folder keeps its id; only the name shown changes (stored in the run's "

@@ -13,14 +13,19 @@ from core.rundir import runs
 NEW_RUN_CONFIG = "new_run.config"
 
 
+_LEFT_PAGES_FOLDER_MODE = []  # once per process: the first request after a start
+
+
 def through_app_navigation() -> None:
     """Each page calls this first. When the first request after a (re)start asks for a page's own address (a
     bookmark, a tab left open across a restart), Streamlit sees the `pages/` folder and runs that file alone, in its
     older multipage mode, without app.py's navigation and layout, and stays in that mode for every later tab
-    (streamlit#8860). Leave that mode for good and run again through app.py, which shows the same page."""
+    (streamlit#8860). Leave that mode for good and run again through app.py, which shows the same page.
+    Only once per process: Streamlit's AppTest runs page files alone on purpose, and resets the mode every run."""
     from streamlit.runtime.pages_manager import PagesManager  # Streamlit's switch between its two modes
 
-    if PagesManager.uses_pages_directory:
+    if PagesManager.uses_pages_directory and not _LEFT_PAGES_FOLDER_MODE:
+        _LEFT_PAGES_FOLDER_MODE.append(True)
         PagesManager.uses_pages_directory = False
         st.rerun()
 
