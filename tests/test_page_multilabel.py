@@ -55,3 +55,9 @@ def test_choosing_single_label_switches_back_to_single_label_metrics(app):
     set_field(app, "form.data.task", "single_label")
     assert any("Task: **single-label**" in c.value for c in app.caption)
     assert widget(app, "form.training.metric_for_best_model").value == "f1"
+
+
+def test_the_zero_one_picker_offers_only_columns_of_zeros_and_ones(app):
+    use_file(app, FIXTURES / "tags_not_binary.csv")
+    picker = next(w for w in app.multiselect if w.key == "form.data.label_columns")
+    assert "business" in picker.options and "tech" not in picker.options  # 'tech' holds a 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,8 +23,10 @@ TASKS = ("auto", "single_label", "multi_label")
 SEPARATORS = ("|", ";", ",")
 # A separator counts when at least this share of the labels hold it...
 SEPARATED_SHARE = 0.05
-# ...and its parts are short names that recur (a text column's pieces are long and mostly unique).
+# ...and its parts are short names, at least half of which occur in more than one distinct value (a text column's
+# pieces are long and mostly unique; a class name with a comma inside has parts found nowhere else).
 MAX_PART_LENGTH = 40
+RECURRING_SHARE = 0.5
 # The stratum of texts that carry no label.
 NO_LABEL = "(no label)"
 
@@ -63,9 +66,9 @@ def holds_lists(series: pd.Series) -> bool:
 
 
 def detect_separator(series: pd.Series) -> str | None:
-    """The separator that splits a column of label strings into recurring short names, or None."""
-    values = series.dropna()
-    values = values[values.map(lambda v: isinstance(v, str))].str.strip()
+    """The separator that splits a column of label strings into short names that recur across values, or None
+    ("Arts, Culture" is one class: its parts occur nowhere else)."""
+    values = pd.Series([v.strip() for v in series.dropna() if isinstance(v, str)], dtype=object)
     if values.empty:
         return None
     distinct = set(values)
@@ -73,8 +76,10 @@ def detect_separator(series: pd.Series) -> str | None:
         holding = values.str.contains(separator, regex=False)
         if holding.mean() < SEPARATED_SHARE or holding.sum() < 2:
             continue
-        parts = {p.strip() for v in distinct for p in v.split(separator) if p.strip()}
-        if parts and len(parts) < len(distinct) and max(map(len, parts)) <= MAX_PART_LENGTH:
+        seen_in = Counter(p for v in distinct for p in {p.strip() for p in v.split(separator)} if p)
+        split = {p.strip() for v in distinct if separator in v for p in v.split(separator) if p.strip()}
+        recurring = sum(seen_in[p] >= 2 for p in split) / max(1, len(split))
+        if split and recurring >= RECURRING_SHARE and max(map(len, split)) <= MAX_PART_LENGTH:
             return separator
     return None
 
