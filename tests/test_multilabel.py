@@ -175,3 +175,11 @@ def test_a_model_stuck_at_the_label_frequencies_is_found():
     assert finding is not None and finding.code == "STUCK_AT_CHANCE"
     assert "predicting each label's frequency scores 0.200" in finding.evidence
     assert "100% of eval texts get no label" in finding.evidence
+
+
+def test_the_built_in_data_sets_are_single_label():
+    with pytest.raises(UserError, match="one label per text") as caught:
+        RunConfig.from_dict({"data": {"task": "multi_label"}})
+    assert caught.value.field == "data.task"
+    with pytest.raises(UserError, match="must be a list of column names"):
+        RunConfig.from_dict({"data": {"source": "file", "path": "/tmp/x.csv", "label_columns": "a,b"}})

@@ -288,6 +288,10 @@ def _check_cross_field_rules(config: RunConfig) -> None:
 
 
 def _check_label_fields(data: DataConfig) -> None:
+    if data.source == "builtin" and (data.task == "multi_label" or data.label_columns):
+        field = "data.task" if data.task == "multi_label" else "data.label_columns"
+        raise UserError(f"does not apply to the built-in data set '{data.name}', which has one label per text; "
+                        "choose auto or single_label, or use a multi-label file.", field=field)
     columns = data.label_columns
     if columns is not None and (not isinstance(columns, list) or not all(isinstance(c, str) for c in columns)):
         raise UserError("must be a list of column names, such as [\"sports\", \"politics\"].",

@@ -89,7 +89,6 @@ def build(raw: tuple, config: DataConfig) -> Loaded:
     class_names = class_labels.get(found.label)
     if shape.multi_label:
         train_raw = _with_label_tuples(train_raw, found, shape, class_names)
-        notes.append(f"Multi-label: {shape.reason}.")
     train, train_labels, train_rows = _clean(train_raw, found, class_names, config, notes, "")
     eval_frame, eval_labels, eval_rows = None, pd.Series(dtype=object), []
     if eval_raw is not None:
@@ -187,7 +186,8 @@ def split(loaded: Loaded, config: DataConfig) -> Splits:
     splits.columns, splits.notes, splits.task = loaded.columns, list(loaded.notes), loaded.shape.task
     if splits.multi_label:
         _check_every_label_trains(splits, loaded, config)
-        splits.notes.append("Multi-label subsets are stratified by each text's rarest label.")
+        splits.notes.append(f"Multi-label ({loaded.shape.reason}): the subsets are stratified by each text's rarest "
+                            "label.")
     eval_source_rows = loaded.eval_rows if loaded.eval is not None else loaded.train_rows
     splits.train_rows = [loaded.train_rows[i] for i in splits.train_rows]
     splits.eval_rows = [eval_source_rows[i] for i in splits.eval_rows]

@@ -190,9 +190,11 @@ def class_balance_figure(summary: dict) -> go.Figure:
         counts = summary[f"{part}_counts"]
         fig.add_trace(go.Bar(name=part, x=names, y=[counts.get(n, 0) for n in names], marker_color=colour,
                              hovertemplate="%{x}: %{y} " + part + " examples<extra></extra>"))
-    title = "Texts per label" if summary.get("task") == "multi_label" else "Class balance"
-    fig.update_layout(barmode="group", title=dict(text=title, x=0.01, font=dict(size=15)), height=300,
-                      margin=dict(l=10, r=10, t=48, b=10), template="plotly_white", yaxis_title="examples",
+    multi = summary.get("task") == "multi_label"
+    fig.update_layout(barmode="group", title=dict(text="Texts per label" if multi else "Class balance", x=0.01,
+                                                  font=dict(size=15)), height=300,
+                      margin=dict(l=10, r=10, t=48, b=10), template="plotly_white",
+                      yaxis_title="texts" if multi else "examples",
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
     return fig
 
