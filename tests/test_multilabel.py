@@ -183,3 +183,14 @@ def test_the_built_in_data_sets_are_single_label():
     assert caught.value.field == "data.task"
     with pytest.raises(UserError, match="must be a list of column names"):
         RunConfig.from_dict({"data": {"source": "file", "path": "/tmp/x.csv", "label_columns": "a,b"}})
+
+
+def test_compare_runs_table_and_sweeps_read_f1_as_micro_f1_on_multi_label_runs():
+    from core.search.trials import best_value
+    from core.views.compare import compare_metric_figure
+
+    single = [{"type": "eval", "step": 10, "eval_loss": 0.5, "eval_f1": 0.7}]
+    multi = curve([0.5, 0.4], [0.55, 0.65])
+    figure = compare_metric_figure({"single": single, "multi": multi}, "f1")
+    assert [list(t.y) for t in figure.data] == [[0.7], [0.55, 0.65]]
+    assert best_value(multi, "f1") == 0.65 and best_value(multi, "f1_macro") is None
