@@ -194,3 +194,18 @@ def test_compare_runs_table_and_sweeps_read_f1_as_micro_f1_on_multi_label_runs()
     figure = compare_metric_figure({"single": single, "multi": multi}, "f1")
     assert [list(t.y) for t in figure.data] == [[0.7], [0.55, 0.65]]
     assert best_value(multi, "f1") == 0.65 and best_value(multi, "f1_macro") is None
+
+
+@pytest.mark.parametrize("name, more", [("bbc_tags.csv", {}), *SHAPES], ids=["separated", "json-lists", "zero-one"])
+def test_the_reproduce_script_reads_the_same_labels_for_each_shape(tmp_path, name, more):
+    from core.runner import export
+    from tests.test_reproduce import run_config, script_namespace
+
+    config = run_config({"source": "file", "path": str(FIXTURES / name), "train_size": 60, "eval_size": 24, **more})
+    namespace = script_namespace(tmp_path, export.reproduce_script(config))
+    assert namespace["PROBLEM_TYPE"] == "multi_label_classification"
+    train, evaluation = namespace["load_splits"]()
+    ours = prepare.prepare(RunConfig.from_dict(config).data)
+    for theirs, mine in ((train, ours.train), (evaluation, ours.eval)):
+        assert list(theirs["text"]) == list(mine["text"])
+        assert [tuple(labels) for labels in theirs["label"]] == list(mine["label"])

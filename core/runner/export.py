@@ -95,7 +95,8 @@ def reproduce_script(config: dict[str, Any], recorded: dict[str, Any] | None = N
     models.check_model_folder(parsed.model)
     labels = ({"LABEL_SHAPE": label_shape_facts(raw, parsed, splits), "THRESHOLD": parsed.training.threshold}
               if splits.multi_label else {"LABEL_OF_VALUE": label_values(raw, splits)})
-    values = {"DATA": source, "COLUMNS": vars(splits.columns), "LABEL_NAMES": splits.label_names, **labels,
+    columns = {k: v for k, v in vars(splits.columns).items() if k != "label_columns"}  # 0/1 columns: LABEL_SHAPE
+    values = {"DATA": source, "COLUMNS": columns, "LABEL_NAMES": splits.label_names, **labels,
               "PROBLEM_TYPE": models.MULTI_LABEL if splits.multi_label else models.SINGLE_LABEL,
               "MAX_LENGTH": parsed.data.max_length, "MODEL": model_facts(parsed), "SEED": parsed.training.seed,
               "TRAINING_ARGUMENTS": training_arguments_of(_with_metric_for_data(config, splits.multi_label)),
