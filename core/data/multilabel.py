@@ -159,9 +159,9 @@ def binary_columns(frame: pd.DataFrame, names: list[str]) -> pd.Series:
         raise UserError("needs at least two 0/1 columns (one per label); pick more, or pick one label column "
                         "instead.", field="data.label_columns", code="ONE_CLASS")
     ones = frame[names].replace({True: 1, False: 0}).apply(pd.to_numeric, errors="coerce")
-    missing = ones.isna().any(axis=1)
-    return pd.Series([None if gone else tuple(n for n in names if row[n] == 1)
-                      for gone, (_, row) in zip(missing, ones.iterrows())], index=frame.index, dtype=object)
+    missing, flags = ones.isna().any(axis=1), ones.to_numpy() == 1
+    return pd.Series([None if gone else tuple(n for n, on in zip(names, row) if on)
+                      for gone, row in zip(missing, flags)], index=frame.index, dtype=object)
 
 
 def label_names_of(labels: pd.Series, order: list[str] | None = None) -> list[str]:
