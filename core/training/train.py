@@ -165,9 +165,9 @@ def _metric_for_the_data(config: RunConfig, multi_label: bool) -> None:
     """Multi-label data records micro / macro metrics: a single-label best-model metric (the default f1) becomes
     its multi-label counterpart, with a note; a multi-label metric on single-label data is refused."""
     metric, note = metric_for_data(config.training.metric_for_best_model, multi_label)
-    if note:
+    if note:  # said in the log, not a config note: those are read as renamed arguments
         config.training.metric_for_best_model = metric
-        config.notes.append(note)
+        say(f"Note: {note}")
 
 
 def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False,
