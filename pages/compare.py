@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.rundir import runs
+from core.rundir.records import MULTI_LABEL_METRICS
 from core.runner import history
 from core.views import compare, progress
 from pages.components.chart_controls import smoothing_controls
@@ -38,9 +39,14 @@ axis_col, metric_col = st.columns([1, 1])
 axis = axis_col.segmented_control("Horizontal axis", ["step", "epoch"], default="step", key="compare_axis",
                                   required=True, help="Per optimizer step, or per epoch (runs with different "
                                                       "batch sizes line up by epoch).")
-metric = metric_col.selectbox("Eval metric", ["f1", "accuracy", "precision", "recall", "loss"], key="compare_metric")
-smoothing, log_y = smoothing_controls("compare")
 curves = {labels[i]: runs.read_metrics(all_runs[i].path) for i in chosen}
+# Multi-label runs add their metrics; a single-label name shows their counterpart (f1: micro F1).
+multi_label = any(progress.is_multi_label(records) for records in curves.values())
+metric = metric_col.selectbox("Eval metric", ["f1", "accuracy", "precision", "recall", "loss",
+                                              *(MULTI_LABEL_METRICS if multi_label else ())], key="compare_metric",
+                              help="On a multi-label run, f1, accuracy, precision and recall show micro F1, subset "
+                                   "accuracy, micro precision and micro recall." if multi_label else None)
+smoothing, log_y = smoothing_controls("compare")
 left, right = st.columns(2)
 left.plotly_chart(compare.compare_loss_figure(curves, axis or "step", smoothing, log_y), key="compare_loss_chart")
 right.plotly_chart(compare.compare_metric_figure(curves, metric, axis or "step", smoothing, log_y),

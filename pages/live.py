@@ -17,6 +17,7 @@ from pages.components import learning_rate
 from pages.components.chart_controls import smoothing_controls
 from pages.components.findings import finding_box
 from pages.components.live_extras import offer_half_batch, show_estimate_vs_measured
+from pages.components.multilabel_results import show_multilabel_results
 from pages.components.session import runs_dir, select_run, through_app_navigation
 
 through_app_navigation()
@@ -160,7 +161,7 @@ def relaunch(run: runs.RunSummary, finding) -> None:
 
 def show_charts(records: list[dict], config: dict, findings: list, max_steps: int | None,
                 state: str | None = None) -> None:
-    best = progress.best_eval(records, config.get("training", {}).get("metric_for_best_model", "f1"))
+    best = progress.best_eval(records, progress.best_metric(config, records))
     smoothing, log_y = smoothing_controls("live")
     left, right = st.columns(2)
     left.plotly_chart(charts.loss_figure(records, best, findings, max_steps, smoothing, log_y), key="loss_chart")
@@ -172,7 +173,7 @@ def show_charts(records: list[dict], config: dict, findings: list, max_steps: in
 
 def best_eval_sentence(best: dict, config: dict, state: str | None) -> str:
     """The best evaluation, worded for where the run is: still training, finished, or ended early."""
-    metric = config.get("training", {}).get("metric_for_best_model", "f1")
+    metric = progress.best_metric(config, [best])
     where = f"step {best['step']} (epoch {best.get('epoch', 0):.2f}), {metric} " \
             f"{progress.format_metric(metric, best.get('eval_' + metric))}"
     if state in runs.ACTIVE_STATES:
@@ -195,7 +196,7 @@ def show_notes_and_tags(run_path: Path) -> None:
 
 def show_evaluations(records: list[dict], config: dict) -> None:
     """Every evaluation's loss and metrics, the best-model one marked."""
-    rows = progress.evaluation_rows(records, config.get("training", {}).get("metric_for_best_model", "f1"))
+    rows = progress.evaluation_rows(records, progress.best_metric(config, records))
     if not rows:
         return
     st.subheader("Evaluations")
@@ -233,6 +234,9 @@ def show_results(run: runs.RunSummary) -> None:
     if not results:
         return
     st.subheader("Final evaluation of the saved model")
+    if results.get("task") == "multi_label":
+        show_multilabel_results(results, runs.read_json(RunDir(run.path).dataset, {}) or {})
+        return
     final = results["final_metrics"]
     cols = st.columns(5)
     for col, metric in zip(cols, ("accuracy", "f1", "precision", "recall", "loss")):

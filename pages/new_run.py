@@ -19,6 +19,8 @@ through_app_navigation()
 
 # Every field the form shows, per section, from the config dataclasses (core/config/schema.py).
 SECTIONS = {section: form_fields(section) for section in ("data", "model", "hardware", "training")}
+# Training fields drawn only for multi-label data.
+MULTI_LABEL_FIELDS = ("threshold", "tune_thresholds")
 
 
 @st.cache_resource
@@ -82,9 +84,19 @@ with st.container(border=True):
     # The best checkpoint can only be chosen among evaluations; checkpoints follow the eval schedule.
     no_eval = current("training", "eval_strategy") == "no"
     no_best = no_eval or not current("training", "load_best_model_at_end")
+    multi_label = data_inputs.is_multi_label()
+    switched = data_inputs.fit_metric_to_task(multi_label, current("training", "metric_for_best_model"))
+    if switched:
+        force_value("training", "metric_for_best_model", switched)
     field_row("training", ["eval_strategy", "eval_steps", "load_best_model_at_end", "metric_for_best_model"],
               disabled={"eval_steps": current("training", "eval_strategy") != "steps",
-                        "load_best_model_at_end": no_eval, "metric_for_best_model": no_best})
+                        "load_best_model_at_end": no_eval, "metric_for_best_model": no_best},
+              options={"metric_for_best_model": data_inputs.metric_options(multi_label)})
+    if multi_label:
+        field_row("training", ["threshold", "tune_thresholds"], columns=4)
+        if current("training", "tune_thresholds"):
+            st.caption("Tuned thresholds are picked on the eval set, so the final eval scores of this run will be "
+                       "optimistic; compare runs by their scores at the fixed threshold.")
     field_row("training", ["early_stopping_patience", "save_total_limit", "seed", "train_sampling_strategy"],
               disabled={"early_stopping_patience": no_best})
 
@@ -97,7 +109,7 @@ with st.container(border=True):
         st.caption("Reporting to TensorBoard, MLflow or W&B is offered here when one of them is installed "
                    "(pip install tensorboard).")
 
-keep_values(SECTIONS)
+keep_values({**SECTIONS, "training": [*SECTIONS["training"], *MULTI_LABEL_FIELDS]})
 data_inputs.keep_extra_values()
 values = form_values({**SECTIONS, "data": form_fields("data", source_fields=False),
                       "model": form_fields("model", source_fields=False)})
@@ -105,6 +117,8 @@ values = form_values({**SECTIONS, "data": form_fields("data", source_fields=Fals
 values["data"] = {**{k: v for k, v in values["data"].items() if v is not None}, **data_values}
 values["model"] = {**model_values, **values["model"]}
 values["name"] = st.session_state.get("form.name", "")
+if multi_label:
+    values["training"].update(form_values({"training": list(MULTI_LABEL_FIELDS)})["training"])
 if st.session_state.get("form.report_to"):
     values["training"]["report_to"] = list(st.session_state["form.report_to"])
 if values["training"]["eval_strategy"] == "no":

@@ -24,6 +24,8 @@ def file_data(name="reviews.csv", **more) -> dict:
             **more}
 
 
+BBC_TAGS = ["business", "entertainment", "europe", "money", "politics", "sports", "tech", "uk", "usa"]
+
 CASES = [
     Case("empty-file", file_data("empty.csv"), "data.path", "is empty"),
     Case("header-only", file_data("header_only.csv"), "data.path", "has a header but no data rows"),
@@ -47,6 +49,15 @@ CASES = [
     Case("max-length-above-model", file_data(max_length=1024), "data.max_length", "takes at most 512 tokens"),
     Case("not-a-model", file_data(), "model.path", "is not a saved model",
          model={"source": "path", "path": str(FIXTURES / "not_a_model")}),
+    # Multi-label data (issue 16).
+    Case("multilabel-empty-lists", file_data("tags_empty_lists.jsonl"), "data.label_column",
+         "column 'tags' holds an empty list of labels in every row"),
+    Case("multilabel-not-zero-one", file_data("tags_not_binary.csv", label_columns=BBC_TAGS),
+         "data.label_columns", "column 'tech' holds '2', not only 0 and 1"),
+    Case("multilabel-label-in-no-text", file_data("tags_unused_label.csv", label_columns=[*BBC_TAGS, "weather"]),
+         "data.label_columns", "label 'weather' is carried by no text"),
+    Case("multilabel-label-only-in-eval", file_data("bbc_tags.csv", eval_path=str(FIXTURES / "tags_eval_new_label.csv")),
+         "data.eval_path", "label 'weather' appears in the eval data but in no training text"),
     Case("path-tricks", file_data(path="../../etc/passwd.csv"), "data.path", "climbs out of its folder"),
     Case("hub-name-tricks", {"source": "hub", "name": "../../etc/passwd"}, "data.name", "is not a Hub data set id"),
     Case("hub-offline", {"source": "hub", "name": "imdb"}, "data.name", "offline mode is on"),

@@ -12,6 +12,9 @@ from tests.conftest import ROOT
 # Cases the page's widgets cannot produce: a picker offers only the file's columns, number boxes have bounds.
 PREVENTED = {"text-column-missing": ("form.data.text_column", "body"),
              "label-column-missing": ("form.data.label_column", "stars")}
+# Cases the page cannot make at all: it has no eval-file box; its 0/1 picker offers only columns of 0 and 1
+# (tests/test_page_multilabel.py checks that).
+NOT_ON_THE_PAGE = {"multilabel-label-only-in-eval", "multilabel-not-zero-one"}
 # Where the page's own detection differs from the CLI's words (it falls back to the first column).
 PAGE_WORDS = {"text-column-not-text": "column 'id' holds numbers, not text"}
 
@@ -83,9 +86,12 @@ def apply_case(app, case):
     for name in ("text_column", "label_column", "train_size", "eval_size", "eval_fraction", "max_length"):
         if name in data and any(w.key == f"form.data.{name}" for w in [*app.selectbox, *app.number_input]):
             set_field(app, f"form.data.{name}", data[name])
+    if "label_columns" in data:
+        next(w for w in app.multiselect if w.key == "form.data.label_columns").set_value(data["label_columns"]).run()
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.id not in PREVENTED], ids=lambda c: c.id)
+@pytest.mark.parametrize("case", [c for c in CASES if c.id not in PREVENTED and c.id not in NOT_ON_THE_PAGE],
+                         ids=lambda c: c.id)
 def test_bad_input_is_one_sentence_on_the_page_and_start_stays_off(case, app, runs_dir):
     set_field(app, "form.data.train_size", 40)
     set_field(app, "form.data.eval_size", 12)

@@ -16,6 +16,7 @@ from typing import Any
 from core.common.errors import UserError
 from core.config.fields import build_section, field_kind, reject_unknown
 from core.config.source_fields import check_source_fields
+from core.rundir.records import metric_for_task, MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
 
 DATA_SOURCES = ("builtin", "hub", "file")
 MODEL_SOURCES = ("builtin", "hub", "path")
@@ -28,7 +29,8 @@ PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SWITCHES = ("auto", "on", "off")
 ATTENTIONS = ("auto", "sdpa", "eager")
 STRATEGIES = ("no", "steps", "epoch")
-BEST_METRICS = ("f1", "accuracy", "precision", "recall", "loss")
+BEST_METRICS = ("f1", "accuracy", "precision", "recall", "loss", *MULTI_LABEL_METRICS)
+TASKS = ("auto", "single_label", "multi_label")
 
 
 def _f(default: Any, help: str, label: str, **rules: Any) -> Any:
@@ -61,6 +63,15 @@ class DataConfig:
     label_column: str | None = _f(None, "Column holding the classes (strings, integers, booleans or a Hub "
                                   "ClassLabel). Empty detects it: a column named label, sentiment, category..., "
                                   "else a column with few distinct values.", "Label column", optional=True, source_field=True)
+    task: str = _f("auto", "single_label: one class per text. multi_label: a text may carry several labels (a list "
+                   "per row, labels separated by | ; or , in one column, or several 0/1 columns). auto detects it "
+                   "from the label column and shows what it found.", "Task", choices=TASKS, source_field=True)
+    label_columns: list[str] | None = _f(None, "Multi-label data in several 0/1 columns: the columns, one per "
+                                         "label (their names become the label names). Empty uses the label "
+                                         "column.", "Label columns (0/1)", optional=True, source_field=True)
+    label_separator: str | None = _f(None, "Multi-label data in one column of strings: the character between "
+                                     "labels (sports|politics). Empty detects |, ; or , .", "Label separator",
+                                     optional=True, source_field=True)
     text_pair_column: str | None = _f(None, "Optional second text column for sentence-pair tasks (entailment, "
                                       "paraphrase); the two texts are tokenized as a pair.", "Second text column",
                                       optional=True, source_field=True)
@@ -176,11 +187,21 @@ class TrainingConfig:
                                 "Eval every N steps", min=1, optional=True)
     load_best_model_at_end: bool = _f(True, "Keep the checkpoint with the best eval metric, not the last one. "
                                       "Checkpoints are saved on the eval schedule.", "Load best model at end", argument=True)
-    metric_for_best_model: str = _f("f1", "Eval metric that picks the best checkpoint and drives early stopping.",
-                                    "Metric for best model", choices=BEST_METRICS, argument=True)
+    metric_for_best_model: str = _f("f1", "Eval metric that picks the best checkpoint and drives early stopping. "
+                                    "Single-label runs: f1, accuracy, precision, recall (weighted). Multi-label runs: "
+                                    "f1_micro, f1_macro, precision_micro, recall_micro, subset_accuracy (f1 means "
+                                    "f1_micro there). loss for both.", "Metric for best model", choices=BEST_METRICS,
+                                    argument=True)
     early_stopping_patience: int = _f(0, "Stop after this many evaluations without improvement of the best-model "
                                       "metric. 0 turns early stopping off.", "Early stopping patience", min=0,
                                       max=1000)
+    threshold: float = _f(0.5, "Multi-label runs only: a label is predicted when its probability (sigmoid) is at "
+                          "least this; stored with the saved model.", "Label threshold", min=0.01, max=0.99,
+                          form=False)
+    tune_thresholds: bool = _f(False, "Multi-label runs only: after training, pick each label's threshold that "
+                               "maximises its F1 on the eval set and store them with the model. The final eval "
+                               "scores are then optimistic (tuned on the rows they are measured on).",
+                               "Tune thresholds per label", form=False)
     save_total_limit: int = _f(2, "Keep at most this many checkpoints on disk (the best one is always kept).",
                                "Checkpoints kept", min=1, max=100, argument=True)
     logging_steps: int = _f(10, "Record training loss, learning rate and gradient norm every this many steps.",
@@ -252,6 +273,7 @@ def _follow_dependent_defaults(config: RunConfig, given: dict[str, Any]) -> None
 
 def _check_cross_field_rules(config: RunConfig) -> None:
     check_source_fields(config.data, config.model)
+    _check_label_fields(config.data)
     t = config.training
     if config.hardware.processes > 1 and config.hardware.device == "mps":
         raise UserError("cannot be above 1 on Apple MPS, which has one GPU; set it to 1 or use cuda.",
@@ -273,6 +295,31 @@ def _check_cross_field_rules(config: RunConfig) -> None:
         raise UserError(f"is '{save_strategy}' but load best model at end needs checkpoints on the eval schedule "
                         f"('{t.eval_strategy}'); remove save_strategy or make them match.",
                         field="training.save_strategy")
+
+
+def _check_label_fields(data: DataConfig) -> None:
+    if data.source == "builtin" and (data.task == "multi_label" or data.label_columns):
+        field = "data.task" if data.task == "multi_label" else "data.label_columns"
+        raise UserError(f"does not apply to the built-in data set '{data.name}', which has one label per text; "
+                        "choose auto or single_label, or use a multi-label file.", field=field)
+    columns = data.label_columns
+    if columns is not None and (not isinstance(columns, list) or not all(isinstance(c, str) for c in columns)):
+        raise UserError("must be a list of column names, such as [\"sports\", \"politics\"].",
+                        field="data.label_columns")
+    if data.label_separator is not None and len(data.label_separator.strip()) != 1:
+        raise UserError(f"must be one character, such as | or ;, got {data.label_separator!r}.",
+                        field="data.label_separator")
+
+
+def metric_for_data(metric: str, multi_label: bool) -> tuple[str, str | None]:
+    """The best-model metric a run on this data records, and a note when it differs from the one asked for; a
+    multi-label metric on single-label data is refused."""
+    if not multi_label and metric in MULTI_LABEL_METRICS:
+        raise UserError(f"'{metric}' is a multi-label metric but each text here has one label; choose one of "
+                        f"{', '.join(SINGLE_LABEL_METRICS)} or loss.", field="training.metric_for_best_model")
+    resolved = metric_for_task(metric, multi_label)
+    note = f"metric_for_best_model '{metric}' means '{resolved}' on multi-label data." if resolved != metric else None
+    return resolved, note
 
 
 def apply_change(raw: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:

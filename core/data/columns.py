@@ -9,12 +9,13 @@ import pandas as pd
 from pandas.api import types
 
 from core.common.errors import UserError
+from core.data.multilabel import holds_lists
 
 # Names people give these columns, most telling first (Kaggle's review/sentiment, GLUE's sentence/label...).
 TEXT_NAMES = ("text", "sentence", "review", "content", "body", "document", "comment", "tweet", "message",
               "utterance", "sentence1", "premise", "question", "question1", "text_a", "title")
 LABEL_NAMES = ("label", "labels", "sentiment", "category", "class", "target", "topic", "intent", "emotion",
-               "polarity", "stars", "rating", "y")
+               "polarity", "stars", "rating", "y", "tags", "tag", "topics", "categories", "genres")
 PAIRS = {"sentence1": "sentence2", "premise": "hypothesis", "question1": "question2", "text_a": "text_b",
          "question": "sentence"}
 # More distinct values than this is an id or a free-text column, not a set of classes.
@@ -26,6 +27,8 @@ class Columns:
     text: str
     label: str
     text_pair: str | None = None
+    # Multi-label data in several 0/1 columns, one per label (then `label` is the first of them).
+    label_columns: list[str] | None = None
 
 
 def is_text(series: pd.Series) -> bool:
@@ -58,6 +61,9 @@ def detect_label(frame: pd.DataFrame, text: str | None, class_labels: dict[str, 
     hub = [c for c in class_labels if c in frame.columns and c not in skip]
     if hub:
         return hub[0]
+    listed = [c for c in frame.columns if c not in skip and holds_lists(frame[c])]  # multi-label lists
+    if listed:
+        return listed[0]
     distinct = {c: frame[c].nunique() for c in frame.columns if c not in skip}
     candidates = {c: n for c, n in distinct.items() if 2 <= n <= min(MAX_LABELS, max(20, len(frame) // 20))}
     return min(candidates, key=candidates.get) if candidates else None

@@ -14,7 +14,7 @@ import pandas as pd
 
 from core.common.errors import UserError
 from core.config.schema import DataConfig
-from core.data import columns as cols
+from core.data import columns as cols, multilabel
 from core.data.sources import load_hub_frames
 from core.data.splits import load_frame, make_splits, Splits
 from core.data.tables import read_table
@@ -29,6 +29,8 @@ class Loaded:
     columns: cols.Columns
     all_columns: list[str]
     notes: list[str] = field(default_factory=list)
+    # How the labels were read (multi-label: each `label` is a tuple of names).
+    shape: multilabel.LabelShape = field(default_factory=lambda: multilabel.LabelShape("single_label", "single"))
     # Each cleaned row's position in the data as read (rows without a label or a text are skipped).
     train_rows: list[int] = field(default_factory=list)
     eval_rows: list[int] = field(default_factory=list)
@@ -57,9 +59,25 @@ def load(config: DataConfig) -> Loaded:
 def detect(raw: tuple, config: DataConfig) -> cols.Columns:
     """The columns the config names, or detected ones where it names none."""
     train_raw, _, class_labels, _ = raw
-    ask = (None, None, None) if config.source == "builtin" else (config.text_column, config.label_column,
-                                                                config.text_pair_column)
-    return cols.resolve_columns(train_raw, *ask, class_labels)
+    if config.source == "builtin":
+        return cols.resolve_columns(train_raw, None, None, None, class_labels)
+    picked = config.label_columns or []
+    if picked:  # 0/1 columns, one per label: the first stands for them where one label column is expected
+        multilabel.binary_columns(train_raw.head(0), picked)
+    found = cols.resolve_columns(train_raw, config.text_column, picked[0] if picked else config.label_column,
+                                 config.text_pair_column, class_labels)
+    if picked and found.text in picked:
+        raise UserError(f"'{found.text}' is the text column; pick only the 0/1 columns as labels.",
+                        field="data.label_columns")
+    found.label_columns = list(picked) or None
+    return found
+
+
+def label_shape(raw: tuple, config: DataConfig, found: cols.Columns) -> multilabel.LabelShape:
+    """Single- or multi-label, and how the labels are written (the config's choice, else detected)."""
+    if config.source == "builtin":
+        return multilabel.LabelShape("single_label", "single", reason="one label per text")
+    return multilabel.label_shape(raw[0], found.label, config.task, found.label_columns, config.label_separator)
 
 
 def build(raw: tuple, config: DataConfig) -> Loaded:
@@ -67,14 +85,44 @@ def build(raw: tuple, config: DataConfig) -> Loaded:
     train_raw, eval_raw, class_labels, notes = raw
     notes = list(notes)
     found = detect(raw, config)
+    shape = label_shape(raw, config, found)
     class_names = class_labels.get(found.label)
+    if shape.multi_label:
+        train_raw = _with_label_tuples(train_raw, found, shape, class_names)
     train, train_labels, train_rows = _clean(train_raw, found, class_names, config, notes, "")
     eval_frame, eval_labels, eval_rows = None, pd.Series(dtype=object), []
     if eval_raw is not None:
         _check_eval_columns(eval_raw, found, config)
+        if shape.multi_label:
+            eval_raw = _with_label_tuples(eval_raw, found, shape, class_names)
         eval_frame, eval_labels, eval_rows = _clean(eval_raw, found, class_names, config, notes, "eval ")
-    names = _label_names(pd.concat([train_labels, eval_labels]), class_names, found.label)
-    return Loaded(train, eval_frame, names, found, [str(c) for c in train_raw.columns], notes, train_rows, eval_rows)
+    all_labels = pd.concat([train_labels, eval_labels])
+    names = (_multi_label_names(all_labels, found, class_names) if shape.multi_label
+             else _label_names(all_labels, class_names, found.label))
+    return Loaded(train, eval_frame, names, found, [str(c) for c in train_raw.columns], notes, shape, train_rows,
+                  eval_rows)
+
+
+def _with_label_tuples(frame: pd.DataFrame, found: cols.Columns, shape, class_names) -> pd.DataFrame:
+    """A copy whose label column holds each row's labels as a tuple of names."""
+    frame = frame.copy()
+    frame[found.label] = multilabel.label_tuples(frame, found.label, shape, found.label_columns, class_names)
+    return frame
+
+
+def _multi_label_names(labels: pd.Series, found: cols.Columns, class_names: list[str] | None) -> list[str]:
+    names = multilabel.label_names_of(labels, found.label_columns or class_names)
+    field = "data.label_columns" if found.label_columns else "data.label_column"
+    multilabel.check_labels(labels, names, field, found.label)
+    if len(names) > cols.MAX_LABELS:
+        raise UserError(f"column '{found.label}' has {len(names):,} distinct labels, more than the "
+                        f"{cols.MAX_LABELS:,} a label column plausibly has; pick the column with the labels.",
+                        field=field, code="TOO_MANY_LABELS")
+    if len(names) < 2:
+        raise UserError(f"column '{found.label}' has only one label ('{names[0]}'); a classifier needs at least two, "
+                        "so pick another label column or add texts with other labels.", field=field,
+                        code="ONE_CLASS")
+    return names
 
 
 def _clean(frame: pd.DataFrame, found: cols.Columns, class_names: list[str] | None, config: DataConfig,
@@ -100,7 +148,10 @@ def _clean(frame: pd.DataFrame, found: cols.Columns, class_names: list[str] | No
     if frame.empty:
         raise UserError(f"no {which}rows are left with both a text and a label in columns '{found.text}' and "
                         f"'{found.label}'; check the column choice.", field="data.text_column", code="NO_ROWS")
-    out = pd.DataFrame({"text": texts.astype(str), "label": cols.label_strings(frame[found.label], class_names)})
+    labels = frame[found.label]
+    multi = len(labels) and isinstance(labels.iloc[0], tuple)
+    out = pd.DataFrame({"text": texts.astype(str),
+                        "label": labels if multi else cols.label_strings(labels, class_names)})
     if found.text_pair:
         out["text_pair"] = frame[found.text_pair].fillna("").astype(str)
     return out.reset_index(drop=True), frame[found.label], frame.index.tolist()
@@ -132,11 +183,29 @@ def _label_names(labels: pd.Series, class_names: list[str] | None, column: str) 
 def split(loaded: Loaded, config: DataConfig) -> Splits:
     """The stratified, seeded train and eval subsets of loaded data."""
     splits = make_splits(loaded.train, config, loaded.eval, loaded.label_names)
-    splits.columns, splits.notes = loaded.columns, list(loaded.notes)
+    splits.columns, splits.notes, splits.task = loaded.columns, list(loaded.notes), loaded.shape.task
+    if splits.multi_label:
+        _check_every_label_trains(splits, loaded, config)
+        splits.notes.append(f"Multi-label ({loaded.shape.reason}): the subsets are stratified by each text's rarest "
+                            "label.")
     eval_source_rows = loaded.eval_rows if loaded.eval is not None else loaded.train_rows
     splits.train_rows = [loaded.train_rows[i] for i in splits.train_rows]
     splits.eval_rows = [eval_source_rows[i] for i in splits.eval_rows]
     return splits
+
+
+def _check_every_label_trains(splits: Splits, loaded: Loaded, config: DataConfig) -> None:
+    """A label no training text carries cannot be learned (its eval scores would only measure chance)."""
+    counts = multilabel.label_counts(splits.train["label"], splits.label_names)
+    unused = [name for name, count in counts.items() if not count]
+    if not unused:
+        return
+    if not multilabel.label_counts(loaded.train["label"], [unused[0]])[unused[0]]:
+        where = "data.eval_path" if config.source == "file" else "data.eval_split"
+        raise UserError(f"label '{unused[0]}' appears in the eval data but in no training text; add training texts "
+                        "with it or remove it from the eval data.", field=where, code="UNUSED_LABEL")
+    raise UserError(f"label '{unused[0]}' appears in no text of the training subset; raise the train subset size so "
+                    "it is sampled, or give more texts that label.", field="data.train_size", code="UNUSED_LABEL")
 
 
 def file_digests(config: DataConfig) -> dict[str, str]:

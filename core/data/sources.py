@@ -78,8 +78,8 @@ def pick_splits(splits, name: str, train_split: str, eval_split: str | None):
     notes = [f"Using the data set's own '{chosen}' split for evaluation." if chosen else
              f"'{name}' has no validation or test split; an eval split is carved from '{train_split}'."]
     features = splits[train_split].features
-    class_names = {column: list(feature.names) for column, feature in features.items()
-                   if type(feature).__name__ == "ClassLabel"}
+    class_names = {column: names for column, feature in features.items()
+                   if (names := _class_names(feature)) is not None}
     eval_frame = splits[chosen].to_pandas() if chosen else None
     train_frame = splits[train_split].to_pandas()
     # Which split each frame is, for the reproduce script (it loads the same splits by name).
@@ -87,6 +87,16 @@ def pick_splits(splits, name: str, train_split: str, eval_split: str | None):
     if eval_frame is not None:
         eval_frame.attrs["split"] = chosen
     return train_frame, eval_frame, class_names, notes
+
+
+def _class_names(feature) -> list[str] | None:
+    """The names of a ClassLabel column, or of a column of lists of ClassLabels (multi-label), else None."""
+    if type(feature).__name__ == "ClassLabel":
+        return list(feature.names)
+    inner = getattr(feature, "feature", None)
+    if type(feature).__name__ in ("Sequence", "List", "LargeList") and type(inner).__name__ == "ClassLabel":
+        return list(inner.names)
+    return None
 
 
 def _labels_hidden(split) -> bool:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from core.common.errors import UserError
 from core.config.schema import DataConfig
+from core.data import multilabel
 from core.data.columns import Columns
 
 CACHE_VERSION = 3
@@ -78,6 +79,12 @@ class Splits:
     # data has one), in this subset's order. The reproduce script picks exactly these rows.
     train_rows: list[int] = field(default_factory=list)
     eval_rows: list[int] = field(default_factory=list)
+    # "multi_label": each row's `label` is a tuple of label names (core/data/multilabel.py).
+    task: str = "single_label"
+
+    @property
+    def multi_label(self) -> bool:
+        return self.task == "multi_label"
 
     @property
     def label2id(self) -> dict[str, int]:
@@ -93,16 +100,23 @@ class Splits:
         return int(self.eval["text"].str.strip().str.lower().isin(seen).sum())
 
     def summary(self) -> dict[str, Any]:
+        if self.multi_label:
+            return {**self._common_summary(),
+                    **multilabel.summary(self.train["label"], self.eval["label"], self.label_names)}
         eval_counts = self.eval["label"].value_counts()
+        return {**self._common_summary(),
+                "train_counts": {k: int(v) for k, v in self.train["label"].value_counts().items()},
+                "eval_counts": {k: int(v) for k, v in eval_counts.items()},
+                "majority_rate": float(eval_counts.max() / len(self.eval)) if len(self.eval) else 0.0}
+
+    def _common_summary(self) -> dict[str, Any]:
         return {
             "eval_overlap": self.eval_overlap(),
             "label_names": self.label_names,
             "num_labels": len(self.label_names),
             "train_size": len(self.train),
             "eval_size": len(self.eval),
-            "train_counts": {k: int(v) for k, v in self.train["label"].value_counts().items()},
-            "eval_counts": {k: int(v) for k, v in eval_counts.items()},
-            "majority_rate": float(eval_counts.max() / len(self.eval)) if len(self.eval) else 0.0,
+            "task": self.task,
             "columns": dataclasses.asdict(self.columns) if self.columns else None,
             "notes": self.notes,
         }
@@ -112,12 +126,21 @@ def _stratified_sample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFram
     """`size` rows with each label's share kept (largest remainder), reproducible for a seed."""
     if size >= len(frame):
         return frame.sample(frac=1.0, random_state=seed)
-    shares = frame["label"].value_counts(normalize=True) * size
+    strata = _strata(frame)
+    shares = strata.value_counts(normalize=True) * size
     counts = shares.astype(int)
     for label in (shares - counts).sort_values(ascending=False).index[: size - counts.sum()]:
         counts[label] += 1
-    parts = [frame[frame["label"] == label].sample(n=int(n), random_state=seed) for label, n in counts.items() if n]
+    parts = [frame[strata == label].sample(n=int(n), random_state=seed) for label, n in counts.items() if n]
     return pd.concat(parts).sample(frac=1.0, random_state=seed)
+
+
+def _strata(frame: pd.DataFrame) -> pd.Series:
+    """What a sample is stratified by: the label, or for multi-label rows (tuples) each text's rarest label."""
+    labels = frame["label"]
+    if len(labels) and isinstance(labels.iloc[0], tuple):
+        return multilabel.rarest_label(labels)
+    return labels
 
 
 def make_splits(frame: pd.DataFrame, config: DataConfig, eval_frame: pd.DataFrame | None = None,
@@ -222,11 +245,13 @@ def tokenize_splits(splits: Splits, tokenizer, max_length: int, cache_dir: Path 
             shutil.rmtree(target, ignore_errors=True)
     label2id = splits.label2id
     columns = ["text", "text_pair", "label"] if splits.has_pair else ["text", "label"]
+    # Multi-label: a multi-hot float vector per text (the Trainer's model then computes BCEWithLogits).
+    as_target = (lambda names: multilabel.multi_hot(names, label2id)) if splits.multi_label else label2id.__getitem__
 
     def encode(batch):
         pair = batch["text_pair"] if splits.has_pair else None
         encoded = tokenizer(batch["text"], pair, truncation=True, max_length=max_length)
-        encoded["labels"] = [label2id[label] for label in batch["label"]]
+        encoded["labels"] = [as_target(label) for label in batch["label"]]
         return encoded
 
     tokenized = DatasetDict({

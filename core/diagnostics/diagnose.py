@@ -13,6 +13,7 @@ from pathlib import Path
 
 from core.diagnostics.findings import Finding
 from core.diagnostics.postmortem import explain_failure
+from core.diagnostics.multilabel_rules import multilabel_findings
 from core.diagnostics.rules import live_findings
 from core.rundir import runs
 from core.rundir.layout import RunDir
@@ -34,7 +35,9 @@ def run_findings(run_dir: Path, status: dict | None = None, records: list[dict] 
     # A learning-rate range test sweeps the rate and diverges on purpose: neither the curve rules nor the
     # pre-flight learning-rate check would say anything true about it.
     range_test = bool(status.get("lr_find"))
-    findings = [] if range_test else live_findings(records, dataset, status, config)
+    findings = [] if range_test else sorted(
+        live_findings(records, dataset, status, config) + multilabel_findings(records, dataset, status, config),
+        key=lambda f: f.step or 0, reverse=True)
     preflight = [f for f in preflight_findings(status) if not (range_test and f.code in LEARNING_RATE_CODES)]
     failure = None
     if status.get("state") == "failed":

@@ -246,15 +246,17 @@ def first_non_finite_loss(records: list[dict]) -> Finding | None:
     return None
 
 
-def loss_diverging(records: list[dict], num_labels: int) -> Finding | None:
-    """DIVERGING: the smoothed training loss climbed back to 2x its lowest point and above chance."""
+def loss_diverging(records: list[dict], num_labels: int, chance: float | None = None) -> Finding | None:
+    """DIVERGING: the smoothed training loss climbed back to 2x its lowest point and above chance (ln K unless
+    given: a multi-label run's chance is its label frequencies' loss)."""
     trains = train_points(records)
     losses = [as_float(r["loss"]) for r in trains]
     if len(losses) < 10 or not all(math.isfinite(x) for x in losses):
         return None
     smoothed = _smoothed(losses)
     lowest = min(smoothed[:-1])
-    chance = math.log(num_labels) if num_labels >= 2 else 0.0
+    if chance is None:
+        chance = math.log(num_labels) if num_labels >= 2 else 0.0
     if smoothed[-1] < DIVERGE_FACTOR * lowest or smoothed[-1] <= chance:
         return None
     onset = next(i for i, v in enumerate(smoothed) if i > smoothed.index(lowest) and v >= DIVERGE_FACTOR * lowest)
@@ -456,19 +458,23 @@ def live_findings(records: list[dict], dataset: dict, status: dict, config: dict
     num_labels = int(dataset.get("num_labels", 0) or 0)
     majority = float(dataset.get("majority_rate", 0.0) or 0.0)
     nan = first_non_finite_loss(records)
+    # A multi-label run's chance level is its label frequencies: its stuck, noise and divergence rules are in
+    # core/diagnostics/multilabel_rules.py, and it has no "one class" to answer.
+    single = dataset.get("task") != "multi_label"
     curves = [nan] if nan else [
-        loss_diverging(records, num_labels),
+        loss_diverging(records, num_labels) if single else None,
         eval_loss_rising_while_train_falls(records),
         loss_at_chance_and_accuracy_at_majority(records, num_labels, majority, int(progress.get("max_steps", 0) or 0),
-                                                training.get("learning_rate"), facts.get("trainable_parameters")),
-        train_learns_but_eval_stays_at_majority(records, num_labels, majority),
+                                                training.get("learning_rate"), facts.get("trainable_parameters"))
+        if single else None,
+        train_learns_but_eval_stays_at_majority(records, num_labels, majority) if single else None,
         batches_mostly_padding(records, training.get("train_sampling_strategy"),
                                (config.get("data") or {}).get("padding")),
         batches_slow_to_make(records, training.get("dataloader_num_workers")),
     ]
     found = [*curves, eval_texts_seen_in_training(dataset), classes_far_apart_in_size(dataset),
              *setup_findings(records, dataset, status, config)]
-    if not nan:
+    if not nan and single:
         found = with_one_class_finding(found, one_class_for_every_eval_text(records, dataset, status, config))
     return sorted((f for f in found if f), key=lambda f: f.step or 0, reverse=True)
 

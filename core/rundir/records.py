@@ -18,6 +18,26 @@ TRAIN_KEYS = ("loss", "learning_rate", "grad_norm")
 SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss")
 # Evaluation fields all start with this prefix (eval_loss, eval_accuracy, eval_f1, ...).
 EVAL_PREFIX = "eval_"
+# The metrics of an evaluation, without the prefix. Single-label runs: accuracy and weighted averages, plus the
+# share of predictions in the most-predicted class (`top_class_share`, its id `top_class`).
+SINGLE_LABEL_METRICS = ("accuracy", "f1", "precision", "recall")
+# Multi-label runs: micro / macro F1, micro precision and recall, subset accuracy (every label of a text right),
+# plus the share of texts given no label at all (`no_label_share`) and the mean labels given per text
+# (`labels_per_text`).
+MULTI_LABEL_METRICS = ("f1_micro", "f1_macro", "precision_micro", "recall_micro", "subset_accuracy")
+# A single-label metric named for a multi-label run means its multi-label counterpart (the default "f1" included).
+MULTI_LABEL_EQUIVALENT = {"f1": "f1_micro", "accuracy": "subset_accuracy", "precision": "precision_micro",
+                          "recall": "recall_micro"}
+
+
+def rate_metrics(multi_label: bool) -> tuple[str, ...]:
+    """The eval metrics (rates between 0 and 1) a run of this kind records."""
+    return MULTI_LABEL_METRICS if multi_label else SINGLE_LABEL_METRICS
+
+
+def metric_for_task(metric: str, multi_label: bool) -> str:
+    """The metric a run of this kind records for `metric` (loss is loss for both)."""
+    return MULTI_LABEL_EQUIVALENT.get(metric, metric) if multi_label else metric
 
 
 def encode(value: Any) -> Any:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from core.common.errors import UserError
 from core.config import compat
-from core.config.schema import RunConfig
+from core.config.schema import apply_change, metric_for_data, RunConfig
 from core.data import prepare, tables
 from core.data.columns import label_strings
 from core.data.splits import Splits
@@ -96,10 +96,13 @@ def reproduce_script(config: dict[str, Any], recorded: dict[str, Any] | None = N
     if recorded:
         _check_same_data(parsed, splits, recorded)
     models.check_model_folder(parsed.model)
-    values = {"DATA": source, "COLUMNS": vars(splits.columns), "LABEL_NAMES": splits.label_names,
-              "LABEL_OF_VALUE": label_values(raw, splits), "MAX_LENGTH": parsed.data.max_length,
-              "MODEL": model_facts(parsed), "SEED": parsed.training.seed,
-              "TRAINING_ARGUMENTS": training_arguments_of(config),
+    labels = ({"LABEL_SHAPE": label_shape_facts(raw, parsed, splits), "THRESHOLD": parsed.training.threshold}
+              if splits.multi_label else {"LABEL_OF_VALUE": label_values(raw, splits)})
+    columns = {k: v for k, v in vars(splits.columns).items() if k != "label_columns"}  # 0/1 columns: LABEL_SHAPE
+    values = {"DATA": source, "COLUMNS": columns, "LABEL_NAMES": splits.label_names, **labels,
+              "PROBLEM_TYPE": models.MULTI_LABEL if splits.multi_label else models.SINGLE_LABEL,
+              "MAX_LENGTH": parsed.data.max_length, "MODEL": model_facts(parsed), "SEED": parsed.training.seed,
+              "TRAINING_ARGUMENTS": training_arguments_of(_with_metric_for_data(config, splits.multi_label)),
               "EARLY_STOPPING_PATIENCE": parsed.training.early_stopping_patience}
     return _assemble(parsed, values, splits)
 
@@ -115,7 +118,8 @@ def _assemble(parsed: RunConfig, values: dict[str, Any], splits: Splits) -> str:
         model = ["LOCATION_MINILM" if builtin_model else "LOCATION_GIVEN", "MODEL_PRETRAINED"]
     if builtin_model and parsed.data.source != "builtin":  # the built-in data's reader already has package_dir
         model.insert(0, "PACKAGE_DIR")
-    pieces = [reader, "ROWS", *model]
+    multi = values["PROBLEM_TYPE"] == models.MULTI_LABEL
+    pieces = [reader, "ROWS_MULTI" if multi else "ROWS", *model, "METRICS_MULTI" if multi else "METRICS_SINGLE"]
     note = (f"# The run used {parsed.hardware.processes} processes; run this with torchrun --nproc_per_node=N.\n"
             if parsed.hardware.processes > 1 else "")
     source = {"builtin": f"the built-in data set {parsed.data.name}", "file": "the data file and its sha256",
@@ -180,6 +184,21 @@ def label_values(raw: tuple, splits: Splits) -> dict[Any, str]:
                             "as written; use text labels in that column.", field="data.label_column",
                             code="NOT_REPRODUCIBLE")
     return mapping
+
+
+def _with_metric_for_data(config: dict[str, Any], multi_label: bool) -> dict[str, Any]:
+    """The config with the best-model metric the run recorded (f1 is f1_micro on multi-label data)."""
+    metric = (config.get("training") or {}).get("metric_for_best_model") or "f1"
+    return apply_change(config, {"training.metric_for_best_model": metric_for_data(metric, multi_label)[0]})
+
+
+def label_shape_facts(raw: tuple, parsed: RunConfig, splits: Splits) -> dict[str, Any]:
+    """How a multi-label run read its labels: 0/1 columns, or the label column's separator (and a Hub
+    Sequence(ClassLabel)'s names), so the script turns each row into the same label names."""
+    found = splits.columns
+    shape = prepare.label_shape(raw, parsed.data, found)
+    return {"columns": found.label_columns, "separator": shape.separator,
+            "class_names": raw[2].get(found.label) if not found.label_columns else None}
 
 
 def model_facts(parsed: RunConfig) -> dict[str, Any]:

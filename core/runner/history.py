@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core.common.errors import UserError
-from core.rundir.records import as_float
+from core.rundir.records import as_float, metric_for_task
 from core.rundir.runs import (ACTIVE_STATES, RunSummary, dataset_label, default_runs_dir, list_runs, read_json,
                               read_metrics, reconcile, safe_run_path, write_json_atomic)
 from core.rundir.layout import RunDir
@@ -32,6 +32,8 @@ TABLE_COLUMNS = ("id", "name", "state", "sweep", "data set", "model", "device", 
 def best_metric_of(run: RunSummary) -> tuple[str, float | None]:
     """The best-model metric: the saved model's final value if the run ended, else the best evaluation so far."""
     metric = (run.config.get("training") or {}).get("metric_for_best_model") or "f1"
+    # A multi-label run records f1 as f1_micro (and so on).
+    metric = metric_for_task(metric, (read_json(RunDir(run.path).dataset, {}) or {}).get("task") == "multi_label")
     final = (read_json(RunDir(run.path).results, {}) or {}).get("final_metrics") or {}
     if final.get(metric) is not None:
         value = as_float(final[metric])

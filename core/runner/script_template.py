@@ -133,6 +133,103 @@ def load_splits():
     return rows_of(train_source, TRAIN_ROWS), rows_of(train_source if eval_source is None else eval_source, EVAL_ROWS)
 '''
 
+ROWS_MULTI = '''
+
+def name_of(value):
+    """A label value as the run named it: True/False, whole numbers without '.0', text without outer spaces."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)) or (isinstance(value, float) and value.is_integer()):
+        return str(int(value))
+    return str(value).strip()
+
+
+def label_list(value):
+    """One row's labels: a list (or the text of a JSON or Python list), else text split at the separator."""
+    if isinstance(value, str) and value.strip().startswith("[") and value.strip().endswith("]"):
+        try:
+            value = json.loads(value.strip())
+        except ValueError:
+            value = ast.literal_eval(value.strip())
+    if isinstance(value, (list, tuple, np.ndarray)):
+        names = [LABEL_SHAPE["class_names"][int(v)] if LABEL_SHAPE["class_names"] and not isinstance(v, str)
+                 else name_of(v) for v in value]
+    else:
+        names = [name_of(part) for part in str(value).split(LABEL_SHAPE["separator"] or "|")]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def rows_of(frame, positions):
+    """The run's rows: texts as read, and each text's labels (a list of the run's label names)."""
+    picked = frame.iloc[positions]
+    rows = pd.DataFrame({"text": picked[COLUMNS["text"]].astype(str).to_numpy()})
+    if COLUMNS["text_pair"]:
+        rows["text_pair"] = picked[COLUMNS["text_pair"]].fillna("").astype(str).to_numpy()
+    if LABEL_SHAPE["columns"]:  # one 0/1 column per label
+        labels = [[n for n in LABEL_SHAPE["columns"] if int(row[n]) == 1] for _, row in picked.iterrows()]
+    else:
+        labels = [label_list(value) for value in picked[COLUMNS["label"]].tolist()]
+    unknown = sorted({name for names in labels for name in names if name not in LABEL_NAMES})
+    if unknown:
+        raise SystemExit(f"The data holds labels the run never saw ({', '.join(unknown[:5])}); the data changed since "
+                         "the run.")
+    rows["label"] = labels
+    return rows
+
+
+def load_splits():
+    """The run's training and eval rows, in the run's order."""
+    train_source, eval_source = read_sources()
+    return rows_of(train_source, TRAIN_ROWS), rows_of(train_source if eval_source is None else eval_source, EVAL_ROWS)
+'''
+
+METRICS_SINGLE = '''
+
+def target(label, label2id):
+    return label2id[label]
+
+
+def compute_metrics(eval_pred):
+    logits, labels = eval_pred
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    predictions = np.argmax(logits, axis=-1)
+    precision, recall, f1, _ = precision_recall_fscore_support(labels, predictions, average="weighted",
+                                                               zero_division=0)
+    return {"accuracy": float(accuracy_score(labels, predictions)), "f1": float(f1),
+            "precision": float(precision), "recall": float(recall)}
+
+
+def save(trainer, folder):
+    trainer.save_model(folder)
+'''
+
+METRICS_MULTI = '''
+
+def target(labels, label2id):
+    """Multi-label: one float per label, 1.0 where the text carries it (the model's loss is BCEWithLogits)."""
+    vector = [0.0] * len(label2id)
+    for name in labels:
+        vector[label2id[name]] = 1.0
+    return vector
+
+
+def compute_metrics(eval_pred):
+    logits, labels = eval_pred
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    predicted = (1.0 / (1.0 + np.exp(-logits)) >= THRESHOLD).astype(int)  # a sigmoid per label
+    labels = labels.astype(int)
+    precision, recall, f1_micro, _ = precision_recall_fscore_support(labels, predicted, average="micro",
+                                                                     zero_division=0)
+    f1_macro = precision_recall_fscore_support(labels, predicted, average="macro", zero_division=0)[2]
+    return {"f1_micro": float(f1_micro), "f1_macro": float(f1_macro), "precision_micro": float(precision),
+            "recall_micro": float(recall), "subset_accuracy": float((labels == predicted).all(axis=1).mean())}
+
+
+def save(trainer, folder):
+    trainer.model.config.threshold = THRESHOLD  # the dashboard's loaders read it from the model's config.json
+    trainer.save_model(folder)
+'''
+
 MODEL_RANDOM = '''
 
 def tokenizer_location():
@@ -143,7 +240,7 @@ def load_model():
     """A randomly initialised BERT of the run's shape, with one output per label."""
     id2label = dict(enumerate(LABEL_NAMES))
     config = BertConfig(**MODEL["bert_config"], num_labels=len(LABEL_NAMES), id2label=id2label,
-                        label2id={name: i for i, name in id2label.items()}, problem_type="single_label_classification")
+                        label2id={name: i for i, name in id2label.items()}, problem_type=PROBLEM_TYPE)
     set_dropout(config)
     return BertForSequenceClassification(config)
 '''
@@ -161,7 +258,7 @@ def load_model():
     remote = {"trust_remote_code": MODEL["trust_remote_code"]}
     config = AutoConfig.from_pretrained(model_location(), num_labels=len(LABEL_NAMES), id2label=id2label,
                                         label2id={name: i for i, name in id2label.items()},
-                                        problem_type="single_label_classification", **remote)
+                                        problem_type=PROBLEM_TYPE, **remote)
     set_dropout(config)
     return AutoModelForSequenceClassification.from_pretrained(model_location(), config=config,
                                                               ignore_mismatched_sizes=True, **remote)
@@ -193,21 +290,11 @@ def tokenize(frame, tokenizer):
     def encode(batch):
         pair = batch["text_pair"] if "text_pair" in batch else None
         encoded = tokenizer(batch["text"], pair, truncation=True, max_length=MAX_LENGTH)
-        encoded["labels"] = [label2id[label] for label in batch["label"]]
+        encoded["labels"] = [target(label, label2id) for label in batch["label"]]
         return encoded
 
     dataset = Dataset.from_pandas(frame, preserve_index=False)
     return dataset.map(encode, batched=True, remove_columns=list(frame.columns))
-
-
-def compute_metrics(eval_pred):
-    logits, labels = eval_pred
-    logits = logits[0] if isinstance(logits, tuple) else logits
-    predictions = np.argmax(logits, axis=-1)
-    precision, recall, f1, _ = precision_recall_fscore_support(labels, predictions, average="weighted",
-                                                               zero_division=0)
-    return {"accuracy": float(accuracy_score(labels, predictions)), "f1": float(f1),
-            "precision": float(precision), "recall": float(recall)}
 
 
 def main():
@@ -226,7 +313,7 @@ def main():
                       data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
                       callbacks=callbacks, __TOKENIZER_KWARG__=tokenizer)
     trainer.train()
-    trainer.save_model(str(output_dir / "model"))
+    save(trainer, str(output_dir / "model"))
     metrics = trainer.evaluate()
     print("Final eval metrics: " + json.dumps({k: round(v, 4) for k, v in metrics.items() if "eval_" in k}))
 '''
@@ -241,8 +328,7 @@ if __name__ == "__main__":
 # What each piece imports: (module, name), name None for a plain `import module`. Only the pieces a script holds
 # are imported, so a generated script has no unused import (tests/test_reproduce.py runs pyflakes on each kind).
 COMMON = [("argparse", None), ("json", None), ("pathlib", "Path"), ("numpy", None), ("pandas", None),
-          ("datasets", "Dataset"), ("sklearn.metrics", "accuracy_score"),
-          ("sklearn.metrics", "precision_recall_fscore_support")] + [
+          ("datasets", "Dataset"), ("sklearn.metrics", "precision_recall_fscore_support")] + [
     ("transformers", name) for name in ("AutoTokenizer", "DataCollatorWithPadding", "EarlyStoppingCallback",
                                         "Trainer", "TrainingArguments", "set_seed")]
 NEEDS = {
@@ -250,10 +336,12 @@ NEEDS = {
     "READ_BUILTIN": [("importlib.util", None), ("io", "StringIO")],
     "READ_FILE": [("hashlib", None), ("io", "BytesIO"), ("io", "StringIO")],
     "READ_HUB": [("datasets", "load_dataset")],
+    "ROWS_MULTI": [("ast", None)],
+    "METRICS_SINGLE": [("sklearn.metrics", "accuracy_score")],
     "MODEL_RANDOM": [("transformers", "BertConfig"), ("transformers", "BertForSequenceClassification")],
     "MODEL_PRETRAINED": [("transformers", "AutoConfig"), ("transformers", "AutoModelForSequenceClassification")],
 }
-STANDARD_LIBRARY = ("argparse", "hashlib", "importlib.util", "io", "json", "pathlib")
+STANDARD_LIBRARY = ("argparse", "ast", "hashlib", "importlib.util", "io", "json", "pathlib")
 ALIASES = {"numpy": "np", "pandas": "pd"}
 
 

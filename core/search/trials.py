@@ -15,15 +15,16 @@ from typing import Any
 from core.diagnostics.diagnose import run_findings
 from core.rundir import runs
 from core.rundir.layout import RunDir
-from core.rundir.records import as_float, eval_points
+from core.rundir.records import as_float, eval_points, metric_for_task
 
 # Findings that make the rest of a trial worthless: it will not learn from here (issue 15).
 PRUNE_CODES = ("STUCK_AT_CHANCE", "LR_TOO_HIGH", "DIVERGING", "LOSS_NAN")
 
 
 def objective(record: dict, metric: str) -> float | None:
-    """The objective of one eval record (the config's metric_for_best_model); None when it is not a number."""
-    value = as_float(record.get("eval_" + metric))
+    """The objective of one eval record (the config's metric_for_best_model, as a multi-label run records it: f1
+    is f1_micro there); None when it is not a number."""
+    value = as_float(record.get("eval_" + metric_for_task(metric, "eval_f1_micro" in record)))
     return value if math.isfinite(value) else None
 
 

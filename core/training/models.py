@@ -120,10 +120,16 @@ def head_note(config: ModelConfig, num_labels: int) -> str | None:
             "outputs (ignore_mismatched_sizes).")
 
 
-def load_model(config: ModelConfig, label_names: list[str], seed: int, attention: str | None = None):
+SINGLE_LABEL, MULTI_LABEL = "single_label_classification", "multi_label_classification"
+
+
+def load_model(config: ModelConfig, label_names: list[str], seed: int, attention: str | None = None,
+               multi_label: bool = False):
     """A sequence classifier whose head has one output per label, with label names in its config.
 
-    `attention` picks the attention kernel ('sdpa' or 'eager'); None keeps the library's default."""
+    `attention` picks the attention kernel ('sdpa' or 'eager'); None keeps the library's default. Multi-label:
+    the model's own loss is BCEWithLogits over independent sigmoid outputs."""
+    problem_type = MULTI_LABEL if multi_label else SINGLE_LABEL
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification, BertForSequenceClassification
     id2label = dict(enumerate(label_names))
@@ -133,7 +139,7 @@ def load_model(config: ModelConfig, label_names: list[str], seed: int, attention
         model_config = _random_config(config.name, len(label_names))
         model_config.id2label, model_config.label2id = id2label, label2id
         # Set now, not by the model's first forward (which would make torch.compile compile it twice).
-        model_config.problem_type = "single_label_classification"
+        model_config.problem_type = problem_type
         _apply_dropout(model_config, config)
         if attention:
             model_config._attn_implementation = attention
@@ -141,7 +147,7 @@ def load_model(config: ModelConfig, label_names: list[str], seed: int, attention
     location, remote = model_location(config), sources.as_kwargs(config)
     try:
         model_config = AutoConfig.from_pretrained(location, num_labels=len(label_names), id2label=id2label,
-                                                  label2id=label2id, problem_type="single_label_classification",
+                                                  label2id=label2id, problem_type=problem_type,
                                                   **remote)
         _apply_dropout(model_config, config)
         # A head of another size (another task's classifier) is replaced by a new one sized from the data.

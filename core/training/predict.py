@@ -34,21 +34,40 @@ def split_texts(raw: str) -> list[str]:
     return texts
 
 
+def is_multi_label(model) -> bool:
+    return getattr(model.config, "problem_type", None) == "multi_label_classification"
+
+
+def thresholds_of(model_config) -> dict[str, float]:
+    """Each label's threshold as stored with a multi-label model: tuned per label, else its one threshold (0.5
+    when the model carries none)."""
+    tuned = getattr(model_config, "label_thresholds", None) or {}
+    default = float(getattr(model_config, "threshold", None) or 0.5)
+    return {name: float(tuned.get(name, default)) for name in model_config.id2label.values()}
+
+
 def predict(texts: list[str], tokenizer, model, max_length: int = 128) -> list[dict[str, Any]]:
-    """One row per text: the predicted label, its probability, and every label's probability."""
+    """One row per text: the predicted label, its probability, and every label's probability. Multi-label models
+    answer `labels`: every label at or above its threshold (highest first), each with its probability."""
     import torch
 
-    id2label = model.config.id2label
+    id2label, multi = model.config.id2label, is_multi_label(model)
+    thresholds = thresholds_of(model.config) if multi else {}
     rows = []
     for start in range(0, len(texts), PREDICT_BATCH):
         batch = texts[start:start + PREDICT_BATCH]
         encoded = tokenizer(batch, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
         with torch.no_grad():
-            probabilities = torch.softmax(model(**encoded).logits, dim=-1).tolist()
+            logits = model(**encoded).logits
+            probabilities = (torch.sigmoid(logits) if multi else torch.softmax(logits, dim=-1)).tolist()
         for text, probs in zip(batch, probabilities):
+            by_name = {id2label[i]: p for i, p in enumerate(probs)}
             best = max(range(len(probs)), key=probs.__getitem__)
-            rows.append({"text": text, "label": id2label[best], "probability": probs[best],
-                         "probabilities": {id2label[i]: p for i, p in enumerate(probs)}})
+            row = {"text": text, "label": id2label[best], "probability": probs[best], "probabilities": by_name}
+            if multi:
+                row["labels"] = {name: p for name, p in sorted(by_name.items(), key=lambda kv: -kv[1])
+                                 if p >= thresholds[name]}
+            rows.append(row)
     return rows
 
 

@@ -21,7 +21,7 @@ from core.common import faults
 from core.common.errors import UserError
 from core.common.out_of_memory import is_out_of_memory
 from core.common.safety import scrub_config
-from core.config.schema import dry_run_variant, load_config_file, range_test_variant, RunConfig
+from core.config.schema import dry_run_variant, load_config_file, metric_for_data, range_test_variant, RunConfig
 from core.data import prepare, splits as data
 from core.diagnostics import preflight
 from core.diagnostics.lr_range import RANGE_START
@@ -155,10 +155,20 @@ def prepare_inputs(config: RunConfig) -> Inputs:
     """Load the data and the tokenizer, and check max length against the model: all UserErrors, no writes."""
     _quiet_progress_bars()
     splits = prepare.prepare(config.data)
+    _metric_for_the_data(config, splits.multi_label)
     tokenizer = models.load_tokenizer(config.model)
     models.check_max_length(config.data.max_length, tokenizer)
     models.check_model_folder(config.model)
     return Inputs(splits, tokenizer)
+
+
+def _metric_for_the_data(config: RunConfig, multi_label: bool) -> None:
+    """Multi-label data records micro / macro metrics: a single-label best-model metric (the default f1) becomes
+    its multi-label counterpart, with a note; a multi-label metric on single-label data is refused."""
+    metric, note = metric_for_data(config.training.metric_for_best_model, multi_label)
+    if note:  # said in the log, not a config note: those are read as renamed arguments
+        config.training.metric_for_best_model = metric
+        say(f"Note: {note}")
 
 
 def run(config: RunConfig, run_dir: Path, cache_dir: Path, dry_run: bool = False,
@@ -302,7 +312,7 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
         runs.update_status(run_dir, model_note=note)
     rss_before = tuning.current_rss_mb()
     model = faults.apply_to_model(models.load_model(config.model, splits.label_names, config.training.seed,
-                                                    attention=speed["attention"]))
+                                                    attention=speed["attention"], multi_label=splits.multi_label))
     runs.update_status(run_dir, model_facts=model_facts(model))  # before training, so a crash still shows them
     plan = presets.batch_plan(config)
     if config.hardware.memory_preset in ("auto", "throughput") and device == "cuda":
@@ -325,7 +335,13 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
     state = "stopped" if stop.stop_requested() else "completed"
     runs.update_status(run_dir, phase="saving")
     performance = tuning.performance_figures(trainer, len(tokenized["train"]))
-    _save_and_report(trainer, tokenizer, tokenized["eval"], splits.label_names, run_dir, performance)
+    if splits.multi_label:
+        # heavy (imports scikit-learn): the multi-label report lives in the training child only
+        from core.training.multilabel_report import save_and_report_multilabel
+        save_and_report_multilabel(trainer, tokenizer, tokenized["eval"], splits.label_names, run_dir, config,
+                                   performance, say)
+    else:
+        _save_and_report(trainer, tokenizer, tokenized["eval"], splits.label_names, run_dir, performance)
     return state
 
 

@@ -86,6 +86,7 @@ def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, to
     # heavy (imports transformers / scikit-learn): loaded in the training child only, not at the dashboard's start-up
     from core.training.callbacks import MetricsRecorder
     from core.training.metrics import compute_metrics
+    from core.training.multilabel_metrics import metrics_function
     from core.training.performance import PerformanceMeter
     from core.training.resources import ResourceRecorder
 
@@ -102,10 +103,13 @@ def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, to
             callbacks.insert(1, ResourceRecorder(run_dir, device))
     if config.training.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))
+    # Multi-label: every label's logit is needed (no argmax), and the metrics threshold them.
+    multi_label = getattr(model.config, "problem_type", None) == "multi_label_classification"
     trainer = Trainer(model=model, args=args,
-                      train_dataset=tokenized["train"], eval_dataset=tokenized["eval"],
-                      data_collator=collator, compute_metrics=compute_metrics,
-                      preprocess_logits_for_metrics=argmax_logits if speed["argmax_on_device"] else None,
+                      train_dataset=tokenized["train"], eval_dataset=tokenized["eval"], data_collator=collator,
+                      compute_metrics=metrics_function(config.training.threshold) if multi_label else compute_metrics,
+                      preprocess_logits_for_metrics=(argmax_logits if speed["argmax_on_device"] and not multi_label
+                                                     else None),
                       callbacks=callbacks, **compat.trainer_tokenizer_kwargs(tokenizer))
     if speed.get("ddp_gradient_views") and os.environ.get(DDP_GRADIENT_VIEWS_ENV) != "0":
         compat.ddp_gradient_views(trainer)

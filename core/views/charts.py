@@ -11,6 +11,8 @@ from core.diagnostics.lr_range import format_lr, smoothed, Suggestion
 from core.rundir.records import as_float, eval_points, train_points
 
 METRIC_COLOURS = {"accuracy": "#2563eb", "f1": "#16a34a", "precision": "#d97706", "recall": "#9333ea"}
+MULTI_LABEL_COLOURS = {"subset_accuracy": "#2563eb", "f1_micro": "#16a34a", "f1_macro": "#0d9488",
+                       "precision_micro": "#d97706", "recall_micro": "#9333ea"}
 TRAIN_COLOUR, EVAL_COLOUR, BEST_COLOUR = "#64748b", "#dc2626", "#16a34a"
 # TensorBoard's default smoothing weight; 0 shows the raw curve only.
 DEFAULT_SMOOTHING, MAX_SMOOTHING = 0.6, 0.99
@@ -110,10 +112,12 @@ def loss_figure(records: list[dict], best: dict | None = None, findings: list[Fi
 
 def eval_metrics_figure(records: list[dict], best: dict | None = None, max_steps: int | None = None,
                         smoothing: float = 0.0) -> go.Figure:
-    """Eval accuracy, F1, precision and recall per evaluation (weighted averages)."""
+    """Eval accuracy, F1, precision and recall per evaluation (weighted averages); for a multi-label run micro and
+    macro F1, micro precision and recall, and subset accuracy."""
     evals = eval_points(records)
+    multi_label = any("eval_f1_micro" in e for e in evals)
     fig = go.Figure()
-    for metric, colour in METRIC_COLOURS.items():
+    for metric, colour in (MULTI_LABEL_COLOURS if multi_label else METRIC_COLOURS).items():
         fig.add_traces(smoothed_traces(metric, [r["step"] for r in evals],
                                        [as_float(r.get(f"eval_{metric}")) for r in evals], colour, smoothing,
                                        markers=True, line=dict(dash="dot" if metric == "recall" else "solid")))
@@ -163,6 +167,30 @@ def confusion_figure(results: dict) -> go.Figure:
     return fig
 
 
+def co_occurrence_figure(results: dict) -> go.Figure:
+    """How many eval texts carry both labels (a multi-label run's view instead of a confusion matrix); the
+    diagonal is how many carry each label."""
+    names, matrix = results["label_names"], results["co_occurrence"]
+    fig = go.Figure(go.Heatmap(z=matrix, x=names, y=names, colorscale="Blues", showscale=False, text=matrix,
+                               texttemplate="%{text}",
+                               hovertemplate="%{y} and %{x}: %{z} eval texts<extra></extra>"))
+    fig.update_layout(title=dict(text="Labels carried together (eval set)", x=0.01, font=dict(size=15)),
+                      height=360, margin=dict(l=10, r=10, t=48, b=10),
+                      yaxis_autorange="reversed")
+    return fig
+
+
+def labels_per_text_figure(summary: dict) -> go.Figure:
+    """How many labels a training text carries (a multi-label data set's preview)."""
+    counts = summary.get("labels_per_text") or {}
+    fig = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), marker_color=TRAIN_COLOUR,
+                           hovertemplate="%{y} texts carry %{x} labels<extra></extra>"))
+    fig.update_layout(title=dict(text="Labels per text (train)", x=0.01, font=dict(size=15)), height=300,
+                      margin=dict(l=10, r=10, t=48, b=10), xaxis_title="labels",
+                      yaxis_title="texts", xaxis_type="category")
+    return fig
+
+
 def class_balance_figure(summary: dict) -> go.Figure:
     """Examples per class in the train and eval subsets, side by side."""
     names = summary["label_names"]
@@ -171,8 +199,11 @@ def class_balance_figure(summary: dict) -> go.Figure:
         counts = summary[f"{part}_counts"]
         fig.add_trace(go.Bar(name=part, x=names, y=[counts.get(n, 0) for n in names], marker_color=colour,
                              hovertemplate="%{x}: %{y} " + part + " examples<extra></extra>"))
-    fig.update_layout(barmode="group", title=dict(text="Class balance", x=0.01, font=dict(size=15)), height=300,
-                      margin=dict(l=10, r=10, t=48, b=10), yaxis_title="examples",
+    multi = summary.get("task") == "multi_label"
+    fig.update_layout(barmode="group", title=dict(text="Texts per label" if multi else "Class balance", x=0.01,
+                                                  font=dict(size=15)), height=300,
+                      margin=dict(l=10, r=10, t=48, b=10),
+                      yaxis_title="texts" if multi else "examples",
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
     return fig
 

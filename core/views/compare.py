@@ -6,8 +6,9 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from core.rundir.records import as_float, eval_points, train_points
+from core.rundir.records import as_float, eval_points, metric_for_task, train_points
 from core.views.charts import _layout, log_scale, smoothed_traces
+from core.views.progress import is_multi_label
 
 # Plotly's default qualitative palette: six clearly different colours for up to six runs.
 RUN_COLOURS = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3")
@@ -50,10 +51,11 @@ def compare_loss_figure(curves: dict[str, list[dict]], axis: str = "step", smoot
 
 def compare_metric_figure(curves: dict[str, list[dict]], metric: str = "f1", axis: str = "step",
                           smoothing: float = 0.0, log_y: bool = False) -> go.Figure:
-    """One eval metric (accuracy, f1, precision, recall or loss) of each run; log scale applies to loss only."""
+    """One eval metric (accuracy, f1, precision, recall or loss; or a multi-label one) of each run; a multi-label
+    run shows its counterpart of a single-label name (f1: micro F1). Log scale applies to loss only."""
     fig = go.Figure()
     for i, (label, records) in enumerate(curves.items()):
-        xs, ys = _points(eval_points(records), f"eval_{metric}", axis)
+        xs, ys = _points(eval_points(records), f"eval_{metric_for_task(metric, is_multi_label(records))}", axis)
         fig.add_traces(smoothed_traces(label, xs, ys, RUN_COLOURS[i % len(RUN_COLOURS)], smoothing, markers=True))
     fig = _layout(fig, f"Eval {metric}", metric)
     fig.update_layout(height=380, **LEGEND_BELOW)

@@ -64,6 +64,18 @@ def data_warnings(splits: Splits) -> list[Finding]:
                         eval_set_too_small(summary)])
 
 
+def label_frequency_sentence(summary: dict) -> str:
+    """A multi-label data set in one line: how often each label occurs and how many labels a text carries."""
+    frequency = summary.get("label_frequency") or {}
+    ordered = sorted(frequency.items(), key=lambda kv: -kv[1])
+    per_text = summary.get("labels_per_text") or {}
+    texts = sum(per_text.values()) or 1
+    mean = sum(int(k) * v for k, v in per_text.items()) / texts
+    shares = ", ".join(f"{name} {share:.0%}" for name, share in ordered[:12])
+    return (f"Share of training texts carrying each label: {shares}. A text carries {mean:.1f} labels on average; "
+            f"{per_text.get('0', 0):,} carry none.")
+
+
 def sample_rows(splits: Splits, rows: int = 8, seed: int = 0):
     """A few training rows as they will be tokenized (text, second text, label)."""
     return splits.train.sample(n=min(rows, len(splits.train)), random_state=seed).reset_index(drop=True)

@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from core.rundir.records import as_float, eval_points
+from core.rundir.records import (as_float, eval_points, metric_for_task, MULTI_LABEL_METRICS,
+                                 SINGLE_LABEL_METRICS)
 from core.rundir.runs import ACTIVE_STATES
 
 # A page re-reads a training run about as often as the run writes a metrics line: never faster than this
@@ -114,8 +115,20 @@ def best_eval(records: list[dict], metric: str = "f1") -> dict | None:
     return max(evals, key=lambda e: (as_float(e[key]), -e["step"]))
 
 
+def is_multi_label(records: list[dict]) -> bool:
+    """Whether a run's evaluations are multi-label ones (they carry micro F1)."""
+    return any("eval_f1_micro" in e for e in eval_points(records))
+
+
+def best_metric(config: dict, records: list[dict]) -> str:
+    """The metric a run picks its best model by, as its evaluations record it (f1 means f1_micro on
+    multi-label runs)."""
+    metric = (config.get("training") or {}).get("metric_for_best_model") or "f1"
+    return metric_for_task(metric, is_multi_label(records))
+
+
 ACTIVE = ("queued", "running")
-RATE_METRICS = ("accuracy", "f1", "precision", "recall")
+RATE_METRICS = (*SINGLE_LABEL_METRICS, *MULTI_LABEL_METRICS, "no_label_share")
 
 
 def _epoch_seconds(value: Any) -> float | None:

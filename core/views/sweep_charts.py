@@ -17,8 +17,7 @@ MIN_TRIALS_FOR_IMPORTANCE = 2
 
 
 def _layout(fig: go.Figure, title: str) -> go.Figure:
-    fig.update_layout(title=title, height=HEIGHT, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                      template="plotly_white")
+    fig.update_layout(title=title, height=HEIGHT, margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return fig
 
 

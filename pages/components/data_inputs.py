@@ -15,7 +15,8 @@ import streamlit as st
 from core.common.errors import UserError
 from core.config.schema import DataConfig, field_help, ModelConfig, RunConfig
 from core.config.source_fields import BUILTIN_DATASETS, BUILTIN_MODELS
-from core.data import columns, prepare, uploads
+from core.data import columns, multilabel, prepare, uploads
+from core.rundir.records import metric_for_task, MULTI_LABEL_EQUIVALENT, MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
 from core.training import models
 from core.views import charts, preview
 from pages.components.findings import finding_box
@@ -24,6 +25,8 @@ from pages.components.session import runs_dir
 
 NO_PAIR = "(none)"
 PICKERS = ("text_column", "label_column", "text_pair_column")
+LABEL_SHAPE_FIELDS = ("task", "label_separator", "label_columns")
+MULTI_LABEL_FLAG = "data_multi_label"
 # Widget keys of this section that are not config fields, kept across page switches like the others.
 EXTRA_KEYS = ("form.data.hub_name", "form.model.hub_name")
 
@@ -50,6 +53,7 @@ def keep_extra_values() -> None:
 
 def data_source_inputs() -> dict[str, Any]:
     """Source widgets; returns the data values they set (columns and sizes come later)."""
+    st.session_state[MULTI_LABEL_FLAG] = False  # until the label column says otherwise
     source = field_widget("data", "source")
     if source == "builtin":
         return {"source": source, "name": _choice("Data set", BUILTIN_DATASETS, "form.data.name", ("data", "name"))}
@@ -137,7 +141,7 @@ def column_inputs(raw: tuple, data: dict[str, Any]) -> dict[str, Any]:
     if st.session_state.get("columns_for") != identity:
         st.session_state["columns_for"] = identity
         st.session_state["fit_sizes"] = True
-        for field in PICKERS:
+        for field in PICKERS + LABEL_SHAPE_FIELDS:
             st.session_state.pop(f"form.data.{field}", None)
     try:
         found = columns.resolve_columns(frame, None, None, None, class_labels)
@@ -152,7 +156,61 @@ def column_inputs(raw: tuple, data: dict[str, Any]) -> dict[str, Any]:
                                   index=options.index(default) if default in options else 0,
                                   help=field_help("data", field)["help"])
         values[field] = None if chosen == NO_PAIR else chosen
+    values.update(label_shape_inputs(frame, values))
     return values
+
+
+def _binary_looking(frame) -> list[str]:
+    """Columns holding only 0 and 1 (candidates for multi-label data in one column per label)."""
+    return [str(c) for c in frame.columns
+            if frame[c].dropna().isin([0, 1, True, False]).all() and not frame[c].dropna().empty]
+
+
+def label_shape_inputs(frame, picked: dict[str, Any]) -> dict[str, Any]:
+    """The task (auto shows what it detected), the separator of separated labels, and 0/1 label columns."""
+    binary = [c for c in _binary_looking(frame) if c != picked.get("text_column")]
+    task_col, more_col = st.columns([1, 2])
+    task = task_col.selectbox(field_help("data", "task")["label"], multilabel.TASKS, key="form.data.task",
+                              help=field_help("data", "task")["help"])
+    chosen = more_col.multiselect(field_help("data", "label_columns")["label"], binary, key="form.data.label_columns",
+                                  help=field_help("data", "label_columns")["help"],
+                                  disabled=len(binary) < 2 or task == "single_label",
+                                  placeholder="none: labels come from the label column")
+    values = {"task": task, "label_columns": list(chosen) or None, "label_separator": None}
+    try:
+        shape = multilabel.label_shape(frame, picked["label_column"], task, values["label_columns"],
+                                       st.session_state.get("form.data.label_separator") or None)
+    except UserError:
+        shape = None  # the preview says why, with Start kept off
+    st.session_state[MULTI_LABEL_FLAG] = bool(shape and shape.multi_label)
+    if shape and shape.shape == "separated":
+        values["label_separator"] = st.text_input(
+            field_help("data", "label_separator")["label"], value=shape.separator, max_chars=1,
+            key="form.data.label_separator", help=field_help("data", "label_separator")["help"]) or None
+    if shape:
+        kind = "multi-label" if shape.multi_label else "single-label"
+        st.caption(f"Task: **{kind}**{' (detected)' if task == 'auto' else ''}: {shape.reason}.")
+    return values
+
+
+def is_multi_label() -> bool:
+    """Whether the data chosen on the page has several labels per text (as detected or set)."""
+    return bool(st.session_state.get(MULTI_LABEL_FLAG))
+
+
+def metric_options(multi_label: bool) -> tuple[str, ...]:
+    """The best-model metrics a run on this kind of data records."""
+    return (*(MULTI_LABEL_METRICS if multi_label else SINGLE_LABEL_METRICS), "loss")
+
+
+def fit_metric_to_task(multi_label: bool, current_metric: str) -> str | None:
+    """The metric to switch the form to when the data's kind changed (f1 <-> f1_micro), or None."""
+    options = metric_options(multi_label)
+    if current_metric in options:
+        return None
+    if multi_label:
+        return metric_for_task(current_metric, True)
+    return next((single for single, multi in MULTI_LABEL_EQUIVALENT.items() if multi == current_metric), "f1")
 
 
 def fit_sizes_to_new_data(raw: tuple, data: dict[str, Any]) -> None:
@@ -242,7 +300,11 @@ def _show_charts(splits, tokenizer, max_length: int) -> None:
     lengths = preview.token_lengths(splits, tokenizer)
     stats = preview.length_summary(lengths, max_length, models.length_limit(tokenizer))
     left, right = st.columns(2)
-    left.plotly_chart(charts.class_balance_figure(splits.summary()), key="class_balance_chart")
+    summary = splits.summary()
+    left.plotly_chart(charts.class_balance_figure(summary), key="class_balance_chart")
+    if splits.multi_label:
+        left.plotly_chart(charts.labels_per_text_figure(summary), key="labels_per_text_chart")
+        left.caption(preview.label_frequency_sentence(summary))
     right.plotly_chart(charts.token_length_figure(lengths, max_length, stats["suggested_max_length"]),
                        key="token_length_chart")
     right.caption(f"{stats['truncated_share']:.1%} of {stats['count']:,} sampled training texts are longer than max "

@@ -18,6 +18,9 @@ def key_of(section: str, name: str) -> str:
 def field_widget(section: str, name: str, **overrides: Any) -> Any:
     """One widget for config field `section.name`; its value lands in session_state[key_of(...)]."""
     meta = field_help(section, name)
+    if overrides.get("options"):  # a narrower set of choices (the best-model metrics of this kind of data)
+        meta = {**meta, "choices": tuple(overrides["options"])}
+    overrides.pop("options", None)
     kwargs = {"label": meta["label"], "help": meta["help"], "key": key_of(section, name)}
     kwargs.update(overrides)
     # Values survive a trip to another page (Streamlit drops the state of widgets it did not draw).
@@ -56,11 +59,12 @@ def _forced_widget(meta: dict, kwargs: dict) -> Any:
 
 
 def field_row(section: str, names: list[str], columns: int | None = None,
-              disabled: dict[str, bool] | None = None) -> None:
-    """Several fields side by side, one column each."""
+              disabled: dict[str, bool] | None = None, options: dict[str, tuple] | None = None) -> None:
+    """Several fields side by side, one column each (`options` narrows a choice field's choices)."""
     for column, name in zip(st.columns(columns or len(names)), names):
         with column:
-            field_widget(section, name, disabled=(disabled or {}).get(name, False))
+            field_widget(section, name, disabled=(disabled or {}).get(name, False),
+                         options=(options or {}).get(name))
 
 
 def current(section: str, name: str) -> Any:

@@ -167,8 +167,17 @@ def predictions(run: runs.RunSummary, raw: str) -> list[dict] | None:
         return None
 
 
+def _answer(row: dict) -> dict:
+    """What the table shows as the answer: the label and its probability, or for a multi-label model every label
+    above its threshold with its probability ('sports 0.91, uk 0.62'; 'no label' when none passes)."""
+    if "labels" not in row:
+        return {"label": row["label"], "probability": row["probability"]}
+    chosen = ", ".join(f"{name} {p:.2f}" for name, p in row["labels"].items())
+    return {"labels": chosen or "no label"}
+
+
 def show_predictions(rows: list[dict]) -> None:
-    frame = pd.DataFrame([{"text": r["text"], "label": r["label"], "probability": r["probability"],
+    frame = pd.DataFrame([{"text": r["text"], **_answer(r),
                            **{f"p({k})": v for k, v in r["probabilities"].items()}} for r in rows])
     with st.container(key="try_results"):  # a table that cannot be selected keeps no key of its own
         # Narrow probability bars and a text column that takes the rest: the table fits 1,400 px with 5+ classes.
