@@ -76,3 +76,25 @@ def test_diagnostics_runs_table_and_export_understand_the_run(run_dir, tmp_path)
     assert "PROBLEM_TYPE = 'multi_label_classification'" in script and "'separator': '|'" in script
     flakes = subprocess.run([sys.executable, "-m", "pyflakes", str(written[1])], capture_output=True, text=True)
     assert flakes.returncode == 0, flakes.stdout
+
+
+def test_predictions_on_a_file_give_every_label_above_its_threshold(run_dir, tmp_path):
+    import pandas as pd
+
+    from core.training import predict
+
+    source = tmp_path / "new.csv"
+    texts = ["Shares in the London firm rose", "England won the match", "The EU and the US agreed on trade"]
+    pd.DataFrame({"text": texts, "labels": ["business|uk", "sport|uk", "politics|europe|usa"]}).to_csv(source,
+                                                                                                     index=False)
+    out = tmp_path / "out.csv"
+    result = subprocess.run([sys.executable, "-m", "core.predict", "--model", str(run_dir / "model"), "--input",
+                             str(source), "--output", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    written = pd.read_csv(out, keep_default_na=False)
+    tokenizer, model = predict.load_classifier(run_dir / "model")
+    for (_, line), row in zip(written.iterrows(), predict.predict(texts, tokenizer, model, 32)):
+        assert line["predicted_label"] == "|".join(row["labels"])  # the labels Try the model shows, in its order
+        for name, probability in row["probabilities"].items():  # each label's own sigmoid, not a softmax share
+            assert abs(line[f"p({name})"] - probability) < 1e-4
+    assert written["labels"].tolist() == ["business|uk", "sport|uk", "politics|europe|usa"]

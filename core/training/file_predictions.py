@@ -28,6 +28,7 @@ from core.training.predict import PREDICT_BATCH, predict_batches
 
 CHUNK_ROWS = 2048  # rows read, predicted and written at a time: memory holds one chunk, not the file
 LABEL_OUT, PROBABILITY_OUT = "predicted_label", "p({})"
+MULTI_SEPARATOR = "|"  # a multi-label model's answers in one cell, as the training files separate them
 
 
 @dataclass
@@ -59,6 +60,15 @@ def model_labels(model_dir: Path, fields: Fields = Fields()) -> list[str]:
                         "folder from a run that finished.", field=fields.model, code="NO_MODEL")
     id2label = config["id2label"]
     return [str(id2label[key]) for key in sorted(id2label, key=int)]
+
+
+def label_thresholds(model_dir: Path, labels: list[str]) -> np.ndarray | None:
+    """Each label's threshold for a multi-label model (as `predict.thresholds_of` reads them), None otherwise."""
+    config = runs.read_json(Path(model_dir) / "config.json", {}) or {}
+    if config.get("problem_type") != "multi_label_classification":
+        return None
+    tuned, default = config.get("label_thresholds") or {}, float(config.get("threshold") or 0.5)
+    return np.array([float(tuned.get(name, default)) for name in labels])
 
 
 def run_settings(model_dir: Path) -> dict[str, Any]:
@@ -105,14 +115,17 @@ def predict_file(model_dir: Path, input_path: Path, output: Path, text_column: s
     first = next(streaming.iter_chunks(table, 1000, fields.input))
     text = streaming.text_column_of(table, first, text_column, fields.text_column)
     settings = run_settings(model_dir)
-    label = streaming.label_column_of(first, text, labels, settings["label_column"])
+    thresholds = label_thresholds(model_dir, labels)
+    # Scoring a file against its answers is single-label only: a multi-label column is written through unscored.
+    label = None if thresholds is not None else streaming.label_column_of(first, text, labels,
+                                                                          settings["label_column"])
     report = FileReport(rows=table.rows, text_column=text, label_column=label, output=output)
     matrix = np.zeros((len(labels), len(labels)), dtype=np.int64) if label else None
     handle, partial = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=output.resolve().parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
             _write_predictions(table, model_dir, labels, text, label, batch_size, settings["max_length"], out,
-                               matrix, report, on_progress, fields)
+                               matrix, report, on_progress, fields, thresholds)
         os.replace(partial, output)
     finally:
         Path(partial).unlink(missing_ok=True)
@@ -122,7 +135,7 @@ def predict_file(model_dir: Path, input_path: Path, output: Path, text_column: s
 
 
 def _write_predictions(table, model_dir, labels, text, label, batch_size, max_length, out, matrix,
-                       report: FileReport, on_progress, fields: Fields) -> None:
+                       report: FileReport, on_progress, fields: Fields, thresholds: np.ndarray | None = None) -> None:
     """Stream the chunks through the model and append each, with its predictions, to the open output file."""
     chunks = streaming.iter_chunks(table, CHUNK_ROWS, fields.input)
     blank_rows, unknown_labels, done = 0, 0, 0
@@ -137,7 +150,7 @@ def _write_predictions(table, model_dir, labels, text, label, batch_size, max_le
         chunk = pending.pop(0)
         blank = ~chunk[text].map(_has_text).to_numpy(dtype=bool)
         blank_rows += int(blank.sum())
-        predicted = pd.Series(np.asarray(labels, dtype=object)[probabilities.argmax(axis=1)], index=chunk.index)
+        predicted = predicted_labels(probabilities, labels, thresholds, chunk.index)
         predicted[blank] = ""  # no text, no prediction
         columns = {LABEL_OUT: predicted} | {PROBABILITY_OUT.format(name): np.where(blank, np.nan, probabilities[:, i])
                                             for i, name in enumerate(labels)}
@@ -152,6 +165,18 @@ def _write_predictions(table, model_dir, labels, text, label, batch_size, max_le
     if unknown_labels:
         report.notes.append(f"{unknown_labels:,} rows of column '{label}' hold no label the model knows (or none); "
                             "they are left out of the evaluation.")
+
+
+def predicted_labels(probabilities: np.ndarray, labels: list[str], thresholds: np.ndarray | None,
+                     index: pd.Index) -> pd.Series:
+    """The most likely class per row; for a multi-label model every label at or above its threshold, joined by
+    MULTI_SEPARATOR (highest first; empty when none is)."""
+    names = np.asarray(labels, dtype=object)
+    if thresholds is None:
+        return pd.Series(names[probabilities.argmax(axis=1)], index=index)
+    answers = [MULTI_SEPARATOR.join(names[[i for i in np.argsort(-row) if row[i] >= thresholds[i]]])
+               for row in probabilities]
+    return pd.Series(answers, index=index, dtype=object)
 
 
 def _has_text(value: Any) -> bool:

@@ -74,7 +74,7 @@ def predict(texts: list[str], tokenizer, model, max_length: int = 128) -> list[d
 def predict_batches(model_dir: Path, text_chunks: Iterable[list[str]], batch_size: int = PREDICT_BATCH,
                     max_length: int = 128) -> Iterator[Any]:
     """Class probabilities (a texts x classes numpy array) for each chunk of texts, from the saved model in
-    MODEL_DIR, loaded once. The one step of file predictions that runs the model: another backend slots in here.
+    MODEL_DIR, loaded once (each label's own sigmoid for a multi-label model, a softmax over the classes otherwise). The one step of file predictions that runs the model: another backend slots in here.
 
     Within a chunk texts are run shortest first, so each batch pads to a similar length (as training groups by
     length); the rows come back in the chunk's order."""
@@ -82,6 +82,7 @@ def predict_batches(model_dir: Path, text_chunks: Iterable[list[str]], batch_siz
     import torch
 
     tokenizer, model = load_classifier(model_dir)
+    squash = torch.sigmoid if is_multi_label(model) else (lambda logits: torch.softmax(logits, dim=-1))
     for texts in text_chunks:
         order = np.argsort([len(text) for text in texts], kind="stable")
         out = np.empty((len(texts), model.config.num_labels), dtype=np.float32)
@@ -90,5 +91,5 @@ def predict_batches(model_dir: Path, text_chunks: Iterable[list[str]], batch_siz
             encoded = tokenizer([texts[i] for i in rows], truncation=True, max_length=max_length, padding=True,
                                 return_tensors="pt")
             with torch.inference_mode():
-                out[rows] = torch.softmax(model(**encoded).logits.float(), dim=-1).numpy()
+                out[rows] = squash(model(**encoded).logits.float()).numpy()
         yield out
