@@ -14,6 +14,7 @@ RUN_DIR/
   train.log                the child's stdout and stderr
   stop_requested           present while a graceful stop is asked for
   model/                   best model and tokenizer (save_pretrained format)
+  onnx/                    the model as ONNX for serving (OnnxDir below), when it was exported from the Runs page
   checkpoints/             Trainer checkpoints (pruned to save_total_limit)
 """
 
@@ -26,6 +27,9 @@ CONFIG, STATUS, METRICS, REPLACED_METRICS = "config.json", "status.json", "metri
 DATASET, ESTIMATE, RESULTS, LOG = "dataset.json", "estimate.json", "results.json", "train.log"
 STOP_MARKER, MODEL, CHECKPOINTS = "stop_requested", "model", "checkpoints"
 RESOURCES, META, PROFILE = "resources.jsonl", "meta.json", "profile.txt"
+ONNX = "onnx"
+# Inside an ONNX export folder (RUN_DIR/onnx, or DIR/onnx of `core.runs export --onnx`), next to the tokenizer files.
+ONNX_MODEL, ONNX_INT8_MODEL, ONNX_CHECK = "model.onnx", "model_quantized.onnx", "onnx_check.json"
 
 
 @dataclass(frozen=True)
@@ -91,3 +95,28 @@ class RunDir:
     @property
     def checkpoints(self) -> Path:
         return self.path / CHECKPOINTS
+
+    @property
+    def onnx(self) -> Path:
+        return self.path / ONNX
+
+
+@dataclass(frozen=True)
+class OnnxDir:
+    """An ONNX export folder: the fp32 model, the int8 one (with --quantize), the check's result, the tokenizer."""
+    path: Path
+
+    def __init__(self, path: str | Path):
+        object.__setattr__(self, "path", Path(path))
+
+    @property
+    def model(self) -> Path:
+        return self.path / ONNX_MODEL
+
+    @property
+    def int8_model(self) -> Path:
+        return self.path / ONNX_INT8_MODEL
+
+    @property
+    def check(self) -> Path:
+        return self.path / ONNX_CHECK

@@ -30,8 +30,8 @@ from core.data import prepare, tables
 from core.data.columns import label_strings
 from core.data.splits import Splits
 from core.rundir import runs
-from core.rundir.layout import RunDir
-from core.runner import script_template
+from core.rundir.layout import ONNX, RunDir
+from core.runner import onnx_export, script_template
 from core.training import models
 from core.training.trainer_setup import training_argument_values
 
@@ -45,12 +45,26 @@ def model_zip(run_dir: Path, dest_dir: Path | None = None) -> Path:
     if not (model_dir / "config.json").is_file():
         raise UserError(f"run '{Path(run_dir).name}' has no saved model yet; wait until it has finished.",
                         field="run", code="NO_MODEL")
-    handle, name = tempfile.mkstemp(prefix=f"{Path(run_dir).name}-model-", suffix=".zip", dir=dest_dir)
+    return folder_zip(model_dir, "model", f"{Path(run_dir).name}-model-", dest_dir)
+
+
+def onnx_zip(run_dir: Path) -> Path:
+    """Zip RUN_DIR/onnx (entries under `onnx/`: the ONNX models, tokenizer, config and check) into a temporary file."""
+    folder = RunDir(run_dir).onnx
+    if onnx_export.read_check(folder) is None:
+        raise UserError(f"run '{Path(run_dir).name}' has no ONNX export yet; export it first.", field="run",
+                        code="NO_ONNX")
+    return folder_zip(folder, ONNX, f"{Path(run_dir).name}-onnx-")
+
+
+def folder_zip(folder: Path, root: str, prefix: str, dest_dir: Path | None = None) -> Path:
+    """Every file under FOLDER in a new temporary zip, with entries under ROOT/."""
+    handle, name = tempfile.mkstemp(prefix=prefix, suffix=".zip", dir=dest_dir)
     with open(handle, "wb") as raw, zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED,
                                                     compresslevel=1) as archive:
         # Level 1: weights hardly compress, so a higher level only costs time.
-        for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
-            with open(path, "rb") as source, archive.open(f"model/{path.relative_to(model_dir)}", "w",
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            with open(path, "rb") as source, archive.open(f"{root}/{path.relative_to(folder)}", "w",
                                                           force_zip64=True) as target:
                 while chunk := source.read(ZIP_CHUNK_BYTES):
                     target.write(chunk)
@@ -216,8 +230,9 @@ def _row_list(rows: list[int]) -> str:
     return "[\n" + textwrap.fill(", ".join(map(str, rows)), 116, initial_indent="    ", subsequent_indent="    ") + ",\n]"
 
 
-def export_run(run_dir: Path, out_dir: Path) -> list[Path]:
-    """Write OUT_DIR/config.json, reproduce.py and model.zip: all three, or none and a UserError that says why."""
+def export_run(run_dir: Path, out_dir: Path, onnx: bool = False, quantize: bool = False) -> list[Path]:
+    """Write OUT_DIR/config.json, reproduce.py and model.zip (and with `onnx` the folder onnx/, checked against
+    PyTorch): all of them, or none and a UserError that says why."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     if not (RunDir(run_dir).config).is_file():
         raise UserError(f"'{run_dir}' is not a run folder (it has no config.json); pass a run's folder, such as "
@@ -227,15 +242,27 @@ def export_run(run_dir: Path, out_dir: Path) -> list[Path]:
         raise UserError(f"run '{run_dir.name}' has no saved model (it is {state}); export a run that finished and "
                         "saved its model.", field="RUN_DIR", code="NO_MODEL")
     script = run_script(run_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))  # moved in only once all three are written
+    partial = _partial_folder(out_dir)  # moved in only once everything is written
     try:
         (partial / "config.json").write_text(config_json(run_dir) + "\n", encoding="utf-8")
         (partial / "reproduce.py").write_text(script, encoding="utf-8")
         model_zip(run_dir, dest_dir=partial).rename(partial / "model.zip")
-        names = ("config.json", "reproduce.py", "model.zip")
+        names = ["config.json", "reproduce.py", "model.zip"]
+        if onnx:
+            onnx_export.write_onnx(run_dir, partial / ONNX, quantize)
+            names.append(ONNX)
         for name in names:
-            (partial / name).replace(out_dir / name)
+            onnx_export.replace_folder(partial / name, out_dir / name)
         return [out_dir / name for name in names]
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+
+
+def _partial_folder(out_dir: Path) -> Path:
+    """A temporary folder inside OUT_DIR (created if missing); a folder that cannot be written is a UserError."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
+    except OSError as exc:
+        raise UserError(f"cannot write to '{out_dir}' ({type(exc).__name__}); pass a folder you can write to.",
+                        field="--out", code="OUT_NOT_WRITABLE") from None
