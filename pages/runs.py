@@ -6,7 +6,8 @@ import streamlit as st
 from core.rundir import runs
 from core.runner import history
 from core.views import progress
-from pages.components.run_actions import export_panel, manage_panel, notes_panel, try_model_panel
+from pages.components.onnx_panel import onnx_panel
+from pages.components.run_actions import export_panel, has_model, manage_panel, notes_panel, try_model_panel
 from pages.components.session import runs_dir
 
 st.title("Runs")
@@ -63,5 +64,6 @@ notes_panel(run, known_tags)
 export_tab, try_tab = st.tabs(["Export", "Try the model"])
 with export_tab:
     export_panel(run)
+    onnx_panel(run, has_model(run))
 with try_tab:
     try_model_panel(run)
