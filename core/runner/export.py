@@ -92,14 +92,16 @@ def run_script(run_dir: Path) -> str:
     """reproduce.py for the run in RUN_DIR, checked against the data the run recorded (dataset.json)."""
     run_dir = Path(run_dir)
     return reproduce_script(runs.read_json(RunDir(run_dir).config, {}) or {},
-                            runs.read_json(RunDir(run_dir).dataset, None))
+                            runs.read_json(RunDir(run_dir).dataset, None), runs.read_status(run_dir).get("lora"))
 
 
-def reproduce_script(config: dict[str, Any], recorded: dict[str, Any] | None = None) -> str:
+def reproduce_script(config: dict[str, Any], recorded: dict[str, Any] | None = None,
+                     lora: dict[str, Any] | None = None) -> str:
     """A standalone Python script that trains the same rows, model and arguments as this config.
 
     Raises UserError (one sentence) where it cannot: the data or model is gone or changed (`recorded`, the run's
-    dataset.json, must match what the data gives now), or label values the script could not tell apart."""
+    dataset.json, must match what the data gives now), or label values the script could not tell apart. A LoRA
+    run's script adapts the modules the run recorded (`lora`, from its status.json)."""
     parsed = RunConfig.from_dict(config)
     raw = prepare.read_source(parsed.data)
     source = data_facts(parsed, raw, recorded)  # first: a file that changed is named as such
@@ -112,7 +114,19 @@ def reproduce_script(config: dict[str, Any], recorded: dict[str, Any] | None = N
               "MODEL": model_facts(parsed), "SEED": parsed.training.seed,
               "TRAINING_ARGUMENTS": training_arguments_of(config),
               "EARLY_STOPPING_PATIENCE": parsed.training.early_stopping_patience}
+    if parsed.model.lora:
+        values["LORA"] = lora_settings(parsed, lora)
     return _assemble(parsed, values, splits)
+
+
+def lora_settings(parsed: RunConfig, recorded: dict[str, Any] | None) -> dict[str, Any]:
+    """peft's LoraConfig arguments for a LoRA run: its rank, alpha and dropout, and the modules it adapted."""
+    if not recorded or not recorded.get("target_modules"):
+        raise UserError("this LoRA run did not record which modules it adapted (it ended before training), so a "
+                        "script cannot train it the same way.", field="model.lora", code="NOT_REPRODUCIBLE")
+    model = parsed.model
+    return {"r": model.lora_rank, "lora_alpha": model.lora_alpha, "lora_dropout": model.lora_dropout,
+            "target_modules": recorded["target_modules"], "modules_to_save": recorded["modules_to_save"]}
 
 
 def _assemble(parsed: RunConfig, values: dict[str, Any], splits: Splits) -> str:
@@ -126,7 +140,7 @@ def _assemble(parsed: RunConfig, values: dict[str, Any], splits: Splits) -> str:
         model = ["LOCATION_MINILM" if builtin_model else "LOCATION_GIVEN", "MODEL_PRETRAINED"]
     if builtin_model and parsed.data.source != "builtin":  # the built-in data's reader already has package_dir
         model.insert(0, "PACKAGE_DIR")
-    pieces = [reader, "ROWS", *model]
+    pieces = [reader, "ROWS", *model, *(["LORA"] if parsed.model.lora else [])]
     note = (f"# The run used {parsed.hardware.processes} processes; run this with torchrun --nproc_per_node=N.\n"
             if parsed.hardware.processes > 1 else "")
     source = {"builtin": f"the built-in data set {parsed.data.name}", "file": "the data file and its sha256",
@@ -139,7 +153,10 @@ def _assemble(parsed: RunConfig, values: dict[str, Any], splits: Splits) -> str:
     rows = ("\n\n# The rows the run used: positions in the data as read above (0 is the first row), in the run's "
             f"order.\nTRAIN_ROWS = {_row_list(splits.train_rows)}\nEVAL_ROWS = {_row_list(splits.eval_rows)}\n")
     code = "".join(getattr(t, piece) for piece in pieces)
-    return header + constants + code + t.TRAIN.replace("__TOKENIZER_KWARG__", tokenizer_kwarg) + rows + t.FOOTER
+    train = (t.TRAIN.replace("__TOKENIZER_KWARG__", tokenizer_kwarg)
+             .replace("__LOAD_MODEL__", "add_lora(load_model())" if parsed.model.lora else "load_model()")
+             .replace("__MERGE__", t.MERGE if parsed.model.lora else ""))
+    return header + constants + code + train + rows + t.FOOTER
 
 
 def data_facts(parsed: RunConfig, raw: tuple, recorded: dict[str, Any] | None = None) -> dict[str, Any]:
