@@ -20,7 +20,7 @@ def onnx_panel(run: runs.RunSummary, has_model: bool) -> None:
         st.caption("The model can be exported to ONNX once the run has finished and saved it.")
         return
     quantize_col, button_col = st.columns([2, 1], vertical_alignment="bottom")
-    quantize = quantize_col.checkbox("Also an int8 model (about 4x smaller, faster on CPU)", value=True,
+    quantize = quantize_col.checkbox("Also an int8 model (smaller, faster on CPU)", value=True,
                                      key="onnx_quantize",
                                      help="Dynamic int8 quantisation. It is checked to give the same label as "
                                           "PyTorch on at least 99% of the run's eval texts.")
