@@ -203,5 +203,5 @@ def failure_sentence(result: dict[str, Any]) -> str:
         return (f"The ONNX model's logits differ from PyTorch's by up to {result['fp32']['max_logit_diff']:.2g} "
                 f"(the limit is {FP32_MAX_LOGIT_DIFF:g}), so this export is not fit to serve; use the PyTorch model.")
     return (f"The int8 model gives PyTorch's label on only {result['int8']['agreement']:.1%} of the eval texts "
-            f"(at least {INT8_MIN_AGREEMENT:.0%} is needed); serve the fp32 ONNX model instead.")
+            f"(at least {INT8_MIN_AGREEMENT:.0%} is needed); export again without int8 and serve the fp32 model.")
 
