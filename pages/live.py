@@ -16,7 +16,7 @@ from core.views.log_view import readable_log
 from pages.components import learning_rate
 from pages.components.chart_controls import smoothing_controls
 from pages.components.findings import finding_box
-from pages.components.live_extras import offer_half_batch, show_estimate_vs_measured
+from pages.components.live_extras import lora_caption, offer_half_batch, show_estimate_vs_measured
 from pages.components.multilabel_results import show_multilabel_results
 from pages.components.session import runs_dir, select_run, through_app_navigation
 
@@ -82,6 +82,7 @@ def header(run: runs.RunSummary) -> None:
                        "every step, to find the one to train with.")
         if run.status.get("dry_run"):
             st.caption("Dry run: the same settings on 64 training rows for 20 steps, one evaluation and one save.")
+        lora_caption(run)
     with button_col:
         run_controls(run)
 

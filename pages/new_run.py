@@ -68,6 +68,9 @@ with model_col.container(border=True):
     st.subheader("Model")
     model_values = data_inputs.model_inputs()
     field_row("model", ["hidden_dropout_prob", "attention_probs_dropout_prob"])
+    no_lora = not current("model", "lora")
+    field_row("model", ["lora", "lora_rank", "lora_alpha", "lora_dropout"],
+              disabled={"lora_rank": no_lora, "lora_alpha": no_lora, "lora_dropout": no_lora})
 
 with model_col.container(border=True):
     st.subheader("Hardware")

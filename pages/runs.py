@@ -7,7 +7,8 @@ import streamlit as st
 from core.rundir import runs
 from core.runner import history
 from core.views import progress
-from pages.components.run_actions import export_panel, manage_panel, notes_panel, try_model_panel
+from pages.components.onnx_panel import onnx_panel
+from pages.components.run_actions import export_panel, has_model, manage_panel, notes_panel, try_model_panel
 from pages.components.session import runs_dir, through_app_navigation
 from pages.components.shipping import model_card_panel, predict_file_panel, push_panel
 
@@ -68,6 +69,7 @@ export_tab, try_tab, file_tab, push_tab = st.tabs(["Export", "Try the model", "P
 with export_tab:
     export_panel(run)
     model_card_panel(run)
+    onnx_panel(run, has_model(run))
 with try_tab:
     try_model_panel(run)
 with file_tab:

@@ -98,3 +98,10 @@ def test_predictions_on_a_file_give_every_label_above_its_threshold(run_dir, tmp
         for name, probability in row["probabilities"].items():  # each label's own sigmoid, not a softmax share
             assert abs(line[f"p({name})"] - probability) < 1e-4
     assert written["labels"].tolist() == ["business|uk", "sport|uk", "politics|europe|usa"]
+
+
+def test_an_onnx_export_of_a_multi_label_model_is_refused_in_one_sentence(run_dir, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "core.runs", "export", str(run_dir), "--out", str(tmp_path / "out"),
+                             "--onnx"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "multi-label model" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "onnx").exists()

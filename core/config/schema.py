@@ -113,6 +113,15 @@ class ModelConfig:
     attention_probs_dropout_prob: float | None = _f(None, "Dropout on attention weights; raise with hidden dropout "
                                                     "against overfitting. Empty keeps the model's own value.",
                                                     "Attention dropout", min=0.0, max=0.9, optional=True)
+    lora: bool = _f(False, "Train LoRA adapters (low-rank updates) on the attention's query, key and value "
+                    "projections instead of every weight; the classification head is still trained in full. Far "
+                    "fewer trainable parameters and less optimizer memory, for large encoders. The saved model has "
+                    "the adapters merged in, so it loads like any other.", "LoRA")
+    lora_rank: int = _f(8, "With LoRA: the rank of each adapter (r). Higher learns more and trains more parameters.",
+                        "LoRA rank", min=1, max=1024)
+    lora_alpha: int = _f(16, "With LoRA: the adapters' scaling (alpha); the update is scaled by alpha / rank.",
+                         "LoRA alpha", min=1, max=4096)
+    lora_dropout: float = _f(0.1, "With LoRA: dropout on the adapters' input.", "LoRA dropout", min=0.0, max=0.9)
 
 
 @dataclass

@@ -16,6 +16,7 @@ RUN_DIR/
   model/                   best model and tokenizer (save_pretrained format)
     README.md              its model card (Hugging Face format), written when the run ends and on export
     confusion_matrix.png   the card's confusion matrix as an image
+  onnx/                    the model as ONNX for serving (OnnxDir below), when it was exported from the Runs page
   checkpoints/             Trainer checkpoints (pruned to save_total_limit)
 """
 
@@ -30,6 +31,9 @@ STOP_MARKER, MODEL, CHECKPOINTS = "stop_requested", "model", "checkpoints"
 RESOURCES, META, PROFILE = "resources.jsonl", "meta.json", "profile.txt"
 # Inside model/: the names the Hugging Face Hub shows (README.md is the model card).
 MODEL_CARD, CONFUSION_IMAGE = "README.md", "confusion_matrix.png"
+ONNX = "onnx"
+# Inside an ONNX export folder (RUN_DIR/onnx, or DIR/onnx of `core.runs export --onnx`), next to the tokenizer files.
+ONNX_MODEL, ONNX_INT8_MODEL, ONNX_CHECK = "model.onnx", "model_quantized.onnx", "onnx_check.json"
 
 
 @dataclass(frozen=True)
@@ -103,3 +107,28 @@ class RunDir:
     @property
     def checkpoints(self) -> Path:
         return self.path / CHECKPOINTS
+
+    @property
+    def onnx(self) -> Path:
+        return self.path / ONNX
+
+
+@dataclass(frozen=True)
+class OnnxDir:
+    """An ONNX export folder: the fp32 model, the int8 one (with --quantize), the check's result, the tokenizer."""
+    path: Path
+
+    def __init__(self, path: str | Path):
+        object.__setattr__(self, "path", Path(path))
+
+    @property
+    def model(self) -> Path:
+        return self.path / ONNX_MODEL
+
+    @property
+    def int8_model(self) -> Path:
+        return self.path / ONNX_INT8_MODEL
+
+    @property
+    def check(self) -> Path:
+        return self.path / ONNX_CHECK

@@ -30,8 +30,8 @@ from core.data import prepare, tables
 from core.data.columns import label_strings
 from core.data.splits import Splits
 from core.rundir import runs
-from core.rundir.layout import RunDir
-from core.runner import script_template
+from core.rundir.layout import ONNX, RunDir
+from core.runner import onnx_export, script_template
 from core.training import models
 from core.training.trainer_setup import training_argument_values
 from core.views.model_card import write_model_card
@@ -48,12 +48,26 @@ def model_zip(run_dir: Path, dest_dir: Path | None = None) -> Path:
         raise UserError(f"run '{Path(run_dir).name}' has no saved model yet; wait until it has finished.",
                         field="run", code="NO_MODEL")
     write_model_card(run_dir)
-    handle, name = tempfile.mkstemp(prefix=f"{Path(run_dir).name}-model-", suffix=".zip", dir=dest_dir)
+    return folder_zip(model_dir, "model", f"{Path(run_dir).name}-model-", dest_dir)
+
+
+def onnx_zip(run_dir: Path) -> Path:
+    """Zip RUN_DIR/onnx (entries under `onnx/`: the ONNX models, tokenizer, config and check) into a temporary file."""
+    folder = RunDir(run_dir).onnx
+    if onnx_export.read_check(folder) is None:
+        raise UserError(f"run '{Path(run_dir).name}' has no ONNX export yet; export it first.", field="run",
+                        code="NO_ONNX")
+    return folder_zip(folder, ONNX, f"{Path(run_dir).name}-onnx-")
+
+
+def folder_zip(folder: Path, root: str, prefix: str, dest_dir: Path | None = None) -> Path:
+    """Every file under FOLDER in a new temporary zip, with entries under ROOT/."""
+    handle, name = tempfile.mkstemp(prefix=prefix, suffix=".zip", dir=dest_dir)
     with open(handle, "wb") as raw, zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED,
                                                     compresslevel=1) as archive:
         # Level 1: weights hardly compress, so a higher level only costs time.
-        for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
-            with open(path, "rb") as source, archive.open(f"model/{path.relative_to(model_dir)}", "w",
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            with open(path, "rb") as source, archive.open(f"{root}/{path.relative_to(folder)}", "w",
                                                           force_zip64=True) as target:
                 while chunk := source.read(ZIP_CHUNK_BYTES):
                     target.write(chunk)
@@ -81,14 +95,16 @@ def run_script(run_dir: Path) -> str:
     """reproduce.py for the run in RUN_DIR, checked against the data the run recorded (dataset.json)."""
     run_dir = Path(run_dir)
     return reproduce_script(runs.read_json(RunDir(run_dir).config, {}) or {},
-                            runs.read_json(RunDir(run_dir).dataset, None))
+                            runs.read_json(RunDir(run_dir).dataset, None), runs.read_status(run_dir).get("lora"))
 
 
-def reproduce_script(config: dict[str, Any], recorded: dict[str, Any] | None = None) -> str:
+def reproduce_script(config: dict[str, Any], recorded: dict[str, Any] | None = None,
+                     lora: dict[str, Any] | None = None) -> str:
     """A standalone Python script that trains the same rows, model and arguments as this config.
 
     Raises UserError (one sentence) where it cannot: the data or model is gone or changed (`recorded`, the run's
-    dataset.json, must match what the data gives now), or label values the script could not tell apart."""
+    dataset.json, must match what the data gives now), or label values the script could not tell apart. A LoRA
+    run's script adapts the modules the run recorded (`lora`, from its status.json)."""
     parsed = RunConfig.from_dict(config)
     raw = prepare.read_source(parsed.data)
     source = data_facts(parsed, raw, recorded)  # first: a file that changed is named as such
@@ -104,7 +120,19 @@ def reproduce_script(config: dict[str, Any], recorded: dict[str, Any] | None = N
               "MAX_LENGTH": parsed.data.max_length, "MODEL": model_facts(parsed), "SEED": parsed.training.seed,
               "TRAINING_ARGUMENTS": training_arguments_of(_with_metric_for_data(config, splits.multi_label)),
               "EARLY_STOPPING_PATIENCE": parsed.training.early_stopping_patience}
+    if parsed.model.lora:
+        values["LORA"] = lora_settings(parsed, lora)
     return _assemble(parsed, values, splits)
+
+
+def lora_settings(parsed: RunConfig, recorded: dict[str, Any] | None) -> dict[str, Any]:
+    """peft's LoraConfig arguments for a LoRA run: its rank, alpha and dropout, and the modules it adapted."""
+    if not recorded or not recorded.get("target_modules"):
+        raise UserError("this LoRA run did not record which modules it adapted (it ended before training), so a "
+                        "script cannot train it the same way.", field="model.lora", code="NOT_REPRODUCIBLE")
+    model = parsed.model
+    return {"r": model.lora_rank, "lora_alpha": model.lora_alpha, "lora_dropout": model.lora_dropout,
+            "target_modules": recorded["target_modules"], "modules_to_save": recorded["modules_to_save"]}
 
 
 def _assemble(parsed: RunConfig, values: dict[str, Any], splits: Splits) -> str:
@@ -119,7 +147,8 @@ def _assemble(parsed: RunConfig, values: dict[str, Any], splits: Splits) -> str:
     if builtin_model and parsed.data.source != "builtin":  # the built-in data's reader already has package_dir
         model.insert(0, "PACKAGE_DIR")
     multi = values["PROBLEM_TYPE"] == models.MULTI_LABEL
-    pieces = [reader, "ROWS_MULTI" if multi else "ROWS", *model, "METRICS_MULTI" if multi else "METRICS_SINGLE"]
+    pieces = [reader, "ROWS_MULTI" if multi else "ROWS", *model, *(["LORA"] if parsed.model.lora else []),
+              "METRICS_MULTI" if multi else "METRICS_SINGLE"]
     note = (f"# The run used {parsed.hardware.processes} processes; run this with torchrun --nproc_per_node=N.\n"
             if parsed.hardware.processes > 1 else "")
     source = {"builtin": f"the built-in data set {parsed.data.name}", "file": "the data file and its sha256",
@@ -132,7 +161,10 @@ def _assemble(parsed: RunConfig, values: dict[str, Any], splits: Splits) -> str:
     rows = ("\n\n# The rows the run used: positions in the data as read above (0 is the first row), in the run's "
             f"order.\nTRAIN_ROWS = {_row_list(splits.train_rows)}\nEVAL_ROWS = {_row_list(splits.eval_rows)}\n")
     code = "".join(getattr(t, piece) for piece in pieces)
-    return header + constants + code + t.TRAIN.replace("__TOKENIZER_KWARG__", tokenizer_kwarg) + rows + t.FOOTER
+    train = (t.TRAIN.replace("__TOKENIZER_KWARG__", tokenizer_kwarg)
+             .replace("__LOAD_MODEL__", "add_lora(load_model())" if parsed.model.lora else "load_model()")
+             .replace("__MERGE__", t.MERGE if parsed.model.lora else ""))
+    return header + constants + code + train + rows + t.FOOTER
 
 
 def data_facts(parsed: RunConfig, raw: tuple, recorded: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -238,8 +270,9 @@ def _row_list(rows: list[int]) -> str:
     return "[\n" + textwrap.fill(", ".join(map(str, rows)), 116, initial_indent="    ", subsequent_indent="    ") + ",\n]"
 
 
-def export_run(run_dir: Path, out_dir: Path) -> list[Path]:
-    """Write OUT_DIR/config.json, reproduce.py and model.zip: all three, or none and a UserError that says why."""
+def export_run(run_dir: Path, out_dir: Path, onnx: bool = False, quantize: bool = False) -> list[Path]:
+    """Write OUT_DIR/config.json, reproduce.py and model.zip (and with `onnx` the folder onnx/, checked against
+    PyTorch): all of them, or none and a UserError that says why."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     if not (RunDir(run_dir).config).is_file():
         raise UserError(f"'{run_dir}' is not a run folder (it has no config.json); pass a run's folder, such as "
@@ -249,15 +282,27 @@ def export_run(run_dir: Path, out_dir: Path) -> list[Path]:
         raise UserError(f"run '{run_dir.name}' has no saved model (it is {state}); export a run that finished and "
                         "saved its model.", field="RUN_DIR", code="NO_MODEL")
     script = run_script(run_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))  # moved in only once all three are written
+    partial = _partial_folder(out_dir)  # moved in only once everything is written
     try:
         (partial / "config.json").write_text(config_json(run_dir) + "\n", encoding="utf-8")
         (partial / "reproduce.py").write_text(script, encoding="utf-8")
         model_zip(run_dir, dest_dir=partial).rename(partial / "model.zip")
-        names = ("config.json", "reproduce.py", "model.zip")
+        names = ["config.json", "reproduce.py", "model.zip"]
+        if onnx:
+            onnx_export.write_onnx(run_dir, partial / ONNX, quantize)
+            names.append(ONNX)
         for name in names:
-            (partial / name).replace(out_dir / name)
+            onnx_export.replace_folder(partial / name, out_dir / name)
         return [out_dir / name for name in names]
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+
+
+def _partial_folder(out_dir: Path) -> Path:
+    """A temporary folder inside OUT_DIR (created if missing); a folder that cannot be written is a UserError."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
+    except OSError as exc:
+        raise UserError(f"cannot write to '{out_dir}' ({type(exc).__name__}); pass a folder you can write to.",
+                        field="--out", code="OUT_NOT_WRITABLE") from None

@@ -16,7 +16,8 @@ from core.common.errors import UserError
 from core.rundir.records import as_float, metric_for_task
 from core.rundir.runs import (ACTIVE_STATES, RunSummary, dataset_label, default_runs_dir, list_runs, read_json,
                               read_metrics, reconcile, safe_run_path, write_json_atomic)
-from core.rundir.layout import RunDir
+from core.rundir.layout import ONNX, RunDir
+from core.runner import onnx_export
 from core.runner.export import export_run
 from core.runner.hub import push_command
 from core.views.progress import best_eval, format_duration, format_metric, run_duration_s  # noqa: F401 - run_duration_s: the one duration, for callers of history
@@ -193,7 +194,8 @@ def _one_line_parser():
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m core.runs list [--runs-dir DIR] [--json]`: every run, states reconciled like the dashboard;
-    `python -m core.runs export RUN_DIR --out DIR`: the run's config.json, reproduce.py and model.zip;
+    `python -m core.runs export RUN_DIR --out DIR [--onnx [--quantize]]`: the run's config.json, reproduce.py and
+    model.zip (and onnx/);
     `python -m core.runs push RUN_DIR --repo-id USER/NAME [--private | --public]`: model, tokenizer, card to the Hub."""
     parser = _one_line_parser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -204,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     exporting.add_argument("run_dir", metavar="RUN_DIR", help="the run's folder, e.g. runs/<id>")
     exporting.add_argument("--out", required=True, metavar="DIR", help="folder for the three files; created if "
                                                                         "missing, files of the same name replaced")
+    exporting.add_argument("--onnx", action="store_true", help="also DIR/onnx/: the model as ONNX (dynamic batch "
+                           "and sequence axes) with its tokenizer, checked against PyTorch on the run's eval texts")
+    exporting.add_argument("--quantize", action="store_true", help="with --onnx: also an int8 model "
+                           "(onnx/model_quantized.onnx, dynamic quantisation), checked the same way")
     pushing = sub.add_parser("push", help="upload the model, tokenizer and model card to the Hugging Face Hub "
                                           "(token from HF_TOKEN)")
     pushing.add_argument("run_dir", metavar="RUN_DIR", help="the run's folder, e.g. runs/<id>")
@@ -213,21 +219,32 @@ def main(argv: list[str] | None = None) -> int:
                             help="a private repository (the default)")
     visibility.add_argument("--public", dest="private", action="store_false", help="a public repository")
     args = parser.parse_args(argv)
+    if args.command == "export" and args.quantize and not args.onnx:
+        parser.error("--quantize quantises the ONNX model; add --onnx")
     if args.command == "push":
         return push_command(args.run_dir, args.repo_id, args.private)
-    return export_command(args.run_dir, args.out) if args.command == "export" else list_command(args)
+    if args.command == "export":
+        return export_command(args.run_dir, args.out, args.onnx, args.quantize)
+    return list_command(args)
 
 
-def export_command(run_dir: str, out: str) -> int:
-    """Exit 0 with the files written, or 2 with one sentence on stderr and nothing written."""
+def export_command(run_dir: str, out: str, onnx: bool = False, quantize: bool = False) -> int:
+    """Exit 0 with the files written, 2 with one sentence on stderr and nothing written, or 1 when the ONNX model
+    was written but failed its check against PyTorch (the sentence says which part)."""
     import sys
 
     try:
-        written = export_run(Path(run_dir), Path(out))
+        written = export_run(Path(run_dir), Path(out), onnx, quantize)
     except UserError as exc:
         print(f"error: {exc.sentence}", file=sys.stderr)
         return 2
     print("Wrote " + ", ".join(str(path) for path in written) + ".")
+    check = onnx_export.read_check(Path(out) / ONNX) if onnx else None
+    if check:
+        print(onnx_export.check_summary(check))
+    if check and not check["passed"]:
+        print(f"error: {check['sentence']}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -305,7 +305,7 @@ def main():
     print(f"{len(train_frame)} training and {len(eval_frame)} eval examples; labels: {', '.join(LABEL_NAMES)}")
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_location(), trust_remote_code=MODEL["trust_remote_code"])
     set_seed(SEED)  # the new head's initial weights
-    model = load_model()
+    model = __LOAD_MODEL__
     args = TrainingArguments(output_dir=str(output_dir / "checkpoints"), **TRAINING_ARGUMENTS)
     callbacks = [EarlyStoppingCallback(EARLY_STOPPING_PATIENCE)] if EARLY_STOPPING_PATIENCE else []
     trainer = Trainer(model=model, args=args, train_dataset=tokenize(train_frame, tokenizer),
@@ -313,10 +313,19 @@ def main():
                       data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
                       callbacks=callbacks, __TOKENIZER_KWARG__=tokenizer)
     trainer.train()
-    save(trainer, str(output_dir / "model"))
+__MERGE__    save(trainer, str(output_dir / "model"))
     metrics = trainer.evaluate()
     print("Final eval metrics: " + json.dumps({k: round(v, 4) for k, v in metrics.items() if "eval_" in k}))
 '''
+
+LORA = '''
+
+def add_lora(model):
+    """LoRA adapters on the modules the run adapted; the classification head is trained in full."""
+    return get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, **LORA))
+'''
+# With LORA: the adapters folded into the weights before saving, as the dashboard saves a LoRA run's model.
+MERGE = "    trainer.model = trainer.model.merge_and_unload()\n"
 
 FOOTER = '''
 
@@ -340,6 +349,7 @@ NEEDS = {
     "METRICS_SINGLE": [("sklearn.metrics", "accuracy_score")],
     "MODEL_RANDOM": [("transformers", "BertConfig"), ("transformers", "BertForSequenceClassification")],
     "MODEL_PRETRAINED": [("transformers", "AutoConfig"), ("transformers", "AutoModelForSequenceClassification")],
+    "LORA": [("peft", "LoraConfig"), ("peft", "TaskType"), ("peft", "get_peft_model")],
 }
 STANDARD_LIBRARY = ("argparse", "ast", "hashlib", "importlib.util", "io", "json", "pathlib")
 ALIASES = {"numpy": "np", "pandas": "pd"}

@@ -29,7 +29,7 @@ from core.diagnostics.rules import classify_exception
 from core.plan import presets
 from core.rundir import runs
 from core.rundir.layout import RunDir
-from core.training import models, tuning
+from core.training import lora, models, tuning
 from core.training.trainer_setup import build_trainer, live_metrics_enabled, training_arguments
 from core.views.model_card import write_model_card
 
@@ -313,11 +313,15 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
     rss_before = tuning.current_rss_mb()
     model = faults.apply_to_model(models.load_model(config.model, splits.label_names, config.training.seed,
                                                     attention=speed["attention"], multi_label=splits.multi_label))
+    if config.model.lora:
+        model = _with_adapters(model, config, run_dir)
     runs.update_status(run_dir, model_facts=model_facts(model))  # before training, so a crash still shows them
     plan = presets.batch_plan(config)
     if config.hardware.memory_preset in ("auto", "throughput") and device == "cuda":
         plan = tuning.fit_batch(config, run_dir, model, speed, say)
         args = training_arguments(config, run_dir, device, speed, plan)
+    if plan.gradient_checkpointing and lora.is_adapted(model):
+        model.enable_input_require_grads()  # checkpointed blocks need an input that carries a gradient
     runs.update_status(run_dir, batch={"per_device_train_batch_size": plan.per_device_train_batch_size,
                                        "gradient_accumulation_steps": plan.gradient_accumulation_steps,
                                        "gradient_checkpointing": plan.gradient_checkpointing})
@@ -343,6 +347,18 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
     else:
         _save_and_report(trainer, tokenizer, tokenized["eval"], splits.label_names, run_dir, performance)
     return state
+
+
+def _with_adapters(model, config: RunConfig, run_dir: Path):
+    """The model with LoRA adapters; the trainable share goes to the log and to status.json for Live run."""
+    modules = {"target_modules": sorted(lora.attention_projections(model)), "modules_to_save": lora.head_modules(model)}
+    model = lora.add_adapters(model, config.model)
+    share = lora.trainable_share(model)
+    say(f"LoRA rank {config.model.lora_rank} on {', '.join(modules['target_modules'])} (head trained in full): "
+        f"{share['trainable_parameters']:,} of {share['total_parameters']:,} parameters train ({share['share']:.2%}).")
+    # The modules it adapted are recorded, so reproduce.py adapts the same ones.
+    runs.update_status(run_dir, lora={**share, "rank": config.model.lora_rank, **modules})
+    return model
 
 
 def describe_source(config: RunConfig) -> str:
@@ -380,6 +396,7 @@ def _save_and_report(trainer, tokenizer, eval_dataset, label_names: list[str], r
     from core.training.metrics import classification_report, compute_metrics
 
     model_dir = RunDir(run_dir).model
+    lora.merge_into(trainer)  # a LoRA run saves (and reports on) the merged model, a plain transformers one
     trainer.save_model(str(model_dir))  # the Trainer saves from rank 0 only
     if runs.is_writer():
         tokenizer.save_pretrained(str(model_dir))

@@ -1,4 +1,5 @@
-"""Live run additions: the one-click retry after running out of memory, and the estimate against the truth."""
+"""Live run additions: the one-click retry after running out of memory, the estimate against the truth, and what
+LoRA trains."""
 
 from __future__ import annotations
 
@@ -50,3 +51,13 @@ def show_estimate_vs_measured(run: runs.RunSummary) -> None:
         st.dataframe(pd.DataFrame(rows).set_index("measure"), key="estimate_table")
         st.caption("Samples/s and tokens/s are steady-state figures after the first steps; memory is the peak "
                    "CUDA allocation, or on CPU the growth of the process's peak resident memory from the model load.")
+
+
+def lora_caption(run: runs.RunSummary) -> None:
+    """A LoRA run: how many of the model's parameters train (the adapters and the head)."""
+    lora = run.status.get("lora")
+    if not lora:
+        return
+    st.caption(f"LoRA, rank {lora['rank']}: {lora['trainable_parameters']:,} of {lora['total_parameters']:,} "
+               f"parameters train ({lora['share']:.2%}): adapters on the attention and the classification head. "
+               "The saved model has the adapters merged in.")

@@ -8,6 +8,7 @@ import streamlit as st
 from core.rundir import runs
 from core.runner import export, history
 from core.training import predict
+from pages.components.onnx_panel import engine_choice, onnx_predictions
 from pages.components.session import runs_dir, select_run
 
 from core.common.errors import UserError
@@ -146,19 +147,22 @@ def try_model_panel(run: runs.RunSummary) -> None:
         return
     raw = st.text_area("Texts, one per line", key="try_texts", height=120,
                        placeholder="What a great match!\nThe train was late again.")
+    engine = engine_choice(run)
     if st.button("Predict", key="try_predict", icon=":material/psychology:"):
         # Kept per run, so the answers stay while the user looks at another tab.
-        st.session_state[f"try_rows_{run.run_id}"] = predictions(run, raw)
+        st.session_state[f"try_rows_{run.run_id}"] = predictions(run, raw, engine)
     rows = st.session_state.get(f"try_rows_{run.run_id}")
     if rows:
         show_predictions(rows)
 
 
-def predictions(run: runs.RunSummary, raw: str) -> list[dict] | None:
+def predictions(run: runs.RunSummary, raw: str, engine: str = "pytorch") -> list[dict] | None:
     try:
         texts = predict.split_texts(raw)
         if not texts:
             raise UserError("is empty; type at least one text, one per line.", field="texts")
+        if engine != "pytorch":
+            return onnx_predictions(run, texts, engine, (run.config.get("data") or {}).get("max_length", 128))
         model_dir = RunDir(run.path).model
         tokenizer, model = cached_classifier(str(model_dir), (model_dir / "config.json").stat().st_mtime)
         return predict.predict(texts, tokenizer, model, (run.config.get("data") or {}).get("max_length", 128))
