@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from core.config.schema import BEST_METRICS
 from core.rundir import runs
 from core.runner import history
 from core.views import compare, progress
@@ -36,7 +37,7 @@ axis_col, metric_col = st.columns([1, 1])
 axis = axis_col.segmented_control("Horizontal axis", ["step", "epoch"], default="step", key="compare_axis",
                                   required=True, help="Per optimizer step, or per epoch (runs with different "
                                                       "batch sizes line up by epoch).")
-metric = metric_col.selectbox("Eval metric", ["f1", "accuracy", "precision", "recall", "loss"], key="compare_metric")
+metric = metric_col.selectbox("Eval metric", BEST_METRICS, key="compare_metric")
 smoothing, log_y = smoothing_controls("compare")
 curves = {labels[i]: runs.read_metrics(all_runs[i].path) for i in chosen}
 left, right = st.columns(2)

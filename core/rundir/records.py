@@ -18,6 +18,10 @@ TRAIN_KEYS = ("loss", "learning_rate", "grad_norm")
 SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss")
 # Evaluation fields all start with this prefix (eval_loss, eval_accuracy, eval_f1, ...).
 EVAL_PREFIX = "eval_"
+# The rates an evaluation of a single-label run carries, after the prefix: f1, precision and recall are averages over
+# the classes weighted by their size (f1_weighted is f1 under its full name); f1_macro is the plain mean over the
+# classes, so a rare class counts as much as a large one. Runs before issue 16 lack f1_macro and f1_weighted.
+EVAL_RATES = ("accuracy", "f1", "f1_macro", "f1_weighted", "precision", "recall")
 
 
 def encode(value: Any) -> Any:

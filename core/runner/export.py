@@ -26,7 +26,7 @@ import pandas as pd
 from core.common.errors import UserError
 from core.config import compat
 from core.config.schema import RunConfig
-from core.data import prepare, tables
+from core.data import balance, prepare, tables
 from core.data.columns import label_strings
 from core.data.splits import Splits
 from core.rundir import runs
@@ -98,6 +98,10 @@ def reproduce_script(config: dict[str, Any], recorded: dict[str, Any] | None = N
               "MODEL": model_facts(parsed), "SEED": parsed.training.seed,
               "TRAINING_ARGUMENTS": training_arguments_of(config),
               "EARLY_STOPPING_PATIENCE": parsed.training.early_stopping_patience}
+    # The weights the run trained with, from the same training rows (so the same numbers as its dataset.json).
+    weights = balance.class_weights(parsed.training.class_weights, splits.label_names, splits.train["label"])
+    if weights:
+        values["CLASS_WEIGHTS"] = weights
     return _assemble(parsed, values, splits)
 
 
@@ -112,7 +116,7 @@ def _assemble(parsed: RunConfig, values: dict[str, Any], splits: Splits) -> str:
         model = ["LOCATION_MINILM" if builtin_model else "LOCATION_GIVEN", "MODEL_PRETRAINED"]
     if builtin_model and parsed.data.source != "builtin":  # the built-in data's reader already has package_dir
         model.insert(0, "PACKAGE_DIR")
-    pieces = [reader, "ROWS", *model]
+    pieces = [reader, "ROWS", *model, *(["WEIGHTED_LOSS"] if "CLASS_WEIGHTS" in values else [])]
     note = (f"# The run used {parsed.hardware.processes} processes; run this with torchrun --nproc_per_node=N.\n"
             if parsed.hardware.processes > 1 else "")
     source = {"builtin": f"the built-in data set {parsed.data.name}", "file": "the data file and its sha256",
@@ -125,7 +129,9 @@ def _assemble(parsed: RunConfig, values: dict[str, Any], splits: Splits) -> str:
     rows = ("\n\n# The rows the run used: positions in the data as read above (0 is the first row), in the run's "
             f"order.\nTRAIN_ROWS = {_row_list(splits.train_rows)}\nEVAL_ROWS = {_row_list(splits.eval_rows)}\n")
     code = "".join(getattr(t, piece) for piece in pieces)
-    return header + constants + code + t.TRAIN.replace("__TOKENIZER_KWARG__", tokenizer_kwarg) + rows + t.FOOTER
+    loss_kwarg = ", compute_loss_func=weighted_loss" if "WEIGHTED_LOSS" in pieces else ""
+    train = t.TRAIN.replace("__TOKENIZER_KWARG__", tokenizer_kwarg).replace("__LOSS_KWARG__", loss_kwarg)
+    return header + constants + code + train + rows + t.FOOTER
 
 
 def data_facts(parsed: RunConfig, raw: tuple, recorded: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from core.rundir.records import as_float, eval_points
+from core.rundir.records import as_float, EVAL_RATES, eval_points
 from core.rundir.runs import ACTIVE_STATES
 
 # A page re-reads a training run about as often as the run writes a metrics line: never faster than this
@@ -114,7 +114,7 @@ def best_eval(records: list[dict], metric: str = "f1") -> dict | None:
 
 
 ACTIVE = ("queued", "running")
-RATE_METRICS = ("accuracy", "f1", "precision", "recall")
+RATE_METRICS = EVAL_RATES
 
 
 def _epoch_seconds(value: Any) -> float | None:

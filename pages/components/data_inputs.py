@@ -15,7 +15,7 @@ import streamlit as st
 from core.common.errors import UserError
 from core.config.schema import DataConfig, field_help, ModelConfig, RunConfig
 from core.config.source_fields import BUILTIN_DATASETS, BUILTIN_MODELS
-from core.data import columns, prepare, uploads
+from core.data import balance, columns, prepare, uploads
 from core.training import models
 from core.views import charts, preview
 from pages.components.findings import finding_box
@@ -210,10 +210,11 @@ def data_preview(config: RunConfig, raw: tuple) -> str | None:
         splits = _splits(_source_identity(config.data), json.dumps(dataclasses.asdict(config.data)), raw)
         tokenizer = _tokenizer(m.source, m.name, m.path, m.trust_remote_code)
         models.check_max_length(config.data.max_length, tokenizer)
+        balance.check_weight_labels(config.training.class_weights, splits.label_names)
     except UserError as exc:
         return user_sentence(exc)
     _show_mapping(splits, config)
-    for finding in preview.data_warnings(splits):
+    for finding in preview.data_warnings(splits, config.to_dict()):
         finding_box(finding, ":material/warning:")
     _show_charts(splits, tokenizer, config.data.max_length)
     return None

@@ -30,7 +30,8 @@ def field_widget(section: str, name: str, **overrides: Any) -> Any:
     if isinstance(meta["default"], bool):
         return st.checkbox(value=bool(default), **kwargs)
     if meta["kind"] == "str":
-        return st.text_input(value=default or "", **kwargs)
+        # A field stored in another shape than text (class weights as a mapping) has its own way to read as text.
+        return st.text_input(value=meta["as_text"](default) if meta.get("as_text") else default or "", **kwargs)
     # No min / max on the widget: the browser would keep the old value of an out-of-range one and only colour
     # it red; passed on, the config's check says what is wrong in one sentence and keeps Start off.
     is_int = isinstance(meta["default"], int) and not isinstance(meta["default"], bool)
