@@ -87,7 +87,7 @@ def wait_for(predicate, timeout: float = 180, every: float = 0.2) -> bool:
 SLOW_MODULES = {"test_bad_inputs", "test_crash_safety", "test_faults", "test_multiprocess", "test_multinode",
                 "test_out_of_memory", "test_queue", "test_train_cli", "test_train_sources", "test_throughput_bench",
                 "test_profiling", "test_reproduce", "test_export_and_predict", "test_resources", "test_lr_find",
-                "test_sweep", "test_sweep_postgres"}
+                "test_sweep", "test_sweep_postgres", "test_imbalance_training"}
 
 
 def pytest_collection_modifyitems(config, items):
