@@ -88,3 +88,17 @@ def test_the_real_cli_process_refuses_weights_for_an_unknown_label(tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.startswith("error: training.class_weights: 'spam' is not a label of this data")
     assert not (tmp_path / "run").exists()
+
+
+def test_an_oversampled_weighted_script_is_clean_and_reads_the_runs_rows_with_their_repeats(tmp_path):
+    from tests.bad_inputs import file_data
+    from tests.test_reproduce import assert_reads_the_dashboards_rows, pyflakes_warnings, run_config, script_namespace
+
+    data = file_data("reviews.csv", oversample=True)
+    script = export.reproduce_script(run_config(data, class_weights={"positive": 2.0}))
+    assert pyflakes_warnings(script) == ""  # no undefined name, no unused import (torch is used by the loss)
+    namespace = script_namespace(tmp_path, script)
+    assert len(namespace["TRAIN_ROWS"]) > len(set(namespace["TRAIN_ROWS"]))  # the repeats oversampling added
+    assert_reads_the_dashboards_rows(namespace, data)
+    plain = export.reproduce_script(run_config(file_data("reviews.csv")))
+    assert "weighted_loss" not in plain and "import torch" not in plain

@@ -11,7 +11,7 @@ from core.diagnostics.lr_range import format_lr, smoothed, Suggestion
 from core.rundir.records import as_float, eval_points, train_points
 
 # f1_weighted is f1 under its full name, so it gets no line of its own.
-METRIC_COLOURS = {"accuracy": "#2563eb", "f1": "#16a34a", "f1_macro": "#0d9488", "precision": "#d97706",
+METRIC_COLOURS = {"accuracy": "#2563eb", "f1": "#16a34a", "f1_macro": "#db2777", "precision": "#d97706",
                   "recall": "#9333ea"}
 METRIC_NAMES = {"f1": "f1 weighted", "f1_macro": "f1 macro"}
 TRAIN_COLOUR, EVAL_COLOUR, BEST_COLOUR = "#64748b", "#dc2626", "#16a34a"
