@@ -11,7 +11,7 @@ from core.runner import launcher
 from pages.components import data_inputs, learning_rate
 from pages.components.estimates import show_estimates, speed_fields
 from pages.components.findings import finding_box
-from pages.components.form_fields import (current, field_row, field_widget, force_value, form_values, keep_values,
+from pages.components.form_fields import (apply_change, current, field_row, field_widget, form_values, keep_values,
                                           user_sentence)
 from pages.components.several_machines import several_machines
 from pages.components.session import runs_dir, select_run
@@ -23,11 +23,6 @@ SECTIONS = {section: form_fields(section) for section in ("data", "model", "hard
 @st.cache_resource
 def detected_devices() -> dict:
     return presets.available_devices()
-
-
-def apply_change(change: dict) -> None:
-    for dotted, value in change.items():
-        force_value(*dotted.split(".", 1), value)
 
 
 def start_blocked_reason(problem: str | None, blocking: bool, data: dict) -> str:

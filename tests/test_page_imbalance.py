@@ -75,3 +75,26 @@ def test_weights_and_oversampling_from_the_form_reach_the_run(new_run, runs_dir)
         new_run.button(key="start").click().run()
     config = start.call_args.args[0]
     assert config.training.class_weights == {"negative": 1.0, "positive": 3.0} and config.data.oversample
+
+
+def unequal_csv(path):
+    """200 'common' and 10 'rare' texts (20:1), told apart by a word."""
+    lines = ["text,label"] + [f"an ordinary message number {i},common" for i in range(200)] + \
+            [f"an unusual urgent message number {i},rare" for i in range(10)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_the_preview_warns_of_unequal_classes_and_applies_class_weights_and_macro_f1(new_run, tmp_path):
+    new_run.selectbox(key="form.model.name").select("tiny-random").run()
+    new_run.selectbox(key="form.data.source").select("file").run()
+    new_run.text_input(key="form.data.path").set_value(str(unequal_csv(tmp_path / "unequal.csv"))).run()
+    warning = next(w for w in new_run.warning if "very unequal in size" in w.body)
+    assert "'common' has" in warning.body and "'rare' only" in warning.body
+    new_run.button(key="preview_CLASS_IMBALANCE").click().run()
+    assert new_run.text_input(key="form.training.class_weights").value == "balanced"
+    assert new_run.selectbox(key="form.training.metric_for_best_model").value == "f1_macro"
+    assert not new_run.button(key="start").disabled
+    # Once applied, the preview says the classes are weighted and offers nothing more to apply.
+    assert any("already weighted" in w.body for w in new_run.warning)
+    assert not [b for b in new_run.button if b.key == "preview_CLASS_IMBALANCE"]

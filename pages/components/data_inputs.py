@@ -19,7 +19,7 @@ from core.data import balance, columns, prepare, uploads
 from core.training import models
 from core.views import charts, preview
 from pages.components.findings import finding_box
-from pages.components.form_fields import current, field_widget, force_value, set_value, user_sentence
+from pages.components.form_fields import apply_change, current, field_widget, force_value, set_value, user_sentence
 from pages.components.session import runs_dir
 
 NO_PAIR = "(none)"
@@ -216,6 +216,9 @@ def data_preview(config: RunConfig, raw: tuple) -> str | None:
     _show_mapping(splits, config)
     for finding in preview.data_warnings(splits, config.to_dict()):
         finding_box(finding, ":material/warning:")
+        if finding.config_change:  # very unequal classes: class weights and macro F1 are one click away
+            st.button(f"Apply: {', '.join(f'{k} = {v}' for k, v in finding.config_change.items())}",
+                      key=f"preview_{finding.code}", on_click=apply_change, args=(finding.config_change,))
     _show_charts(splits, tokenizer, config.data.max_length)
     return None
 

@@ -109,6 +109,13 @@ def force_value(section: str, name: str, value: Any) -> None:
     st.session_state["forced." + key_of(section, name)] = True
 
 
+def apply_change(change: dict[str, Any]) -> None:
+    """A finding's config change ({"training.learning_rate": 5e-5}) into the form; for a button's on_click, which
+    runs before the fields are drawn, so the browser shows the applied values too."""
+    for dotted, value in change.items():
+        force_value(*dotted.split(".", 1), value)
+
+
 def _as_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
