@@ -1,6 +1,6 @@
 """Unequal classes (issue 16): class weights `balanced` against `none`, side by side with the same seed.
 
-  python bench/imbalance.py [--seeds 42] [--rare 15] [--epochs 3] [--oversample]
+  python bench/imbalance.py [--seeds 42] [--rare 15] [--epochs 3] [--arms none balanced oversample]
 
 The built-in tweets cut to a 20:1 ratio between the largest and the smallest class: a training file of 300
 negative, 200 neutral and 15 positive tweets (--rare sets the 15; the largest is always 20x it), drawn with the
@@ -97,9 +97,10 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
     parser.add_argument("--rare", type=int, default=15, help="training tweets of the rare class (positive)")
     parser.add_argument("--epochs", type=float, default=3)
-    parser.add_argument("--oversample", action="store_true", help="a third arm: data.oversample instead of weights")
+    parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=["none", "balanced"],
+                        help="oversample: data.oversample instead of class weights")
     args = parser.parse_args()
-    arms = [a for a in ARMS if a != "oversample" or args.oversample]
+    arms = args.arms
     rows = []
     with tempfile.TemporaryDirectory(prefix="imbalance-") as tmp:
         folder = Path(tmp)
@@ -123,7 +124,7 @@ def report(args, rows) -> str:
              f"Machine: {platform.node() or 'vm'}, {os.cpu_count()} CPU cores, {platform.machine()}, load average "
              f"{load} at the end (shared with other work). Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
              f"Command: `python bench/imbalance.py --seeds {' '.join(map(str, args.seeds))} --rare {args.rare} "
-             f"--epochs {args.epochs:g}{' --oversample' if args.oversample else ''}` (MiniLM-L6, CPU, training "
+             f"--epochs {args.epochs:g} --arms {' '.join(args.arms)}` (MiniLM-L6, CPU, training "
              f"tweets {20 * args.rare} negative / {neutral} neutral / {args.rare} positive (20:1), eval "
              f"{EVAL_PER_CLASS} per class, max length 48, {args.epochs:g} epochs, batch 16, lr 1e-4, the last model "
              "evaluated).", "",
