@@ -3,8 +3,9 @@
 import pandas as pd
 import streamlit as st
 
+from core.config.schema import BEST_METRICS
 from core.rundir import runs
-from core.rundir.records import MULTI_LABEL_METRICS
+from core.rundir.records import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
 from core.runner import history
 from core.views import compare, progress
 from pages.components.chart_controls import smoothing_controls
@@ -42,8 +43,8 @@ axis = axis_col.segmented_control("Horizontal axis", ["step", "epoch"], default=
 curves = {labels[i]: runs.read_metrics(all_runs[i].path) for i in chosen}
 # Multi-label runs add their metrics; a single-label name shows their counterpart (f1: micro F1).
 multi_label = any(progress.is_multi_label(records) for records in curves.values())
-metric = metric_col.selectbox("Eval metric", ["f1", "accuracy", "precision", "recall", "loss",
-                                              *(MULTI_LABEL_METRICS if multi_label else ())], key="compare_metric",
+metric = metric_col.selectbox("Eval metric", [m for m in BEST_METRICS if multi_label or m not in MULTI_LABEL_METRICS
+                                              or m in SINGLE_LABEL_METRICS], key="compare_metric",
                               help="On a multi-label run, f1, accuracy, precision and recall show micro F1, subset "
                                    "accuracy, micro precision and micro recall." if multi_label else None)
 smoothing, log_y = smoothing_controls("compare")

@@ -230,6 +230,9 @@ def show_resources(run_path: Path) -> None:
                f"{last.get('rss_mb', 0):,.0f} MB resident memory.")
 
 
+FINAL_METRIC_LABELS = {"f1": "F1 weighted", "f1_macro": "F1 macro"}
+
+
 def show_results(run: runs.RunSummary) -> None:
     results = runs.read_json(RunDir(run.path).results)
     if not results:
@@ -239,13 +242,17 @@ def show_results(run: runs.RunSummary) -> None:
         show_multilabel_results(results, runs.read_json(RunDir(run.path).dataset, {}) or {})
         return
     final = results["final_metrics"]
-    cols = st.columns(5)
-    for col, metric in zip(cols, ("accuracy", "f1", "precision", "recall", "loss")):
+    # Macro F1 next to the weighted one (a rare class counts as much as a large one); runs from before lack it.
+    shown = [m for m in ("accuracy", "f1", "f1_macro", "precision", "recall", "loss") if m != "f1_macro" or m in final]
+    for col, metric in zip(st.columns(len(shown)), shown):
         value = final.get(metric)
-        col.metric(metric.capitalize(), progress.format_metric(metric, value))
+        col.metric(FINAL_METRIC_LABELS.get(metric, metric.capitalize()), progress.format_metric(metric, value))
     dataset = runs.read_json(RunDir(run.path).dataset, {}) or {}
     if dataset.get("majority_rate"):
         st.caption(f"Always answering the largest class would score {dataset['majority_rate']:.1%} accuracy.")
+    if dataset.get("class_weights"):
+        st.caption("Trained with class weights in the loss: " + ", ".join(
+            f"{name} {weight:.3g}" for name, weight in dataset["class_weights"].items()) + ".")
     table_col, matrix_col = st.columns(2)
     frame = pd.DataFrame(results["per_class"]).set_index("label")
     table_col.dataframe(frame.style.format({m: (lambda v, m=m: progress.format_metric(m, v))

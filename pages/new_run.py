@@ -11,7 +11,8 @@ from core.runner import launcher
 from pages.components import data_inputs, learning_rate
 from pages.components.estimates import show_estimates, speed_fields
 from pages.components.findings import finding_box
-from pages.components.form_fields import current, field_row, force_value, form_values, keep_values, user_sentence
+from pages.components.form_fields import (apply_change, current, field_row, field_widget, form_values, keep_values,
+                                          user_sentence)
 from pages.components.several_machines import several_machines
 from pages.components.session import NEW_RUN_CONFIG, runs_dir, select_run, through_app_navigation
 
@@ -26,11 +27,6 @@ MULTI_LABEL_FIELDS = ("threshold", "tune_thresholds")
 @st.cache_resource
 def detected_devices() -> dict:
     return presets.available_devices()
-
-
-def apply_change(change: dict) -> None:
-    for dotted, value in change.items():
-        force_value(*dotted.split(".", 1), value)
 
 
 def start_blocked_reason(problem: str | None, blocking: bool, data: dict) -> str:
@@ -102,6 +98,12 @@ with st.container(border=True):
                        "optimistic; compare runs by their scores at the fixed threshold.")
     field_row("training", ["early_stopping_patience", "save_total_limit", "seed", "train_sampling_strategy"],
               disabled={"early_stopping_patience": no_best})
+    # Unequal classes: weigh them in the loss, or repeat the rare ones in the training subset.
+    weights_col, oversample_col = st.columns([3, 1], vertical_alignment="bottom")
+    with weights_col:
+        field_widget("training", "class_weights", placeholder="none, balanced, or negative=1, positive=3")
+    with oversample_col:
+        field_widget("data", "oversample")
 
     reporters = compat.installed_reporters()
     if reporters:

@@ -89,7 +89,7 @@ SLOW_MODULES = {"test_bad_inputs", "test_crash_safety", "test_faults", "test_mul
                 "test_profiling", "test_reproduce", "test_export_and_predict", "test_resources", "test_lr_find",
                 "test_sweep", "test_sweep_postgres", "test_predict_file",
                 "test_train_multilabel", "test_onnx_export", "test_lora",
-                "test_page_runs_onnx"}
+                "test_page_runs_onnx", "test_imbalance_training"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -55,9 +55,18 @@ def test_log_scale_turns_the_loss_axis_logarithmic():
 
 def test_eval_curves_are_smoothed_only_with_enough_evaluations():
     few = charts.eval_metrics_figure(noisy_curve(evaluations=3), smoothing=0.6)
-    assert [t.name for t in few.data] == ["accuracy", "f1", "precision", "recall"]
+    assert [t.name for t in few.data] == ["accuracy", "f1 weighted", "precision", "recall"]
     many = charts.eval_metrics_figure(noisy_curve(evaluations=10), smoothing=0.6)
     assert [t.name for t in many.data][:2] == ["accuracy (raw)", "accuracy"]
+
+
+def test_macro_f1_gets_its_own_line_where_the_run_recorded_it():
+    records = [{**r, "eval_f1_macro": 0.3, "eval_f1_weighted": r["eval_f1"]} if r["type"] == "eval" else r
+               for r in noisy_curve(evaluations=3)]
+    fig = charts.eval_metrics_figure(records)
+    assert [t.name for t in fig.data] == ["accuracy", "f1 weighted", "f1 macro", "precision", "recall"]
+    assert list(fig.data[2].y) == [0.3, 0.3, 0.3]
+    assert progress.format_metric("eval_f1_macro", 0.3) == "30.0%"
 
 
 def test_compare_smooths_each_runs_training_loss_in_its_own_colour():

@@ -168,6 +168,18 @@ def test_class_imbalance_above_ten_to_one():
     assert finding.code == "CLASS_IMBALANCE" and "'ham' only 100 (11x fewer)" in finding.evidence
 
 
+def test_class_imbalance_fix_weighs_the_classes_and_keeps_the_best_macro_f1():
+    dataset = {"train_counts": {"spam": 1100, "ham": 100}}
+    plain = diagnostics.classes_far_apart_in_size(dataset, {"training": {"metric_for_best_model": "f1"}})
+    assert plain.config_change == {"training.class_weights": "balanced", "training.metric_for_best_model": "f1_macro"}
+    assert "class weights balanced" in plain.fix and "macro F1" in plain.fix and "'ham'" in plain.fix
+    weighted = diagnostics.classes_far_apart_in_size(dataset, {"training": {"class_weights": "balanced"}})
+    assert weighted.config_change == {"training.metric_for_best_model": "f1_macro"}
+    assert "already weighted" in weighted.fix
+    done = {"training": {"class_weights": {"ham": 5.0}, "metric_for_best_model": "f1_macro"}}
+    assert diagnostics.classes_far_apart_in_size(dataset, done).config_change == {}
+
+
 def test_padding_waste_is_slow_training_with_the_batching_fix():
     def records(share):
         return [{"type": "train", "step": s, "loss": 0.5, "pad_share": share} for s in (10, 20, 30)]
@@ -243,7 +255,11 @@ def test_one_class_cause_is_the_first_that_fits():
     random_model = finding({**MINILM, "model": {"source": "builtin", "name": "tiny-random"}})  # short, too
     assert "random weights" in random_model.evidence and random_model.config_change == {"model.name": "minilm-l6"}
     unequal = finding(dataset={**TWO_CLASSES, "train_counts": {"neutral": 1100, "negative": 100}}, max_steps=400)
-    assert "very unequal" in unequal.evidence and unequal.config_change == {}
+    assert "very unequal" in unequal.evidence
+    assert unequal.config_change == {"training.class_weights": "balanced", "training.metric_for_best_model": "f1_macro"}
+    weighted = finding({**MINILM, "training": {"learning_rate": 1e-4, "class_weights": "balanced"}},
+                       {**TWO_CLASSES, "train_counts": {"neutral": 1100, "negative": 100}}, max_steps=400)
+    assert "very unequal" in weighted.evidence and weighted.config_change == {}
     assert "labels may not follow from the texts" in finding(max_steps=400).evidence
     stepped = finding({**MINILM, "training": {"learning_rate": 1e-4, "max_steps": 45}})
     assert stepped.config_change == {"training.max_steps": 150}

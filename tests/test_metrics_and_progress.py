@@ -9,9 +9,12 @@ def test_compute_metrics_matches_hand_counts():
     labels = np.array([0, 1, 2, 1])
     metrics = compute_metrics((logits, labels))
     assert metrics["accuracy"] == 0.75
-    assert set(metrics) == {"accuracy", "f1", "precision", "recall", "top_class_share", "top_class"}
+    assert set(metrics) == {"accuracy", "f1", "f1_macro", "f1_weighted", "precision", "recall", "top_class_share",
+                            "top_class"}
     assert metrics["top_class_share"] == 0.5 and metrics["top_class"] == 0  # class 0 is predicted for 2 of 4 texts
-    assert 0 < metrics["f1"] < 1
+    # Per-class F1: 2/3, 2/3 and 1, with 1, 2 and 1 texts: weighted (2/3 + 4/3 + 1) / 4, macro (2/3 + 2/3 + 1) / 3.
+    assert metrics["f1"] == metrics["f1_weighted"] == np.float64(0.75)
+    assert abs(metrics["f1_macro"] - 7 / 9) < 1e-9
 
 
 def test_metrics_do_not_warn_when_a_class_is_never_predicted():

@@ -147,4 +147,7 @@ def test_a_small_eval_set_is_a_warning_naming_the_thin_classes():
     summary = {"eval_size": 30, "eval_counts": {"a": 27, "b": 3}, "label_names": ["a", "b"]}
     finding = preview.eval_set_too_small(summary)
     assert finding.severity == "warning" and "30 rows" in finding.evidence and "'b' has fewer than 5" in finding.evidence
+    assert "Raise the eval subset size to about 50 so that 'b' has 5 examples" in finding.fix
+    rare = {"eval_size": 500, "eval_counts": {"a": 480, "b": 18, "c": 2}, "label_names": ["a", "b", "c"]}
+    assert "to about 1,250 so that 'c' has 5 examples" in preview.eval_set_too_small(rare).fix
     assert preview.eval_set_too_small({"eval_size": 60, "eval_counts": {"a": 30, "b": 30}}) is None

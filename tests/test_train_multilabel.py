@@ -16,7 +16,8 @@ from tests.conftest import ROOT, write_config
 CONFIG = {"name": "tags", "data": {"source": "file", "path": str(FIXTURES / "bbc_tags.csv"), "train_size": 120,
                                    "eval_size": 40, "max_length": 32},
           "model": {"name": "tiny-random"}, "hardware": {"device": "cpu"},
-          "training": {"num_train_epochs": 2, "learning_rate": 1e-3, "logging_steps": 2, "tune_thresholds": True}}
+          "training": {"num_train_epochs": 2, "learning_rate": 1e-3, "logging_steps": 2, "tune_thresholds": True,
+                       "class_weights": "balanced"}}
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,11 @@ def test_evaluations_record_the_multi_label_metrics_and_the_config_says_which_pi
     assert json.loads((run_dir / "config.json").read_text())["training"]["metric_for_best_model"] == "f1_micro"
     dataset = json.loads((run_dir / "dataset.json").read_text())
     assert dataset["task"] == "multi_label" and dataset["num_labels"] == 9
+    # balanced class weights on multi-label data: each label's pos_weight, its texts without / with it
+    counts = dataset["train_counts"]
+    assert set(dataset["class_weights"]) == set(counts) and all(w > 0 for w in dataset["class_weights"].values())
+    rarest, commonest = min(counts, key=counts.get), max(counts, key=counts.get)
+    assert dataset["class_weights"][rarest] > dataset["class_weights"][commonest]
     assert runs.read_status(run_dir)["model_facts"]["problem_type"] == "multi_label_classification"
 
 
@@ -74,6 +80,7 @@ def test_diagnostics_runs_table_and_export_understand_the_run(run_dir, tmp_path)
     written = export.export_run(run_dir, tmp_path / "out")
     script = written[1].read_text()
     assert "PROBLEM_TYPE = 'multi_label_classification'" in script and "'separator': '|'" in script
+    assert "binary_cross_entropy_with_logits" in script and "CLASS_WEIGHTS = " in script
     flakes = subprocess.run([sys.executable, "-m", "pyflakes", str(written[1])], capture_output=True, text=True)
     assert flakes.returncode == 0, flakes.stdout
 

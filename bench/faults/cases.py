@@ -85,7 +85,7 @@ FAULTS = [
           {"training": {"evaluation_strategy": "epoch"}}, before_model=True),
     Fault("eval set = train set", ("EVAL_LEAKAGE",), fix_says("eval set"), fault="eval_equals_train",
           own_cache=True, before_model=True),
-    Fault("one class 20x rarer", ("CLASS_IMBALANCE",), change_is("training.metric_for_best_model", "f1"),
+    Fault("one class 20x rarer", ("CLASS_IMBALANCE",), change_is("training.class_weights", "balanced"),
           fault="imbalance", own_cache=True, before_model=True),
     Fault("unpadded batches", ("SHAPE_MISMATCH",), fix_says("pad"), fault="shape_mismatch"),
     Fault("accelerate missing", ("DEPENDENCY_ERROR",), fix_says("pip install"),

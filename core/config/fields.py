@@ -61,6 +61,8 @@ def _split_training_extras(values: dict, fields: dict, notes: list[str]) -> dict
 
 def _coerce(path: str, f: dataclasses.Field, value: Any) -> Any:
     meta = f.metadata
+    if meta.get("parse"):  # a field with a syntax of its own (class weights) checks itself
+        return meta["parse"](value)
     if value is None or value == "":
         if meta.get("optional"):
             return None

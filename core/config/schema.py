@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.common.errors import UserError
+from core.config.class_weights import class_weights_text, parse_class_weights
 from core.config.fields import build_section, field_kind, reject_unknown
 from core.config.source_fields import check_source_fields
 from core.rundir.records import metric_for_task, MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
@@ -29,7 +30,10 @@ PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SWITCHES = ("auto", "on", "off")
 ATTENTIONS = ("auto", "sdpa", "eager")
 STRATEGIES = ("no", "steps", "epoch")
-BEST_METRICS = ("f1", "accuracy", "precision", "recall", "loss", *MULTI_LABEL_METRICS)
+# f1 is the weighted average over classes (f1_weighted says so by name); f1_macro counts every class the same, so a
+# rare class weighs as much as a large one (on multi-label data too, where it is the mean over labels).
+BEST_METRICS = tuple(dict.fromkeys(("f1", "f1_macro", "f1_weighted", "accuracy", "precision", "recall", "loss",
+                                    *MULTI_LABEL_METRICS)))
 TASKS = ("auto", "single_label", "multi_label")
 
 
@@ -87,6 +91,10 @@ class DataConfig:
                          "longest text, so a generous value costs little on short texts. At most the model's "
                          "limit (512 for BERT-like models).", "Max sequence length", min=8, max=MAX_LENGTH_CAP)
     seed: int = _f(42, "Seed for the subset sampling, so the same settings pick the same examples.", "Data seed", min=0)
+    oversample: bool = _f(False, "Repeat examples of the smaller classes in the training subset (drawn with the data "
+                          "seed) until each class has as many as the largest; an epoch then takes longer. The eval "
+                          "subset is never changed. An alternative to class weights for very unequal classes.",
+                          "Oversample rare classes")
     padding: str = _f("longest", "longest pads each batch to its longest text (fast); max_length pads every text to "
                       "the max sequence length, which wastes compute on short texts.", "Padding",
                       choices=("longest", "max_length"), form=False)
@@ -216,6 +224,13 @@ class TrainingConfig:
     logging_steps: int = _f(10, "Record training loss, learning rate and gradient norm every this many steps.",
                             "Log every N steps", min=1, max=100000, argument=True)
     seed: int = _f(42, "Seed for weight initialisation of the new head and for shuffling.", "Training seed", min=0, argument=True)
+    class_weights: str | dict = _f("none", "Weigh each class in the loss, for very unequal classes. none: every "
+                                   "text counts the same. balanced: each class in inverse proportion to its "
+                                   "training examples (as scikit-learn's compute_class_weight), so a rare class "
+                                   "counts as much as a large one. Or a weight per label, such as negative=1, "
+                                   "positive=3 (labels not named weigh 1). Weights are scaled so an average training "
+                                   "text weighs 1, and the ones used are recorded with the run.", "Class weights",
+                                   parse=parse_class_weights, as_text=class_weights_text)
     extra: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "Any other TrainingArguments parameter of the installed transformers, passed through as given.",
         "label": "Other TrainingArguments"})
@@ -323,7 +338,7 @@ def _check_label_fields(data: DataConfig) -> None:
 def metric_for_data(metric: str, multi_label: bool) -> tuple[str, str | None]:
     """The best-model metric a run on this data records, and a note when it differs from the one asked for; a
     multi-label metric on single-label data is refused."""
-    if not multi_label and metric in MULTI_LABEL_METRICS:
+    if not multi_label and metric in MULTI_LABEL_METRICS and metric not in SINGLE_LABEL_METRICS:
         raise UserError(f"'{metric}' is a multi-label metric but each text here has one label; choose one of "
                         f"{', '.join(SINGLE_LABEL_METRICS)} or loss.", field="training.metric_for_best_model")
     resolved = metric_for_task(metric, multi_label)

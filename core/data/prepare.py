@@ -14,7 +14,7 @@ import pandas as pd
 
 from core.common.errors import UserError
 from core.config.schema import DataConfig
-from core.data import columns as cols, multilabel
+from core.data import balance, columns as cols, multilabel
 from core.data.sources import load_hub_frames
 from core.data.splits import load_frame, make_splits, Splits
 from core.data.tables import read_table
@@ -191,6 +191,10 @@ def split(loaded: Loaded, config: DataConfig) -> Splits:
     eval_source_rows = loaded.eval_rows if loaded.eval is not None else loaded.train_rows
     splits.train_rows = [loaded.train_rows[i] for i in splits.train_rows]
     splits.eval_rows = [eval_source_rows[i] for i in splits.eval_rows]
+    if config.oversample:  # after the eval rows are set apart: only the training subset grows
+        balance.check_oversample(splits.multi_label)
+        splits.train, splits.train_rows, note = balance.oversample(splits.train, splits.train_rows, config.seed)
+        splits.notes += [note] if note else []
     return splits
 
 

@@ -356,8 +356,13 @@ def _one_class_cause(dataset: dict, config: dict, steps: int) -> tuple[str, str,
                 f"{SHORT_RUN_STEPS} steps.", {key: longer})
     counts = dataset.get("train_counts") or {}
     if len(counts) >= 2 and min(counts.values()) > 0 and max(counts.values()) / min(counts.values()) > IMBALANCE_RATIO:
+        if training.get("class_weights") in (None, "none"):
+            return ("unequal", "the classes are very unequal in size, so answering the largest one pays",
+                    "Weigh the classes in the loss (class weights balanced) and judge the run by macro F1; adding "
+                    "examples of the small classes helps too.",
+                    {"training.class_weights": "balanced", "training.metric_for_best_model": "f1_macro"})
         return ("unequal", "the classes are very unequal in size, so answering the largest one pays",
-                "Add examples of the small classes (or use fewer of the largest) and judge the run by F1.", {})
+                "Add examples of the small classes (or use fewer of the largest) and judge the run by macro F1.", {})
     return ("labels", "the labels may not follow from the texts (a wrong label column, or rows shuffled apart from "
             "their labels)",
             "Check a few rows against their labels; if they match, train longer.", {})
@@ -391,8 +396,9 @@ def eval_texts_seen_in_training(dataset: dict) -> Finding | None:
                         "Nothing to do: a few duplicates in the corpus barely affect the scores."))
 
 
-def classes_far_apart_in_size(dataset: dict) -> Finding | None:
-    """CLASS_IMBALANCE: the largest training class is more than 10x the smallest."""
+def classes_far_apart_in_size(dataset: dict, config: dict | None = None) -> Finding | None:
+    """CLASS_IMBALANCE: the largest training class is more than 10x the smallest. The fix weighs the classes in the
+    loss (balanced) and keeps the checkpoint with the best macro F1, where the small class counts as much."""
     counts = dataset.get("train_counts") or {}
     if len(counts) < 2 or min(counts.values()) <= 0:
         return None
@@ -400,12 +406,20 @@ def classes_far_apart_in_size(dataset: dict) -> Finding | None:
     ratio = counts[largest] / counts[smallest]
     if ratio <= IMBALANCE_RATIO:
         return None
+    training = (config or {}).get("training") or {}
+    weighted = training.get("class_weights") not in (None, "none")
+    change = {} if weighted else {"training.class_weights": "balanced"}
+    if training.get("metric_for_best_model") != "f1_macro":
+        change["training.metric_for_best_model"] = "f1_macro"
+    first = ("The classes are already weighted in the loss; judge" if weighted else
+             "Weigh the classes in the loss (class weights balanced, so each class counts as much as the largest) "
+             "and judge")
     return Finding(code="CLASS_IMBALANCE", severity="warning", title="The classes are very unequal in size",
                    evidence=(f"'{largest}' has {counts[largest]} training examples and '{smallest}' only "
                              f"{counts[smallest]} ({ratio:.0f}x fewer)."),
-                   fix=(f"Judge the run by F1 and the per-class report, not accuracy; add examples of "
-                        f"'{smallest}' if you can, or pick F1 as the metric for the best model."),
-                   config_change={"training.metric_for_best_model": "f1"})
+                   fix=(f"{first} the run by macro F1 (every class counts the same) and the per-class report, not "
+                        f"accuracy; add examples of '{smallest}' if you can."),
+                   config_change=change)
 
 
 # Batches more than half padding spend most of their compute on nothing.
@@ -472,7 +486,7 @@ def live_findings(records: list[dict], dataset: dict, status: dict, config: dict
                                (config.get("data") or {}).get("padding")),
         batches_slow_to_make(records, training.get("dataloader_num_workers")),
     ]
-    found = [*curves, eval_texts_seen_in_training(dataset), classes_far_apart_in_size(dataset),
+    found = [*curves, eval_texts_seen_in_training(dataset), classes_far_apart_in_size(dataset, config),
              *setup_findings(records, dataset, status, config)]
     if not nan and single:
         found = with_one_class_finding(found, one_class_for_every_eval_text(records, dataset, status, config))

@@ -18,9 +18,11 @@ TRAIN_KEYS = ("loss", "learning_rate", "grad_norm")
 SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss")
 # Evaluation fields all start with this prefix (eval_loss, eval_accuracy, eval_f1, ...).
 EVAL_PREFIX = "eval_"
-# The metrics of an evaluation, without the prefix. Single-label runs: accuracy and weighted averages, plus the
-# share of predictions in the most-predicted class (`top_class_share`, its id `top_class`).
-SINGLE_LABEL_METRICS = ("accuracy", "f1", "precision", "recall")
+# The metrics of an evaluation, without the prefix. Single-label runs: accuracy; f1, precision and recall are
+# averages over the classes weighted by their size (f1_weighted is f1 under its full name); f1_macro is the plain
+# mean over the classes, so a rare class counts as much as a large one (runs before issue 16 lack f1_macro and
+# f1_weighted); plus the share of predictions in the most-predicted class (`top_class_share`, its id `top_class`).
+SINGLE_LABEL_METRICS = ("accuracy", "f1", "f1_macro", "f1_weighted", "precision", "recall")
 # Multi-label runs: micro / macro F1, micro precision and recall, subset accuracy (every label of a text right),
 # plus the share of texts given no label at all (`no_label_share`) and the mean labels given per text
 # (`labels_per_text`).

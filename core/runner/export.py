@@ -26,7 +26,7 @@ import pandas as pd
 from core.common.errors import UserError
 from core.config import compat
 from core.config.schema import apply_change, metric_for_data, RunConfig
-from core.data import prepare, tables
+from core.data import balance, prepare, tables
 from core.data.columns import label_strings
 from core.data.splits import Splits
 from core.rundir import runs
@@ -122,6 +122,11 @@ def reproduce_script(config: dict[str, Any], recorded: dict[str, Any] | None = N
               "EARLY_STOPPING_PATIENCE": parsed.training.early_stopping_patience}
     if parsed.model.lora:
         values["LORA"] = lora_settings(parsed, lora)
+    # The weights the run trained with, from the same training rows (so the same numbers as its dataset.json).
+    weights = balance.class_weights(parsed.training.class_weights, splits.label_names, splits.train["label"],
+                                    splits.multi_label)
+    if weights:
+        values["CLASS_WEIGHTS"] = weights
     return _assemble(parsed, values, splits)
 
 
@@ -148,7 +153,7 @@ def _assemble(parsed: RunConfig, values: dict[str, Any], splits: Splits) -> str:
         model.insert(0, "PACKAGE_DIR")
     multi = values["PROBLEM_TYPE"] == models.MULTI_LABEL
     pieces = [reader, "ROWS_MULTI" if multi else "ROWS", *model, *(["LORA"] if parsed.model.lora else []),
-              "METRICS_MULTI" if multi else "METRICS_SINGLE"]
+              *(["WEIGHTED_LOSS"] if "CLASS_WEIGHTS" in values else []), "METRICS_MULTI" if multi else "METRICS_SINGLE"]
     note = (f"# The run used {parsed.hardware.processes} processes; run this with torchrun --nproc_per_node=N.\n"
             if parsed.hardware.processes > 1 else "")
     source = {"builtin": f"the built-in data set {parsed.data.name}", "file": "the data file and its sha256",
@@ -161,7 +166,8 @@ def _assemble(parsed: RunConfig, values: dict[str, Any], splits: Splits) -> str:
     rows = ("\n\n# The rows the run used: positions in the data as read above (0 is the first row), in the run's "
             f"order.\nTRAIN_ROWS = {_row_list(splits.train_rows)}\nEVAL_ROWS = {_row_list(splits.eval_rows)}\n")
     code = "".join(getattr(t, piece) for piece in pieces)
-    train = (t.TRAIN.replace("__TOKENIZER_KWARG__", tokenizer_kwarg)
+    loss_kwarg = ", compute_loss_func=weighted_loss" if "WEIGHTED_LOSS" in pieces else ""
+    train = (t.TRAIN.replace("__TOKENIZER_KWARG__", tokenizer_kwarg).replace("__LOSS_KWARG__", loss_kwarg)
              .replace("__LOAD_MODEL__", "add_lora(load_model())" if parsed.model.lora else "load_model()")
              .replace("__MERGE__", t.MERGE if parsed.model.lora else ""))
     return header + constants + code + train + rows + t.FOOTER

@@ -13,7 +13,8 @@ HEADER = '''"""Reproduce the dashboard run "__NAME__" with plain transformers: p
 Generated from the run's folder. The values below are what the run resolved, not defaults:
 __SOURCE__, how it is read, the text and label columns, the label order (the model's label ids),
 the exact rows the run trained and evaluated on (listed at the end, by position in the data as read),
-the model and the TrainingArguments. Needs the packages in the dashboard's requirements.txt.
+the model, the class weights (when the run weighed its classes) and the TrainingArguments. Needs the packages
+in the dashboard's requirements.txt.
 """
 __NOTE__
 __IMPORTS__
@@ -195,8 +196,9 @@ def compute_metrics(eval_pred):
     predictions = np.argmax(logits, axis=-1)
     precision, recall, f1, _ = precision_recall_fscore_support(labels, predictions, average="weighted",
                                                                zero_division=0)
-    return {"accuracy": float(accuracy_score(labels, predictions)), "f1": float(f1),
-            "precision": float(precision), "recall": float(recall)}
+    f1_macro = precision_recall_fscore_support(labels, predictions, average="macro", zero_division=0)[2]
+    return {"accuracy": float(accuracy_score(labels, predictions)), "f1": float(f1), "f1_macro": float(f1_macro),
+            "f1_weighted": float(f1), "precision": float(precision), "recall": float(recall)}
 
 
 def save(trainer, folder):
@@ -276,6 +278,24 @@ def model_location():
     return MODEL["location"]
 '''
 
+WEIGHTED_LOSS = '''
+
+def weighted_loss(outputs, labels, num_items_in_batch=None):
+    """The run's class weights in the loss (CLASS_WEIGHTS, by label id): each text's cross-entropy times its class's
+    weight, or for multi-label each label's binary cross-entropy with its weight as pos_weight; summed and divided by
+    the items of the accumulated batch (the Trainer passes that count)."""
+    logits = outputs["logits"].float()
+    weights = torch.tensor(CLASS_WEIGHTS, dtype=logits.dtype, device=logits.device)
+    if PROBLEM_TYPE == "multi_label_classification":
+        total = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype),
+                                                                     pos_weight=weights, reduction="sum")
+        count = labels.numel()
+    else:
+        total = torch.nn.functional.cross_entropy(logits, labels, weight=weights, reduction="sum")
+        count = len(labels)
+    return total / (num_items_in_batch if num_items_in_batch is not None else count)
+'''
+
 TRAIN = '''
 
 def set_dropout(config):
@@ -311,7 +331,7 @@ def main():
     trainer = Trainer(model=model, args=args, train_dataset=tokenize(train_frame, tokenizer),
                       eval_dataset=tokenize(eval_frame, tokenizer),
                       data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=compute_metrics,
-                      callbacks=callbacks, __TOKENIZER_KWARG__=tokenizer)
+                      callbacks=callbacks, __TOKENIZER_KWARG__=tokenizer__LOSS_KWARG__)
     trainer.train()
 __MERGE__    save(trainer, str(output_dir / "model"))
     metrics = trainer.evaluate()
@@ -350,6 +370,7 @@ NEEDS = {
     "MODEL_RANDOM": [("transformers", "BertConfig"), ("transformers", "BertForSequenceClassification")],
     "MODEL_PRETRAINED": [("transformers", "AutoConfig"), ("transformers", "AutoModelForSequenceClassification")],
     "LORA": [("peft", "LoraConfig"), ("peft", "TaskType"), ("peft", "get_peft_model")],
+    "WEIGHTED_LOSS": [("torch", None)],
 }
 STANDARD_LIBRARY = ("argparse", "ast", "hashlib", "importlib.util", "io", "json", "pathlib")
 ALIASES = {"numpy": "np", "pandas": "pd"}

@@ -1,4 +1,4 @@
-"""Evaluation metrics: accuracy and weighted F1 / precision / recall, plus the end-of-run report."""
+"""Evaluation metrics: accuracy, weighted F1 / precision / recall, macro F1, plus the end-of-run report."""
 
 from __future__ import annotations
 
@@ -16,11 +16,15 @@ def compute_metrics(eval_pred) -> dict[str, float]:
     predictions = logits if logits.ndim == 1 else np.argmax(logits, axis=-1)
     precision, recall, f1, _ = precision_recall_fscore_support(labels, predictions, average="weighted",
                                                                zero_division=0)
+    # Macro: every class counts the same, so a rare class the model never gets right pulls it down (weighted F1
+    # hardly moves). Averaged over the classes present in the labels or the predictions, as scikit-learn does.
+    f1_macro = precision_recall_fscore_support(labels, predictions, average="macro", zero_division=0)[2]
     # Share of predictions in the most-predicted class (and its id): near 1.0 means the model answers one class
     # for all.
     counts = np.bincount(predictions, minlength=1)
     top_share = float(counts.max() / len(predictions)) if len(predictions) else 0.0
     return {"accuracy": float(accuracy_score(labels, predictions)), "f1": float(f1),
+            "f1_macro": float(f1_macro), "f1_weighted": float(f1),
             "precision": float(precision), "recall": float(recall), "top_class_share": top_share,
             "top_class": int(counts.argmax())}
 

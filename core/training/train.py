@@ -22,7 +22,7 @@ from core.common.errors import UserError
 from core.common.out_of_memory import is_out_of_memory
 from core.common.safety import scrub_config
 from core.config.schema import dry_run_variant, load_config_file, metric_for_data, range_test_variant, RunConfig
-from core.data import prepare, splits as data
+from core.data import balance, prepare, splits as data
 from core.diagnostics import preflight
 from core.diagnostics.lr_range import RANGE_START
 from core.diagnostics.rules import classify_exception
@@ -156,6 +156,8 @@ def prepare_inputs(config: RunConfig) -> Inputs:
     _quiet_progress_bars()
     splits = prepare.prepare(config.data)
     _metric_for_the_data(config, splits.multi_label)
+    # The weights are computed again as the run trains; here only so a bad setting stops before the run folder.
+    balance.class_weights(config.training.class_weights, splits.label_names, splits.train["label"], splits.multi_label)
     tokenizer = models.load_tokenizer(config.model)
     models.check_max_length(config.data.max_length, tokenizer)
     models.check_model_folder(config.model)
@@ -287,12 +289,19 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
     inputs = inputs or prepare_inputs(config)
     splits, tokenizer = faults.apply_to_splits(inputs.splits), inputs.tokenizer
     summary = splits.summary()
+    # From the training subset as it trains (after oversampling); recorded so the run can be reproduced.
+    weights = balance.class_weights(config.training.class_weights, splits.label_names, splits.train["label"],
+                                    splits.multi_label)
     # The files' hashes let an export tell the data the run read from a file changed since.
-    runs.write_json_atomic(RunDir(run_dir).dataset, {**summary, "file_sha256": prepare.file_digests(config.data)})
+    runs.write_json_atomic(RunDir(run_dir).dataset, {**summary, "file_sha256": prepare.file_digests(config.data),
+                                                     **_weights_record(weights, splits.label_names)})
     for note in splits.notes:
         say(f"Data: {note}")
     say(f"{summary['train_size']} training and {summary['eval_size']} eval examples, "
         f"{summary['num_labels']} classes: {', '.join(summary['label_names'][:20])}.")
+    if weights:
+        say("Class weights in the loss: " + ", ".join(f"{name} {w:.3g}" for name, w in zip(splits.label_names, weights))
+            + ".")
 
     runs.update_status(run_dir, phase="tokenizing")
     started = time.time()
@@ -328,7 +337,7 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
     tuning.write_estimate(config, run_dir, tokenized["train"], len(splits.label_names), plan, speed,
                           live_metrics_enabled())
     trainer = build_trainer(config, run_dir, device, args, model, tokenizer, tokenized, stop, speed, plan,
-                            rss_before)
+                            rss_before, class_weights=weights)
     faults.install(trainer)
     if lr_find:
         # heavy (imports transformers): the range test's schedule and callback live in the training child only
@@ -359,6 +368,11 @@ def _with_adapters(model, config: RunConfig, run_dir: Path):
     # The modules it adapted are recorded, so reproduce.py adapts the same ones.
     runs.update_status(run_dir, lora={**share, "rank": config.model.lora_rank, **modules})
     return model
+
+
+def _weights_record(weights: list[float] | None, label_names: list[str]) -> dict:
+    """dataset.json's `class_weights`: the weight each label had in the loss (absent when none were used)."""
+    return {"class_weights": dict(zip(label_names, weights))} if weights else {}
 
 
 def describe_source(config: RunConfig) -> str:

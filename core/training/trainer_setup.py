@@ -81,10 +81,12 @@ def argmax_logits(logits, labels):
 
 
 def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, tokenizer, tokenized, stop,
-                  speed: dict, plan, rss_before_mb: float = 0.0):
+                  speed: dict, plan, rss_before_mb: float = 0.0, class_weights: list[float] | None = None):
+    """The Trainer of a run; with `class_weights` (one per label id) its loss weighs each class (core/training/loss.py)."""
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
     # heavy (imports transformers / scikit-learn): loaded in the training child only, not at the dashboard's start-up
     from core.training.callbacks import MetricsRecorder
+    from core.training.loss import loss_function
     from core.training.metrics import compute_metrics
     from core.training.multilabel_metrics import metrics_function
     from core.training.performance import PerformanceMeter
@@ -105,7 +107,8 @@ def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, to
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_patience))
     # Multi-label: every label's logit is needed (no argmax), and the metrics threshold them.
     multi_label = getattr(model.config, "problem_type", None) == "multi_label_classification"
-    trainer = Trainer(model=model, args=args,
+    weighted = loss_function(class_weights, model)
+    trainer = Trainer(model=model, args=args, **({"compute_loss_func": weighted} if weighted else {}),
                       train_dataset=tokenized["train"], eval_dataset=tokenized["eval"], data_collator=collator,
                       compute_metrics=metrics_function(config.training.threshold) if multi_label else compute_metrics,
                       preprocess_logits_for_metrics=(argmax_logits if speed["argmax_on_device"] and not multi_label

@@ -10,7 +10,10 @@ from core.diagnostics.findings import Finding
 from core.diagnostics.lr_range import format_lr, smoothed, Suggestion
 from core.rundir.records import as_float, eval_points, train_points
 
-METRIC_COLOURS = {"accuracy": "#2563eb", "f1": "#16a34a", "precision": "#d97706", "recall": "#9333ea"}
+# f1_weighted is f1 under its full name, so it gets no line of its own.
+METRIC_COLOURS = {"accuracy": "#2563eb", "f1": "#16a34a", "f1_macro": "#db2777", "precision": "#d97706",
+                  "recall": "#9333ea"}
+METRIC_NAMES = {"f1": "f1 weighted", "f1_macro": "f1 macro"}
 MULTI_LABEL_COLOURS = {"subset_accuracy": "#2563eb", "f1_micro": "#16a34a", "f1_macro": "#0d9488",
                        "precision_micro": "#d97706", "recall_micro": "#9333ea"}
 TRAIN_COLOUR, EVAL_COLOUR, BEST_COLOUR = "#64748b", "#dc2626", "#16a34a"
@@ -112,13 +115,15 @@ def loss_figure(records: list[dict], best: dict | None = None, findings: list[Fi
 
 def eval_metrics_figure(records: list[dict], best: dict | None = None, max_steps: int | None = None,
                         smoothing: float = 0.0) -> go.Figure:
-    """Eval accuracy, F1, precision and recall per evaluation (weighted averages); for a multi-label run micro and
-    macro F1, micro precision and recall, and subset accuracy."""
+    """Eval accuracy, F1 (weighted and, where recorded, macro), precision and recall per evaluation (the last two
+    weighted averages); for a multi-label run micro and macro F1, micro precision and recall, and subset accuracy."""
     evals = eval_points(records)
     multi_label = any("eval_f1_micro" in e for e in evals)
     fig = go.Figure()
     for metric, colour in (MULTI_LABEL_COLOURS if multi_label else METRIC_COLOURS).items():
-        fig.add_traces(smoothed_traces(metric, [r["step"] for r in evals],
+        if evals and not any(f"eval_{metric}" in r for r in evals):
+            continue  # a run from before macro F1 was recorded
+        fig.add_traces(smoothed_traces(METRIC_NAMES.get(metric, metric), [r["step"] for r in evals],
                                        [as_float(r.get(f"eval_{metric}")) for r in evals], colour, smoothing,
                                        markers=True, line=dict(dash="dot" if metric == "recall" else "solid")))
     _mark_best(fig, best)

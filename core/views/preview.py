@@ -52,15 +52,26 @@ def eval_set_too_small(summary: dict) -> Finding | None:
         f"; {', '.join(repr(n) for n in thin[:5])} {'has' if len(thin) == 1 else 'have'} fewer than "
         f"{SMALL_EVAL_PER_CLASS} examples" if thin else "") + "."
     return Finding(code="SMALL_EVAL_SET", severity="warning", title="The eval set is very small",
-                   evidence=evidence, fix=f"Raise the eval subset size (at least {SMALL_EVAL_ROWS} rows and "
-                   f"{SMALL_EVAL_PER_CLASS} per class) or the eval fraction; until then one example moves the "
-                   "scores a lot.")
+                   evidence=evidence, fix=f"Raise the eval subset size{_size_for_every_class(size, counts, thin)} "
+                   f"(at least {SMALL_EVAL_ROWS} rows and {SMALL_EVAL_PER_CLASS} per class) or the eval fraction; "
+                   "until then one example moves the scores a lot (and a rare class's recall most).")
 
 
-def data_warnings(splits: Splits) -> list[Finding]:
-    """Non-blocking warnings about the subsets: imbalance, eval texts seen in training, a tiny eval set."""
+def _size_for_every_class(size: int, counts: dict, thin: list[str]) -> str:
+    """' to about N so that 'x' has 5 examples': the stratified eval size that gives the thinnest class enough."""
+    present = [counts[name] for name in thin if counts.get(name, 0) > 0]
+    if not present or not size:
+        return ""
+    rarest = min(thin, key=lambda name: counts.get(name, 0) or size + 1)
+    wanted = max(SMALL_EVAL_ROWS, math.ceil(SMALL_EVAL_PER_CLASS * size / min(present)))
+    return f" to about {wanted:,} so that '{rarest}' has {SMALL_EVAL_PER_CLASS} examples"
+
+
+def data_warnings(splits: Splits, config: dict | None = None) -> list[Finding]:
+    """Non-blocking warnings about the subsets: imbalance (its fix worded for the config's class weights), eval texts
+    seen in training, a tiny eval set."""
     summary = splits.summary()
-    return by_severity([classes_far_apart_in_size(summary), eval_texts_seen_in_training(summary),
+    return by_severity([classes_far_apart_in_size(summary, config), eval_texts_seen_in_training(summary),
                         eval_set_too_small(summary)])
 
 

@@ -128,7 +128,7 @@ def best_metric(config: dict, records: list[dict]) -> str:
 
 
 ACTIVE = ("queued", "running")
-RATE_METRICS = (*SINGLE_LABEL_METRICS, *MULTI_LABEL_METRICS, "no_label_share")
+RATE_METRICS = tuple(dict.fromkeys((*SINGLE_LABEL_METRICS, *MULTI_LABEL_METRICS, "no_label_share")))
 
 
 def _epoch_seconds(value: Any) -> float | None:

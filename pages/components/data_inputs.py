@@ -15,12 +15,12 @@ import streamlit as st
 from core.common.errors import UserError
 from core.config.schema import DataConfig, field_help, ModelConfig, RunConfig
 from core.config.source_fields import BUILTIN_DATASETS, BUILTIN_MODELS
-from core.data import columns, multilabel, prepare, uploads
+from core.data import balance, columns, multilabel, prepare, uploads
 from core.rundir.records import metric_for_task, MULTI_LABEL_EQUIVALENT, MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
 from core.training import models
 from core.views import charts, preview
 from pages.components.findings import finding_box
-from pages.components.form_fields import current, field_widget, force_value, set_value, user_sentence
+from pages.components.form_fields import apply_change, current, field_widget, force_value, set_value, user_sentence
 from pages.components.session import runs_dir
 
 NO_PAIR = "(none)"
@@ -268,11 +268,16 @@ def data_preview(config: RunConfig, raw: tuple) -> str | None:
         splits = _splits(_source_identity(config.data), json.dumps(dataclasses.asdict(config.data)), raw)
         tokenizer = _tokenizer(m.source, m.name, m.path, m.trust_remote_code)
         models.check_max_length(config.data.max_length, tokenizer)
+        balance.class_weights(config.training.class_weights, splits.label_names, splits.train["label"],
+                              splits.multi_label)
     except UserError as exc:
         return user_sentence(exc)
     _show_mapping(splits, config)
-    for finding in preview.data_warnings(splits):
+    for finding in preview.data_warnings(splits, config.to_dict()):
         finding_box(finding, ":material/warning:")
+        if finding.config_change:  # very unequal classes: class weights and macro F1 are one click away
+            st.button(f"Apply: {', '.join(f'{k} = {v}' for k, v in finding.config_change.items())}",
+                      key=f"preview_{finding.code}", on_click=apply_change, args=(finding.config_change,))
     _show_charts(splits, tokenizer, config.data.max_length)
     return None
 

@@ -33,7 +33,8 @@ def field_widget(section: str, name: str, **overrides: Any) -> Any:
     if isinstance(meta["default"], bool):
         return st.checkbox(value=bool(default), **kwargs)
     if meta["kind"] == "str":
-        return st.text_input(value=default or "", **kwargs)
+        # A field stored in another shape than text (class weights as a mapping) has its own way to read as text.
+        return st.text_input(value=meta["as_text"](default) if meta.get("as_text") else default or "", **kwargs)
     # No min / max on the widget: the browser would keep the old value of an out-of-range one and only colour
     # it red; passed on, the config's check says what is wrong in one sentence and keeps Start off.
     is_int = isinstance(meta["default"], int) and not isinstance(meta["default"], bool)
@@ -110,6 +111,13 @@ def force_value(section: str, name: str, value: Any) -> None:
     st.session_state[key_of(section, name)] = value
     st.session_state[_kept(section, name)] = value
     st.session_state["forced." + key_of(section, name)] = True
+
+
+def apply_change(change: dict[str, Any]) -> None:
+    """A finding's config change ({"training.learning_rate": 5e-5}) into the form; for a button's on_click, which
+    runs before the fields are drawn, so the browser shows the applied values too."""
+    for dotted, value in change.items():
+        force_value(*dotted.split(".", 1), value)
 
 
 def _as_float(value: Any) -> float | None:
