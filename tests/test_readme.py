@@ -17,4 +17,4 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_config_table_matches_the_dataclasses():
-    assert markdown_table() in README, "README config table is stale: paste `python -m core.config` into it"
+    assert markdown_table() in README, "README config table is stale: paste `python -m core.config.schema` into it"
