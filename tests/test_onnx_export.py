@@ -110,3 +110,24 @@ def test_quantize_without_onnx_is_refused(finished_tiny_runs, tmp_path, capsys):
                       "--quantize"])
     assert stopped.value.code == 2 and "add --onnx" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_whole_file_is_predicted_by_the_onnx_export_as_by_pytorch(exported, tmp_path):
+    import pandas as pd
+
+    from core.training import file_predictions
+
+    run_dir, out, _ = exported
+    texts = ["I love this", "worst day ever", "the meeting is at noon", "ok", "what a game"] * 3
+    source = tmp_path / "texts.csv"
+    pd.DataFrame({"text": texts}).to_csv(source, index=False)
+    written = {}
+    for name, model_dir, int8 in (("pytorch", RunDir(run_dir).model, False), ("fp32", out / "onnx", False),
+                                  ("int8", out / "onnx", True)):
+        assert file_predictions.main(["--model", str(model_dir), "--input", str(source), "--output",
+                                      str(tmp_path / f"{name}.csv"), *(["--int8"] if int8 else [])]) == 0
+        written[name] = pd.read_csv(tmp_path / f"{name}.csv")
+    columns = [c for c in written["pytorch"].columns if c.startswith("p(")]
+    assert np.abs(written["fp32"][columns].to_numpy() - written["pytorch"][columns].to_numpy()).max() < 1e-4
+    assert (written["fp32"]["predicted_label"] == written["pytorch"]["predicted_label"]).all()
+    assert np.abs(written["int8"][columns].to_numpy() - written["pytorch"][columns].to_numpy()).max() < 0.1

@@ -105,7 +105,7 @@ def check_output(output: Path, input_path: Path, fields: Fields = Fields()) -> P
 
 def predict_file(model_dir: Path, input_path: Path, output: Path, text_column: str | None = None,
                  batch_size: int = PREDICT_BATCH, on_progress: Callable[[int, int], None] | None = None,
-                 fields: Fields = Fields()) -> FileReport:
+                 fields: Fields = Fields(), int8: bool = False) -> FileReport:
     """Predict every row of INPUT into OUTPUT (CSV): all input columns, then the label and each class's probability."""
     if batch_size < 1:
         raise UserError(f"must be at least 1, got {batch_size}; try 32.", field=fields.batch_size, code="BAD_BATCH")
@@ -125,7 +125,7 @@ def predict_file(model_dir: Path, input_path: Path, output: Path, text_column: s
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
             _write_predictions(table, model_dir, labels, text, label, batch_size, settings["max_length"], out,
-                               matrix, report, on_progress, fields, thresholds)
+                               matrix, report, on_progress, fields, thresholds, int8)
         os.replace(partial, output)
     finally:
         Path(partial).unlink(missing_ok=True)
@@ -135,7 +135,8 @@ def predict_file(model_dir: Path, input_path: Path, output: Path, text_column: s
 
 
 def _write_predictions(table, model_dir, labels, text, label, batch_size, max_length, out, matrix,
-                       report: FileReport, on_progress, fields: Fields, thresholds: np.ndarray | None = None) -> None:
+                       report: FileReport, on_progress, fields: Fields, thresholds: np.ndarray | None = None,
+                       int8: bool = False) -> None:
     """Stream the chunks through the model and append each, with its predictions, to the open output file."""
     chunks = streaming.iter_chunks(table, CHUNK_ROWS, fields.input)
     blank_rows, unknown_labels, done = 0, 0, 0
@@ -146,7 +147,7 @@ def _write_predictions(table, model_dir, labels, text, label, batch_size, max_le
             pending.append(chunk)
             yield [str(value) if _has_text(value) else "" for value in chunk[text].tolist()]
 
-    for probabilities in predict_batches(model_dir, texts_of(chunks), batch_size, max_length):
+    for probabilities in predict_batches(model_dir, texts_of(chunks), batch_size, max_length, int8):
         chunk = pending.pop(0)
         blank = ~chunk[text].map(_has_text).to_numpy(dtype=bool)
         blank_rows += int(blank.sum())
@@ -237,16 +238,18 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(2)
 
     parser = Parser(prog="python -m core.predict", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, metavar="MODEL_DIR", help="a saved model, e.g. runs/<id>/model")
+    parser.add_argument("--model", required=True, metavar="MODEL_DIR", help="a saved model, e.g. runs/<id>/model, or "
+                        "an ONNX export (runs/<id>/onnx, or DIR/onnx of core.runs export --onnx) to run in ONNX Runtime")
     parser.add_argument("--input", required=True, metavar="FILE", help="CSV, TSV, JSON, JSON Lines or Parquet")
     parser.add_argument("--output", required=True, metavar="OUT.csv", help="the predictions (CSV); replaced if there")
     parser.add_argument("--text-column", default=None, metavar="C", help="the column with the texts (default: "
                         "detected as for training)")
     parser.add_argument("--batch-size", type=int, default=PREDICT_BATCH, metavar="B", help="texts per forward pass")
+    parser.add_argument("--int8", action="store_true", help="with an ONNX export as --model: its int8 model")
     args = parser.parse_args(argv)
     try:
         report = predict_file(Path(args.model), Path(args.input), Path(args.output), args.text_column,
-                              args.batch_size, on_progress=progress_line)
+                              args.batch_size, on_progress=progress_line, int8=args.int8)
     except UserError as exc:
         print(f"error: {exc.sentence}", file=sys.stderr)
         return 2

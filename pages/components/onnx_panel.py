@@ -60,12 +60,12 @@ def zipped_onnx_bytes(run_dir: Path):
     return build
 
 
-def engine_choice(run: runs.RunSummary) -> str:
+def engine_choice(run: runs.RunSummary, key: str | None = None) -> str:
     """PyTorch, or an ONNX model of this run that passed its check (the fastest one first)."""
     engines = onnx_export.usable_engines(RunDir(run.path).onnx)
     if not engines:
         return "pytorch"
-    return st.radio("Run with", [*engines, "pytorch"], format_func=ENGINES.get, key=f"try_engine_{run.run_id}",
+    return st.radio("Run with", [*engines, "pytorch"], format_func=ENGINES.get, key=key or f"try_engine_{run.run_id}",
                     horizontal=True, help="The ONNX export of this run, checked against PyTorch, or the saved "
                                           "PyTorch model.")
 

@@ -16,6 +16,7 @@ from core.rundir.layout import RunDir
 from core.runner import hub
 from core.training import file_predictions
 from core.views import charts, progress
+from pages.components.onnx_panel import engine_choice
 from pages.components.run_actions import has_model
 
 PAGE_FIELDS = file_predictions.Fields(model="run", input="file", output="predictions", text_column="text column",
@@ -37,22 +38,24 @@ def predict_file_panel(run: runs.RunSummary) -> None:
     text_column = st.text_input("Text column", key="predict_text_column", placeholder="detected",
                                 help="Leave empty to detect it (a column named text, sentence, review..., else the "
                                      "column with the longest strings).")
+    engine = engine_choice(run, key=f"file_engine_{run.run_id}")
     if st.button("Predict every row", key="predict_file", icon=":material/table_view:", disabled=uploaded is None):
-        st.session_state[f"file_predictions_{run.run_id}"] = _predict_upload(run, uploaded, text_column)
+        st.session_state[f"file_predictions_{run.run_id}"] = _predict_upload(run, uploaded, text_column, engine)
     outcome = st.session_state.get(f"file_predictions_{run.run_id}")
     if outcome:
         show_file_predictions(outcome)
 
 
-def _predict_upload(run: runs.RunSummary, uploaded, text_column: str) -> dict | None:
+def _predict_upload(run: runs.RunSummary, uploaded, text_column: str, engine: str = "pytorch") -> dict | None:
     """Run the prediction on a temporary copy of the upload; the page keeps the CSV, a preview and the evaluation."""
     folder = Path(tempfile.mkdtemp(prefix="predict-"))
     bar = st.progress(0.0, text="Reading the file…")
     try:
         source = folder / safe_filename(uploaded.name, "upload.csv")
         source.write_bytes(uploaded.getvalue())
+        model = RunDir(run.path).model if engine == "pytorch" else RunDir(run.path).onnx
         report = file_predictions.predict_file(
-            RunDir(run.path).model, source, folder / "predictions.csv", text_column.strip() or None,
+            model, source, folder / "predictions.csv", text_column.strip() or None, int8=engine == "int8",
             on_progress=lambda done, total: bar.progress(done / max(total, 1),
                                                          text=f"Predicted {done:,} of {total:,} rows"),
             fields=PAGE_FIELDS)
