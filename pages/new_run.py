@@ -11,8 +11,8 @@ from core.runner import launcher
 from pages.components import data_inputs, learning_rate
 from pages.components.estimates import show_estimates, speed_fields
 from pages.components.findings import finding_box
-from pages.components.form_fields import (apply_change, current, field_row, field_widget, form_values, keep_values,
-                                          user_sentence)
+from pages.components.form_fields import (apply_change, current, field_row, field_widget, force_value, form_values,
+                                          keep_values, user_sentence)
 from pages.components.several_machines import several_machines
 from pages.components.session import NEW_RUN_CONFIG, runs_dir, select_run, through_app_navigation
 

@@ -28,7 +28,7 @@ def test_a_kaggle_style_csv_trains_with_detected_columns(trained):
     tmp_path, first, _ = trained
     assert first.returncode == 0, first.stderr[-2000:]
     dataset = json.loads((tmp_path / "first" / "dataset.json").read_text())
-    assert dataset["columns"] == {"text": "review", "label": "sentiment", "text_pair": None}
+    assert dataset["columns"] == {"text": "review", "label": "sentiment", "text_pair": None, "label_columns": None}
     assert dataset["label_names"] == ["negative", "neutral", "positive"] and dataset["train_size"] == 40
     model_config = json.loads((tmp_path / "first" / "model" / "config.json").read_text())
     assert model_config["id2label"] == {"0": "negative", "1": "neutral", "2": "positive"}

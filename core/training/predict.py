@@ -8,6 +8,7 @@ from typing import Any
 
 from core.common.errors import UserError
 from core.rundir.layout import OnnxDir
+from core.training.onnx_model import OnnxClassifier
 
 MAX_TEXTS = 200  # one pasted batch; more belongs in a script, not a text box
 PREDICT_BATCH = 32
@@ -109,7 +110,5 @@ def _torch_runner(model_dir: Path):
 
 
 def _onnx_runner(folder: Path, int8: bool):
-    from core.training.onnx_model import OnnxClassifier
-
     classifier = OnnxClassifier(Path(folder), int8=int8)
     return lambda texts, max_length: classifier.probabilities(texts, max_length=max_length)

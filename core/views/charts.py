@@ -123,7 +123,8 @@ def eval_metrics_figure(records: list[dict], best: dict | None = None, max_steps
     for metric, colour in (MULTI_LABEL_COLOURS if multi_label else METRIC_COLOURS).items():
         if evals and not any(f"eval_{metric}" in r for r in evals):
             continue  # a run from before macro F1 was recorded
-        fig.add_traces(smoothed_traces(METRIC_NAMES.get(metric, metric), [r["step"] for r in evals],
+        name = metric if multi_label else METRIC_NAMES.get(metric, metric)
+        fig.add_traces(smoothed_traces(name, [r["step"] for r in evals],
                                        [as_float(r.get(f"eval_{metric}")) for r in evals], colour, smoothing,
                                        markers=True, line=dict(dash="dot" if metric == "recall" else "solid")))
     _mark_best(fig, best)
