@@ -50,6 +50,8 @@ def test_two_ranks_train_and_only_rank_zero_writes(runs_dir):
     assert steps == sorted(set(steps))  # one line per logging step, not one per rank
     assert len([r for r in runs.read_metrics(run_dir) if r["type"] == "eval"]) == 2
     assert (run_dir / "model" / "model.safetensors").exists()
+    # The child writes its last log line just after its final status; a fast reader can come in between.
+    assert wait_for(lambda: "Run completed" in runs.read_log_tail(run_dir, 100000), 30)
     assert runs.read_log_tail(run_dir, 100000).count("Run completed") == 1
 
 

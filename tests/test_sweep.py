@@ -64,7 +64,9 @@ def test_a_stuck_trial_is_pruned_at_once_with_its_finding_as_the_reason(tmp_path
 
 @pytest.mark.slow
 def test_a_stopped_sweep_resumes_under_its_name_and_the_study_remembers(tmp_path, runs_dir):
-    config = write_config(tmp_path / "config.json", sweep_config())
+    slower = sweep_config()  # 120 steps: the trial still trains when the stop command has started up
+    slower["training"]["num_train_epochs"] = 6
+    config = write_config(tmp_path / "config.json", slower)
     space = tmp_path / "space.json"
     space.write_text(json.dumps({"training.learning_rate": {"low": 3e-5, "high": 1e-4, "log": True}}))
     first = sweeps.start_sweep(sweeps.prepare(config, space, 1), "again", runs_dir)  # what the Sweep page calls
@@ -82,7 +84,8 @@ def test_a_stopped_sweep_resumes_under_its_name_and_the_study_remembers(tmp_path
     second = sweep(*args)
     assert second.returncode == 0, second.stdout + second.stderr
     trials = show("again", runs_dir)
-    assert [t["state"] for t in trials] == ["failed", "complete"]
+    # The new trial ends (a tiny random model may be pruned as stuck on the longer run: it ended all the same).
+    assert trials[0]["state"] == "failed" and trials[1]["state"] in ("complete", "pruned")
     assert trials[1]["run_id"] != interrupted["run_id"]
     text = sweep("show", "again", "--runs-dir", runs_dir, timeout=120).stdout
     assert text.startswith("Sweep 'again' (finished): 1 of 1 trials")
