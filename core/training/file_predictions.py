@@ -24,6 +24,7 @@ from core.data import stream as streaming
 from core.data.columns import label_strings, missing_labels
 from core.rundir import runs
 from core.rundir.layout import RunDir
+from core.training import predict
 from core.training.predict import PREDICT_BATCH, predict_batches
 
 CHUNK_ROWS = 2048  # rows read, predicted and written at a time: memory holds one chunk, not the file
@@ -67,8 +68,8 @@ def label_thresholds(model_dir: Path, labels: list[str]) -> np.ndarray | None:
     config = runs.read_json(Path(model_dir) / "config.json", {}) or {}
     if config.get("problem_type") != "multi_label_classification":
         return None
-    tuned, default = config.get("label_thresholds") or {}, float(config.get("threshold") or 0.5)
-    return np.array([float(tuned.get(name, default)) for name in labels])
+    by_label = predict.label_thresholds(config.get("label_thresholds"), config.get("threshold"), labels)
+    return np.array([by_label[name] for name in labels])
 
 
 def run_settings(model_dir: Path) -> dict[str, Any]:

@@ -43,9 +43,14 @@ def is_multi_label(model) -> bool:
 def thresholds_of(model_config) -> dict[str, float]:
     """Each label's threshold as stored with a multi-label model: tuned per label, else its one threshold (0.5
     when the model carries none)."""
-    tuned = getattr(model_config, "label_thresholds", None) or {}
-    default = float(getattr(model_config, "threshold", None) or 0.5)
-    return {name: float(tuned.get(name, default)) for name in model_config.id2label.values()}
+    return label_thresholds(getattr(model_config, "label_thresholds", None), getattr(model_config, "threshold", None),
+                            list(model_config.id2label.values()))
+
+
+def label_thresholds(tuned: dict | None, threshold: float | None, names: list[str]) -> dict[str, float]:
+    """Each label's tuned threshold, else the model's one threshold (0.5 when it carries none)."""
+    default = float(threshold or 0.5)
+    return {name: float((tuned or {}).get(name, default)) for name in names}
 
 
 def predict(texts: list[str], tokenizer, model, max_length: int = 128) -> list[dict[str, Any]]:
