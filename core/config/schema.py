@@ -164,6 +164,11 @@ class HardwareConfig:
                       "torch.compile", choices=SWITCHES)
     attention: str = _f("auto", "Attention kernel. auto: sdpa (PyTorch's fused scaled-dot-product attention) with "
                         "speed fast, eager with plain.", "Attention", choices=ATTENTIONS)
+    unpad: str = _f("auto", "Unpadded batches: each batch's texts packed end to end, so no computation is spent on "
+                    "pad tokens, with FlashAttention on variable lengths. auto: on with speed fast on a CUDA GPU in "
+                    "bf16 or fp16 for BERT- and RoBERTa-family models, except where CUDA graphs run (max length "
+                    "128 or less, compiled); others train on padded batches and the speed settings say why.",
+                    "Unpadded batches", choices=SWITCHES)
     pad_to_multiple_of: int | None = _f(None, "Round each batch's padded length up to a multiple of this. "
                                         "Empty: with compile or speed fast on CUDA, one of 20 lengths (multiples "
                                         "of 8 up to 64, then of 16, 32, 64), so the GPU sees few shapes; none "

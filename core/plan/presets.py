@@ -35,6 +35,11 @@ NEXT_MEMORY_PRESET = {"standard": "low", "auto": "low", "throughput": "low", "lo
 # rate at most by sqrt(8) = 2.8x), and keeps at least this many optimizer steps in the run.
 THROUGHPUT_MAX_GROWTH = 8
 THROUGHPUT_MIN_STEPS = 100
+# DataLoader worker processes for the fast preset on a GPU with cores to spare.
+LOADER_WORKERS = 2
+# Model types whose encoder trains on unpadded batches (core/training/unpadded.py), and the attribute that
+# holds the encoder; the built-in models are all BERT.
+UNPADDED_FAMILIES = {"bert": "bert", "roberta": "roberta", "xlm-roberta": "roberta", "camembert": "roberta"}
 
 
 @dataclass(frozen=True)
@@ -253,14 +258,22 @@ def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None 
     buckets = multiple is None and (compiles or (fast and device == "cuda"))
     graphs = (compiles and device == "cuda" and config.hardware.processes == 1
               and config.data.max_length <= GRAPHS_MAX_LENGTH)
+    unpad, unpad_reason = _unpads(config, facts, precision, graphs, plan.gradient_checkpointing)
+    graphs = graphs and not unpad  # a graph is recorded for one shape; packed batches change length every step
     if graphs:
         # CUDA graphs: each step's hundreds of kernel launches replayed as one, recorded once per length
         # bucket. Measured on an H100 (bench/RESULTS.md): tweet-length steps went from CPU-bound to 2x faster.
         arguments["torch_compile_mode"] = "reduce-overhead"
+    loader_workers = LOADER_WORKERS if fast and device == "cuda" and facts.get("physical_cores", 1) >= 4 else 0
     if fast and device == "cuda":
         # Batches go to the GPU without waiting for it: the Trainer's blocking copy makes the CPU wait for
         # the previous step to end before it can queue the next one.
         arguments["accelerator_config"] = {"non_blocking": True}
+    if loader_workers:
+        # Batches made in worker processes, ahead of the step, instead of between two steps on the training
+        # thread: 1.19x at tweet lengths on an H200 (bench/RESULTS.md). Not on a CPU device, whose cores train.
+        arguments.update(dataloader_num_workers=loader_workers, dataloader_persistent_workers=True,
+                         dataloader_prefetch_factor=4)
     # Several processes, fast: besides the arguments, DDP keeps gradients as views of its all-reduce buckets
     # (`ddp_gradient_views`, set by core.trainer_setup): the per-bucket copies ran on each rank's CPU thread.
     tuned_ddp = fast and config.hardware.processes > 1
@@ -282,13 +295,54 @@ def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None 
         env[COMPILE_DYNAMIC_ENV] = "1"
     summary = _summary(config, device, precision, attention, optim, compiles, multiple, buckets, graphs,
                        eval_batch, threads)
+    if loader_workers:
+        summary.append(f"batches made ahead in {loader_workers} worker processes")
+    if unpad:  # in place of the padding line
+        summary[4] = "unpadded batches (no computation on pad tokens, FlashAttention on variable lengths)"
+    elif unpad_reason:
+        summary.append(f"padded batches: {unpad_reason}")
     if tuned_ddp:
         summary.append("DDP: no unused-weight search, no buffer broadcast, gradients as all-reduce buckets"
                        + (f" of {DDP_COMPILED_BUCKET_MB} MB" if compiles else ""))
     return {"device": device, "precision": precision, "attention": attention, "optim": optim, "compile": compiles,
-            "length_buckets": buckets, "ddp_gradient_views": tuned_ddp,
+            "length_buckets": buckets, "ddp_gradient_views": tuned_ddp, "unpad": unpad,
             "pad_to_multiple_of": multiple, "argmax_on_device": fast, "threads": threads, "env": env,
             "eval_batch_size": eval_batch, "training_arguments": arguments, "summary": summary}
+
+
+def unpad_blocker(config: RunConfig, device: str, precision: str, checkpointing: bool,
+                  model_type: str | None) -> str | None:
+    """Why this run cannot train on unpadded batches, in words; None when it can. `model_type` None: not known
+    yet (a Hub model before its config is read), checked again in the training child."""
+    if model_type is not None and model_type not in UNPADDED_FAMILIES:
+        return f"unpadded batches cover BERT- and RoBERTa-family models, and this model is {model_type}"
+    if device != "cuda":
+        return "unpadded batches need a CUDA GPU (FlashAttention's variable-length kernel)"
+    if precision not in ("bf16", "fp16"):
+        return "unpadded batches need bf16 or fp16 precision (FlashAttention has no fp32 kernel)"
+    if config.hardware.attention == "eager":
+        return "eager attention was chosen, and unpadded batches run FlashAttention"
+    if checkpointing:
+        return "gradient checkpointing recomputes padded layers"
+    if config.model.lora:
+        return "LoRA adapters train on padded batches"
+    return None
+
+
+def _unpads(config: RunConfig, facts: dict[str, Any], precision: str, graphs: bool,
+            checkpointing: bool) -> tuple[bool, str | None]:
+    """(unpadded batches or not, why not when they were asked for or would be the default)."""
+    chosen = config.hardware.unpad
+    if chosen == "off":
+        return False, None
+    model_type = "bert" if config.model.source == "builtin" else facts.get("model_type")
+    blocker = unpad_blocker(config, facts["device"], precision, checkpointing, model_type)
+    if chosen == "auto":
+        if config.hardware.speed != "fast" or facts["device"] != "cuda":
+            return False, None  # padded batches are the default there: nothing to explain
+        if graphs:
+            return False, None  # CUDA graphs need one shape per bucket; they pay more at these lengths
+    return blocker is None, blocker
 
 
 def _ddp_arguments(compiles: bool) -> dict[str, Any]:

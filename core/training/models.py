@@ -105,6 +105,23 @@ def _apply_dropout(model_config, config: ModelConfig) -> None:
             setattr(model_config, name, value)
 
 
+def model_type(config: ModelConfig) -> str | None:
+    """The model's kind (config.json's model_type) where it can be read without a download; else None."""
+    if config.source == "builtin":
+        return "bert"
+    if config.source == "path":
+        import json
+        try:
+            return json.loads((Path(config.path) / "config.json").read_text()).get("model_type")
+        except (OSError, ValueError, TypeError):
+            return None
+    try:
+        from transformers import AutoConfig
+        return AutoConfig.from_pretrained(config.name, local_files_only=True).model_type
+    except Exception:  # noqa: BLE001 - not cached yet, or not a model: the child says more once it loads it
+        return None
+
+
 def head_note(config: ModelConfig, num_labels: int) -> str | None:
     """What happens to the model's classification head, for the page and the log (None for built-ins)."""
     if config.source == "builtin":

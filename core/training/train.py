@@ -334,6 +334,7 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
     runs.update_status(run_dir, batch={"per_device_train_batch_size": plan.per_device_train_batch_size,
                                        "gradient_accumulation_steps": plan.gradient_accumulation_steps,
                                        "gradient_checkpointing": plan.gradient_checkpointing})
+    speed = tuning.unpad_or_say_why(config, model, device, speed, plan, say)
     tuning.write_estimate(config, run_dir, tokenized["train"], len(splits.label_names), plan, speed,
                           live_metrics_enabled())
     trainer = build_trainer(config, run_dir, device, args, model, tokenizer, tokenized, stop, speed, plan,

@@ -14,6 +14,7 @@ from core.rundir import runs
 from core.rundir.layout import RunDir
 from core.training import profiling
 from core.training.batches import FastPadding, padding_arguments, PaddingMeter
+from core.training.unpadded import PackedBatches
 
 
 def training_arguments(config: RunConfig, run_dir: Path, device: str, speed: dict | None = None, plan=None):
@@ -68,6 +69,26 @@ LIVE_METRICS_ENV = "DASHBOARD_LIVE_METRICS"
 DDP_GRADIENT_VIEWS_ENV = "DASHBOARD_DDP_GRADIENT_VIEWS"
 
 
+# `DASHBOARD_MODULE_GUARDS=0`: the compiled model checks no guards on its modules' attributes before each call
+# (measured by bench/host_work.py against the default).
+MODULE_GUARDS_ENV = "DASHBOARD_MODULE_GUARDS"
+
+
+def skip_module_guards(trainer) -> None:
+    """torch.compile without dynamo's per-call guards on module attributes (weights and settings never change
+    during a run): the guard check was ~1.8 ms of host time per forward at tweet lengths on an H200."""
+    import torch
+
+    plugin = getattr(trainer.accelerator.state, "dynamo_plugin", None)
+    skip = getattr(torch.compiler, "skip_guard_on_all_nn_modules_unsafe", None)
+    if plugin is None or skip is None:
+        return
+    options = {"guard_filter_fn": skip}
+    if plugin.mode == "reduce-overhead":  # mode and options exclude each other; this option is that mode
+        options["triton.cudagraphs"] = True
+    plugin.mode, plugin.options = None, options
+
+
 def live_metrics_enabled() -> bool:
     """`DASHBOARD_LIVE_METRICS=0` turns the live metrics and resource sampling off (for measuring their overhead:
     without it the dashboard shows no curves and no diagnostics)."""
@@ -95,6 +116,8 @@ def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, to
     padder = FastPadding(DataCollatorWithPadding(tokenizer, pad_to_multiple_of=speed["pad_to_multiple_of"],
                                                  **padding_arguments(config.data)),
                          buckets=bool(speed.get("length_buckets")))
+    if speed.get("unpad"):  # the model's forward was given the unpadded path (core/training/unpadded.py)
+        padder = PackedBatches(padder)
     collator = faults.wrap_collator(PaddingMeter(padder))
     effective_batch = plan.effective_batch_size * args.world_size
     callbacks = [stop, PerformanceMeter(device, effective_batch, collator, rss_before_mb), *faults.callbacks(),
@@ -116,6 +139,8 @@ def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, to
                       callbacks=callbacks, **compat.trainer_tokenizer_kwargs(tokenizer))
     if speed.get("ddp_gradient_views") and os.environ.get(DDP_GRADIENT_VIEWS_ENV) != "0":
         compat.ddp_gradient_views(trainer)
+    if speed.get("compile") and os.environ.get(MODULE_GUARDS_ENV) == "0":
+        skip_module_guards(trainer)
     count_flops_once(trainer)
     return trainer
 

@@ -12,7 +12,7 @@ from core.plan import estimate, presets
 from core.plan.estimate import padded_width
 from core.rundir import runs
 from core.rundir.layout import RunDir
-from core.training import autofit
+from core.training import autofit, unpadded
 
 
 def apply_speed_plan(config: RunConfig, device: str) -> dict:
@@ -29,6 +29,19 @@ def apply_speed_plan(config: RunConfig, device: str) -> dict:
         import torch
 
         torch.backends.cuda.enable_cudnn_sdp(False)
+    return speed
+
+
+def unpad_or_say_why(config: RunConfig, model, device: str, speed: dict, plan, say) -> dict:
+    """Unpadded batches where the plan chose them and the loaded model has the layout for them; else padded
+    batches and one line saying why (a Hub model's kind is known only once it is loaded)."""
+    if not speed.get("unpad"):
+        return speed
+    reason = unpadded.unsupported_reason(model, config, device, speed["precision"], plan.gradient_checkpointing)
+    if reason:
+        say(f"Padded batches after all: {reason}.")
+        return {**speed, "unpad": False}
+    unpadded.enable(model)
     return speed
 
 

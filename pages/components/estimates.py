@@ -23,13 +23,17 @@ RUNS_PER_GPU_CHOICES = [None, 1, 2, 3, 4, 6, 8]
 
 
 def speed_fields() -> None:
-    """Speed, precision, compile and attention, and the padding multiple (empty: automatic)."""
+    """Speed, precision, attention, compile, unpadded batches, the padding multiple and runs per GPU (empty:
+    automatic)."""
     # Three to a row: four side by side in half the page wrapped the "torch.compile" label.
     field_row("hardware", ["speed", "precision", "attention"])
-    compile_col, pad_col, share_col = st.columns(3)
+    compile_col, unpad_col, pad_col = st.columns(3)
     with compile_col:
         field_widget("hardware", "compile")
+    with unpad_col:
+        field_widget("hardware", "unpad")
     _auto_or_number(pad_col, "pad_to_multiple_of", PAD_CHOICES)
+    share_col, _, _ = st.columns(3)
     _auto_or_number(share_col, "runs_per_gpu", RUNS_PER_GPU_CHOICES)
 
 
@@ -54,6 +58,12 @@ def sample_lengths(data_config: dict, max_length: int, rows: int = 400) -> list[
     return [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]]
 
 
+@st.cache_data(show_spinner=False)
+def model_type_of(source: str, name: str, path: str) -> str | None:
+    from core.config.schema import ModelConfig
+    return models.model_type(ModelConfig(source=source, name=name, path=path or None))
+
+
 @st.cache_data(ttl=10, show_spinner=False)
 def facts_of(device: str) -> dict:
     return presets.device_facts(device)
@@ -63,7 +73,8 @@ def show_estimates(config: RunConfig, available: dict) -> None:
     """The speed plan in words, the memory and time estimate, and a warning when memory will not fit."""
     try:
         device = presets.resolve_device(config.hardware.device, available)
-        facts = facts_of(device)
+        facts = {**facts_of(device), "model_type": model_type_of(config.model.source, config.model.name,
+                                                                 str(config.model.path or ""))}
         plan = presets.speed_plan(config, facts)
     except UserError:
         return  # pre-flight explains a missing device or an impossible precision
