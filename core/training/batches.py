@@ -68,23 +68,40 @@ class FastPadding:
 
 
 class PaddingMeter:
-    """Wraps a collator and counts real and padded tokens, so padding waste can be seen (SLOW_TRAINING)."""
+    """Wraps a collator and counts real and padded tokens, so padding waste can be seen (SLOW_TRAINING).
+
+    The counts live in shared memory, so they add up when the DataLoader makes batches in worker processes
+    (the fast preset on a GPU); the time spent making batches counts only in the training process, where it
+    holds up a step."""
     def __init__(self, collator):
+        import multiprocessing
+
         self.collator = collator
-        self.real = self.total = 0
-        self.real_seen = 0  # never reset: the performance meter reads real tokens/s from it
-        self.seconds = 0.0  # time spent making batches in this process (SLOW_TRAINING: input pipeline)
+        # real and total since the last take_pad_share(), real since the start (the performance meter reads
+        # real tokens/s from it), all as one shared array of three counters.
+        self._counts = multiprocessing.Array("q", 3)
+        self.seconds = 0.0  # time spent making batches in the training process (SLOW_TRAINING: input pipeline)
+
+    @property
+    def real_seen(self) -> int:
+        return self._counts[2]
 
     def __call__(self, features):
         started = time.perf_counter()
         batch = self.collator(features)
-        self.seconds += time.perf_counter() - started
+        if _in_training_process():
+            self.seconds += time.perf_counter() - started
         mask = batch.get("attention_mask")
-        if mask is not None:
-            real = int(mask.sum())
-            self.real += real
-            self.real_seen += real
-            self.total += mask.numel()
+        if "cu_seqlens" in batch:  # packed texts (core/training/unpadded.py): every token is real
+            real = total = batch["input_ids"].numel()
+        elif mask is not None:
+            real, total = int(mask.sum()), mask.numel()
+        else:
+            return batch
+        with self._counts.get_lock():
+            self._counts[0] += real
+            self._counts[1] += total
+            self._counts[2] += real
         return batch
 
     def take_batch_seconds(self) -> float:
@@ -94,6 +111,13 @@ class PaddingMeter:
 
     def take_pad_share(self) -> float | None:
         """Share of padding since the last call, then start counting afresh."""
-        share = 1 - self.real / self.total if self.total else None
-        self.real = self.total = 0
-        return share
+        with self._counts.get_lock():
+            real, total = self._counts[0], self._counts[1]
+            self._counts[0] = self._counts[1] = 0
+        return 1 - real / total if total else None
+
+
+def _in_training_process() -> bool:
+    from torch.utils.data import get_worker_info
+
+    return get_worker_info() is None
