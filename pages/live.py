@@ -167,9 +167,8 @@ def show_charts(records: list[dict], config: dict, findings: list, max_steps: in
     left, right = st.columns(2)
     left.plotly_chart(charts.loss_figure(records, best, findings, max_steps, smoothing, log_y), key="loss_chart")
     right.plotly_chart(charts.eval_metrics_figure(records, best, max_steps, smoothing), key="metrics_chart")
-    left.plotly_chart(charts.learning_rate_figure(records, max_steps), key="lr_chart")
     if best:
-        right.success(best_eval_sentence(best, config, state), icon=":material/trophy:")
+        st.success(best_eval_sentence(best, config, state), icon=":material/trophy:")
 
 
 def best_eval_sentence(best: dict, config: dict, state: str | None) -> str:
@@ -287,13 +286,25 @@ def live_view(run_id: str, run_path: str, config: dict, every: float | None) -> 
         learning_rate.show_range_test(run, records)
     else:
         show_charts(records, config, findings, (status.get("progress") or {}).get("max_steps"), status.get("state"))
-        show_evaluations(records, config)
     if status.get("state") not in runs.ACTIVE_STATES:
         show_results(run)
         show_estimate_vs_measured(run)
-    show_resources(run.path)
+
+
+def details_view(run_path: str, config: dict) -> None:
+    """The second tier, redrawn less often while the run trains: learning rate, evaluations, resources, the log."""
+    path = Path(run_path)
+    status = runs.read_status(path)
+    records = runs.read_metrics(path)
+    if not status.get("lr_find"):
+        left, right = st.columns(2)
+        left.plotly_chart(charts.learning_rate_figure(records, (status.get("progress") or {}).get("max_steps")),
+                          key="lr_chart")
+        with right:
+            show_evaluations(records, config)
+    show_resources(path)
     with st.expander("Training log (last lines)"):
-        st.code(readable_log(mask_secrets(runs.read_log_tail(run.path))) or "(empty)", language=None)
+        st.code(readable_log(mask_secrets(runs.read_log_tail(path))) or "(empty)", language=None)
 
 
 def same_cadence(every: float | None, wanted: float | None) -> bool:
@@ -327,6 +338,7 @@ def show_run(run: runs.RunSummary) -> None:
     if every is None and status.get("state") in runs.RESUMABLE_STATES:
         st.fragment(watch_for_resume, run_every=progress.POLL_MAX_S)(str(run.path), status_changed_at(run.path))
     st.fragment(live_view, run_every=every)(run.run_id, str(run.path), run.config, every)
+    st.fragment(details_view, run_every=every and max(every, progress.DETAILS_POLL_S))(str(run.path), run.config)
 
 
 learning_rate.open_new_run_if_asked()

@@ -53,7 +53,7 @@ def test_a_run_is_polled_as_often_as_it_writes_and_not_at_all_once_it_ended():
         return [{"type": kind, "step": i, "time": 1000.0 + i * every + (0.1 if kind == "eval" else 0.0)}
                 for i in range(count) for kind in (("train", "eval") if i % 3 == 2 else ("train",))]
 
-    assert poll_seconds({"state": "running"}, lines(6.0)) == 6.0
+    assert poll_seconds({"state": "running"}, lines(12.0)) == 12.0
     assert poll_seconds({"state": "running"}, lines(0.3)) == POLL_MIN_S  # a fast run: the floor
     assert poll_seconds({"state": "running"}, lines(120.0)) == POLL_MAX_S  # a slow one still shows a stop soon
     assert poll_seconds({"state": "running"}, []) == POLL_MIN_S  # starting up: nothing written yet

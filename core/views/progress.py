@@ -10,10 +10,13 @@ from core.rundir.records import (as_float, eval_points, metric_for_task, MULTI_L
                                  SINGLE_LABEL_METRICS)
 from core.rundir.runs import ACTIVE_STATES
 
-# A page re-reads a training run about as often as the run writes a metrics line: never faster than this
-# (each redraw costs the server about 50 ms of CPU, so every 4 s keeps an open tab near 1% of a core), never
-# slower (a step, a stop or an error shows within this long).
-POLL_MIN_S, POLL_MAX_S = 4.0, 15.0
+# A page re-reads a training run about as often as the run writes a metrics line: never faster than this, never
+# slower (a step, a stop or an error shows within this long). Each redraw costs the browser more than the server:
+# about 0.1 s of CPU per Plotly chart in Chromium on a 2-core laptop (bench/RESULTS.md), time taken from training.
+POLL_MIN_S, POLL_MAX_S = 10.0, 15.0
+# The Live run page's second tier (learning rate, resource use, the evaluations table, the log) is redrawn at most
+# this often while a run trains: those change slowly, and each chart is a redraw in the browser.
+DETAILS_POLL_S = 30.0
 
 
 @dataclass
