@@ -1,6 +1,6 @@
 """What the dashboard costs while it watches: the server's CPU share with one tab open, and training with a tab open.
 
-  python bench/dashboard_cpu.py            # about 8 minutes on 2 idle cores
+  python bench/dashboard_cpu.py            # about 12 minutes on 2 idle cores (4 pairs of runs)
   python bench/dashboard_cpu.py --quick    # 10 s windows, one pair of shorter runs (about 3 minutes)
 
 Starts `streamlit run app.py` with the project's .streamlit/config.toml on a temporary runs folder (as
@@ -8,7 +8,7 @@ tests/test_browser.py does) and Debian's chromium through Playwright, then measu
   1. the server process's CPU share (its own user + system time over a window, as a share of one core)
      with no tab, with one tab on New run, on Live run of a running run, and on Live run of a finished run;
   2. training samples/s of the same run (MiniLM-L6, built-in tweets, through the dashboard's launcher)
-     headless and with a Live run tab open, interleaved A B A B, from each run's own summary line.
+     headless and with a Live run tab open, interleaved A B B A A B B A, from each run's own summary line.
 Prints a Markdown table; copy it into bench/RESULTS.md with the machine, date and command.
 Targets: at most 2% of a core on any idle page; training with a Live tab at least 0.95x headless.
 """
@@ -80,6 +80,28 @@ def cpu_share(pid: int, seconds: float) -> float:
     return (after.user + after.system - before.user - before.system) / (time.monotonic() - start)
 
 
+def browser_processes() -> list[psutil.Process]:
+    """Chromium's processes (the browser, its renderers and helpers) started by Playwright from this process."""
+    return [p for p in psutil.Process().children(recursive=True) if "chrom" in p.name().lower()]
+
+
+def cpu_shares(pids: dict[str, list[int]], seconds: float) -> dict[str, float]:
+    """Share of one core each group of processes used over the next `seconds` (ended processes count 0)."""
+    def used(group):
+        total = 0.0
+        for pid in group:
+            try:
+                times = psutil.Process(pid).cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+    before, start = {k: used(v) for k, v in pids.items()}, time.monotonic()
+    time.sleep(seconds)
+    elapsed = time.monotonic() - start
+    return {k: max(0.0, used(v) - before[k]) / elapsed for k, v in pids.items()}
+
+
 def open_tab(browser, url: str, ready: str):
     """A tab on `url`, once the text `ready` is shown and the page's script has finished."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -136,13 +158,17 @@ def idle_shares(browser, url: str, pid: int, window: float) -> dict[str, float]:
 
 
 def training_pairs(browser, url: str, runs_dir: Path, pid: int, args) -> tuple[list, list, float, Path]:
-    """Headless (A) and with a Live tab (B), interleaved; the server's share during the first B run."""
+    """Headless (A) and with a Live tab (B), interleaved A B B A ...; the server's share during the first B run."""
     headless, with_tab, running_share, finished = [], [], None, None
     for pair in range(args.pairs):
-        run_dir = start_training(runs_dir, args.train_size)
-        headless.append(samples_per_second(run_dir))
-        finished, speed, share = train_with_tab(browser, url, runs_dir, args.train_size, pid,
-                                                args.window if pair == 0 else None)
+        # A B, then B A: a drift in the machine's speed over the bench weighs on both sides alike.
+        if pair % 2:
+            finished, speed, share = train_with_tab(browser, url, runs_dir, args.train_size, pid, None)
+            headless.append(samples_per_second(start_training(runs_dir, args.train_size)))
+        else:
+            headless.append(samples_per_second(start_training(runs_dir, args.train_size)))
+            finished, speed, share = train_with_tab(browser, url, runs_dir, args.train_size, pid,
+                                                    args.window if pair == 0 else None)
         with_tab.append(speed)
         running_share = running_share if share is None else share
         print(f"pair {pair + 1}: headless {headless[-1]:.2f}, with a Live tab {speed:.2f} samples/s", flush=True)
@@ -171,8 +197,10 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so a `timeout` or a kill still cleans up
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 s windows, one pair of runs on 640 tweets")
+    parser.add_argument("--pairs", type=int, help="pairs of runs, A B then B A (default 1 quick, 4 full)")
     args = parser.parse_args()
-    args.window, args.pairs, args.train_size = (10.0, 1, 640) if args.quick else (30.0, 2, 1000)
+    args.window, pairs, args.train_size = (10.0, 1, 640) if args.quick else (30.0, 4, 1000)
+    args.pairs = args.pairs or pairs
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:

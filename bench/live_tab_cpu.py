@@ -5,7 +5,8 @@
 A writer process plays a running run (400 earlier evaluations and logging lines, a metrics line, a resource sample
 and a status update every GAP seconds, as a MiniLM-L6 run on 2 cores writes them); `streamlit run app.py` serves
 it and Debian's chromium keeps a Live run tab open on it. Prints the server's own CPU time over the window as a
-share of one core. bench/dashboard_cpu.py measures the same with real training beside it (which also loads the
+share of one core, and the browser's (all of Chromium's processes: drawing the charts is the tab's cost on the
+user's side of a laptop). bench/dashboard_cpu.py measures the same with real training beside it (which also loads the
 machine); this one isolates the tab's cost. Target: at most 2% of a core.
 """
 
@@ -74,10 +75,11 @@ def main() -> None:
             browser = playwright.chromium.launch(executable_path=bench.CHROMIUM)
             bench.open_tab(browser, f"{url}/live?run={RUN_ID}", "Live run")
             time.sleep(5)
-            share = bench.cpu_share(server.pid, args.window)
+            shares = bench.cpu_shares({"server": [server.pid],
+                                       "browser": [p.pid for p in bench.browser_processes()]}, args.window)
             load = os.getloadavg()[0]
-            print(f"| a Live run tab on a running run, a line every {args.gap:g} s | {share:.2%} of a core "
-                  f"| window {args.window:g} s, load average {load:.1f} |")
+            print(f"| a Live run tab on a running run, a line every {args.gap:g} s | server {shares['server']:.2%}, "
+                  f"browser {shares['browser']:.2%} of a core | window {args.window:g} s, load average {load:.1f} |")
             browser.close()
     finally:
         server.kill()
