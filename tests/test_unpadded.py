@@ -172,3 +172,20 @@ def test_the_plan_says_why_a_run_keeps_padded_batches():
                                                   "hardware": {"device": "cuda", "compile": "on"}}),
                              {**CUDA, "model_type": "distilbert"})
     assert not hub["unpad"] and "this model is distilbert" in " ".join(hub["summary"])
+
+
+def test_the_padding_meter_adds_up_across_loader_workers():
+    """The fast preset on a GPU box makes batches in worker processes: the meter's counts must still add up."""
+    from torch.utils.data import DataLoader
+
+    rows = features(lengths=[3 + (i * 5) % 20 for i in range(40)])
+    meter = PaddingMeter(FastPadding(Padder()))
+    loader = DataLoader(rows, batch_size=8, collate_fn=meter, num_workers=2)
+    padded_total = sum(batch["input_ids"].numel() for batch in loader)
+    real = sum(len(r["input_ids"]) for r in rows)
+    assert meter.real_seen == real
+    assert meter.take_pad_share() == pytest.approx(1 - real / padded_total)
+    assert meter.take_batch_seconds() == 0.0  # made in the workers: no time taken from the training step
+    packed = PaddingMeter(unpadded.PackedBatches(Padder()))
+    list(DataLoader(rows, batch_size=8, collate_fn=packed, num_workers=2))
+    assert packed.real_seen == real and packed.take_pad_share() == 0.0
