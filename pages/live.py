@@ -212,17 +212,23 @@ def show_evaluations(records: list[dict], config: dict) -> None:
                                                             **formats})
 
 
-def show_resources(run_path: Path) -> None:
-    """CPU and memory of the training process over time (and the GPU's, on CUDA), one chart per quantity."""
+def show_resources(run_path: Path, learning_rate_figure=None) -> None:
+    """The learning rate, then CPU and memory of the training process over time (and the GPU's, on CUDA), one
+    chart per quantity, side by side."""
     samples = runs.read_resources(run_path)
+    figures = {"lr_chart": learning_rate_figure}
+    if samples:
+        figures.update(cpu_chart=charts.cpu_figure(samples), memory_chart=charts.memory_figure(samples),
+                       gpu_chart=charts.gpu_utilization_figure(samples))
+    shown = {key: fig for key, fig in figures.items() if fig is not None}
+    if not shown:
+        return
+    st.subheader("Learning rate and resource use" if samples and learning_rate_figure else
+                 "Resource use" if samples else "Learning rate")
+    for col, (key, fig) in zip(st.columns(max(2, len(shown))), shown.items()):
+        col.plotly_chart(fig, key=key)
     if not samples:
         return
-    st.subheader("Resource use")
-    figures = {"cpu_chart": charts.cpu_figure(samples), "memory_chart": charts.memory_figure(samples),
-               "gpu_chart": charts.gpu_utilization_figure(samples)}
-    shown = {key: fig for key, fig in figures.items() if fig is not None}
-    for col, (key, fig) in zip(st.columns(len(shown)), shown.items()):
-        col.plotly_chart(fig, key=key)
     last = samples[-1]
     st.caption(f"The training process and its workers, sampled every few seconds while it trains. Last sample: CPU "
                f"{last.get('cpu_percent', 0) / max(1, last.get('cores') or 1):.0f}% of {last.get('cores')} cores, "
@@ -296,13 +302,11 @@ def details_view(run_path: str, config: dict) -> None:
     path = Path(run_path)
     status = runs.read_status(path)
     records = runs.read_metrics(path)
+    learning_rate_figure = None
     if not status.get("lr_find"):
-        left, right = st.columns(2)
-        left.plotly_chart(charts.learning_rate_figure(records, (status.get("progress") or {}).get("max_steps")),
-                          key="lr_chart")
-        with right:
-            show_evaluations(records, config)
-    show_resources(path)
+        show_evaluations(records, config)
+        learning_rate_figure = charts.learning_rate_figure(records, (status.get("progress") or {}).get("max_steps"))
+    show_resources(path, learning_rate_figure)
     with st.expander("Training log (last lines)"):
         st.code(readable_log(mask_secrets(runs.read_log_tail(path))) or "(empty)", language=None)
 

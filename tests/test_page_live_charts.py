@@ -61,14 +61,16 @@ def test_running_run_plots_cpu_and_memory_of_its_process(runs_dir):
     cpu = figure(app, "cpu_chart")
     assert cpu["data"][0]["y"] == [0.9, 0.9, 0.9, 0.9] and cpu["data"][0]["x"] == [0.0, 1.0, 2.0, 3.0]
     assert figure(app, "memory_chart")["data"][0]["y"] == [1500.0, 1501.0, 1502.0, 1503.0]
-    assert "Resource use" in [h.value for h in app.subheader]
+    assert "Learning rate and resource use" in [h.value for h in app.subheader]
+    assert figure(app, "lr_chart")  # beside them, redrawn on the same slower beat
     assert "Last sample: CPU 90% of 2 cores, 1,503 MB resident memory" in all_text(app)
 
 
 def test_a_run_without_samples_shows_no_resource_section(runs_dir):
     make_run(runs_dir, "20260101-000000", "completed", overfitting_curve(), results=RESULTS)
     app = open_live()
-    assert "Resource use" not in [h.value for h in app.subheader]
+    assert not any("resource use" in h.value.lower() for h in app.subheader)
+    assert "Learning rate" in [h.value for h in app.subheader] and figure(app, "lr_chart")
 
 
 def test_header_shows_the_runs_tags_and_notes(runs_dir):

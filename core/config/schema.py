@@ -151,8 +151,9 @@ class HardwareConfig:
                         "several processes use the gloo backend (slower; for checking the set-up).",
                         "GPUs (processes)", min=1, max=64)
     speed: str = _f("fast", "fast: on a CUDA GPU bf16 (fp16 on cards without it), SDPA attention, fused AdamW, "
-                    "torch.compile for runs of 1,000+ steps (with CUDA graphs up to max length 128), batches "
-                    "copied without waiting, a larger eval batch and argmax on the GPU before metrics; on CPU one "
+                    "torch.compile for runs of 1,000+ steps (with CUDA graphs up to max length 128), unpadded "
+                    "batches for BERT- and RoBERTa-family models where CUDA graphs do not run, batches made ahead "
+                    "in 2 loader workers, batches copied without waiting, a larger eval batch and argmax on the GPU before metrics; on CPU one "
                     "thread per physical core. plain: fp32, eager attention, plain AdamW, no compile (what a plain "
                     "Trainer script does). The choices below override it.",
                     "Speed", choices=SPEEDS)
