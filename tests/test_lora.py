@@ -125,3 +125,23 @@ def test_a_lora_runs_script_trains_with_the_same_adapters(lora_run, tmp_path):
     assert "eval_accuracy" in metrics
     assert (tmp_path / "out" / "model" / "model.safetensors").is_file()
     assert not (tmp_path / "out" / "model" / "adapter_config.json").exists()  # merged, as the dashboard saves it
+
+
+def test_the_update_ratio_leaves_out_the_zero_started_b_matrices():
+    """LoRA's B matrices start at zero, so their first updates change them by ~100%: counted, they would make a
+    stuck LoRA run read as a learning rate far too high."""
+    from core.training.callbacks import UpdateRatio
+
+    model = tiny_lora_model()
+    probe = UpdateRatio()
+    probe.snapshot(model)
+    names = {id(p): n for n, p in model.named_parameters()}
+    watched = [names[id(p)] for p, _ in probe._before]
+    assert watched and not any(".lora_B." in n for n in watched) and any(".lora_A." in n for n in watched)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if ".lora_B." in name:
+                p.add_(0.01)  # from zero: an infinite relative change, were it counted
+            elif p.requires_grad and p.ndim >= 2:
+                p.mul_(1 + 1e-3)
+    assert abs(probe.measure(model) - 1e-3) < 1e-6

@@ -50,7 +50,11 @@ class UpdateRatio:
         self._before = None
 
     def snapshot(self, model) -> None:
-        self._before = [(p, p.detach().clone()) for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+        # LoRA's B matrices start at zero and grow from there: their relative change says nothing of the
+        # learning rate (it reads ~1 for the first updates), and would blame a stuck LoRA run on a learning rate
+        # too high. Their A matrices and the head are ordinary weights.
+        self._before = [(p, p.detach().clone()) for name, p in model.named_parameters()
+                        if p.requires_grad and p.ndim >= 2 and ".lora_B." not in name]
 
     def measure(self, model) -> float | None:
         import torch
