@@ -3,7 +3,7 @@
 import math
 import random
 
-from core.diagnostics import rules as diagnostics
+from core.diagnostics import data_rules, rules as diagnostics
 from core.diagnostics.rules import (classify_exception, eval_loss_rising_while_train_falls, live_findings, loss_at_chance_and_accuracy_at_majority)
 
 
@@ -155,40 +155,40 @@ def test_memorising_noise_is_label_noise():
 
 
 def test_eval_leakage_is_a_warning_from_five_percent():
-    assert diagnostics.eval_texts_seen_in_training({"eval_overlap": 0, "eval_size": 500}) is None
-    few = diagnostics.eval_texts_seen_in_training({"eval_overlap": 7, "eval_size": 500})
+    assert data_rules.eval_texts_seen_in_training({"eval_overlap": 0, "eval_size": 500}) is None
+    few = data_rules.eval_texts_seen_in_training({"eval_overlap": 7, "eval_size": 500})
     assert few.code == "EVAL_LEAKAGE" and few.severity == "info" and "7 of 500" in few.evidence
-    same = diagnostics.eval_texts_seen_in_training({"eval_overlap": 500, "eval_size": 500})
+    same = data_rules.eval_texts_seen_in_training({"eval_overlap": 500, "eval_size": 500})
     assert same.severity == "warning" and "100.0%" in same.evidence
 
 
 def test_class_imbalance_above_ten_to_one():
-    assert diagnostics.classes_far_apart_in_size({"train_counts": {"a": 848, "b": 787, "c": 365}}) is None
-    finding = diagnostics.classes_far_apart_in_size({"train_counts": {"spam": 1100, "ham": 100}})
+    assert data_rules.classes_far_apart_in_size({"train_counts": {"a": 848, "b": 787, "c": 365}}) is None
+    finding = data_rules.classes_far_apart_in_size({"train_counts": {"spam": 1100, "ham": 100}})
     assert finding.code == "CLASS_IMBALANCE" and "'ham' only 100 (11x fewer)" in finding.evidence
 
 
 def test_class_imbalance_fix_weighs_the_classes_and_keeps_the_best_macro_f1():
     dataset = {"train_counts": {"spam": 1100, "ham": 100}}
-    plain = diagnostics.classes_far_apart_in_size(dataset, {"training": {"metric_for_best_model": "f1"}})
+    plain = data_rules.classes_far_apart_in_size(dataset, {"training": {"metric_for_best_model": "f1"}})
     assert plain.config_change == {"training.class_weights": "balanced", "training.metric_for_best_model": "f1_macro"}
     assert "class weights balanced" in plain.fix and "macro F1" in plain.fix and "'ham'" in plain.fix
-    weighted = diagnostics.classes_far_apart_in_size(dataset, {"training": {"class_weights": "balanced"}})
+    weighted = data_rules.classes_far_apart_in_size(dataset, {"training": {"class_weights": "balanced"}})
     assert weighted.config_change == {"training.metric_for_best_model": "f1_macro"}
     assert "already weighted" in weighted.fix
     done = {"training": {"class_weights": {"ham": 5.0}, "metric_for_best_model": "f1_macro"}}
-    assert diagnostics.classes_far_apart_in_size(dataset, done).config_change == {}
+    assert data_rules.classes_far_apart_in_size(dataset, done).config_change == {}
 
 
 def test_padding_waste_is_slow_training_with_the_batching_fix():
     def records(share):
         return [{"type": "train", "step": s, "loss": 0.5, "pad_share": share} for s in (10, 20, 30)]
 
-    assert diagnostics.batches_mostly_padding(records(0.4), "random") is None
-    finding = diagnostics.batches_mostly_padding(records(0.93), "random")
+    assert data_rules.batches_mostly_padding(records(0.4), "random") is None
+    finding = data_rules.batches_mostly_padding(records(0.93), "random")
     assert finding.code == "SLOW_TRAINING" and "93%" in finding.evidence
     assert finding.config_change == {"training.train_sampling_strategy": "group_by_length"}
-    assert diagnostics.batches_mostly_padding(records(0.93), "group_by_length").config_change == {}
+    assert data_rules.batches_mostly_padding(records(0.93), "group_by_length").config_change == {}
 
 
 def test_a_model_waiting_for_its_batches_is_slow_training_with_loader_workers_as_the_fix():
@@ -198,12 +198,12 @@ def test_a_model_waiting_for_its_batches_is_slow_training_with_loader_workers_as
 
     rng = random.Random(3)
     healthy = records(*(rng.uniform(0.01, 0.28) for _ in range(40)))  # noisy but below 30%
-    assert diagnostics.batches_slow_to_make(healthy, 0) is None
-    assert diagnostics.batches_slow_to_make(records(0.1, 0.6, 0.2, 0.7), 0) is None  # a blip, not a trend
-    finding = diagnostics.batches_slow_to_make(records(0.1, 0.45, 0.5, 0.55), 0)
+    assert data_rules.batches_slow_to_make(healthy, 0) is None
+    assert data_rules.batches_slow_to_make(records(0.1, 0.6, 0.2, 0.7), 0) is None  # a blip, not a trend
+    finding = data_rules.batches_slow_to_make(records(0.1, 0.45, 0.5, 0.55), 0)
     assert finding.code == "SLOW_TRAINING" and "50%" in finding.evidence and finding.step == 40
     assert finding.config_change == {"training.dataloader_num_workers": 2}
-    assert diagnostics.batches_slow_to_make(records(0.45, 0.5, 0.55), 2) is None  # workers already on
+    assert data_rules.batches_slow_to_make(records(0.45, 0.5, 0.55), 2) is None  # workers already on
     assert any(f.title == "The model waits for its batches"
                for f in live_findings(records(0.45, 0.5, 0.55), {}, {}, {"training": {}}))
 

@@ -9,7 +9,7 @@ import math
 
 from core.data.splits import Splits
 from core.diagnostics.findings import by_severity, Finding
-from core.diagnostics.rules import classes_far_apart_in_size, eval_texts_seen_in_training
+from core.diagnostics.data_rules import classes_far_apart_in_size, eval_texts_seen_in_training
 
 # Texts measured for the histogram: enough for a steady 95th percentile, quick to tokenize on a CPU.
 LENGTH_SAMPLE = 2000
