@@ -57,7 +57,6 @@ def enable(model) -> None:
         return unpadded_forward(self, input_ids, token_type_ids, position_ids, cu_seqlens, max_seqlen, labels)
 
     model.forward = types.MethodType(forward, model)
-    model._unpadded = True
 
 
 def unpadded_forward(model, input_ids, token_type_ids, position_ids, cu_seqlens, max_seqlen: int, labels):
@@ -140,11 +139,10 @@ class PackedBatches:
     """A collator that packs a batch's texts end to end: `labels` first (the Trainer reads the batch size from
     the first tensor), then input_ids, token_type_ids and position_ids of shape (T,), `cu_seqlens` and
     `max_seqlen`. Built for the tokenized columns the child makes (input_ids, attention_mask, token_type_ids,
-    label); `tokenizer` is the fallback collator's, kept for the Trainer."""
+    label); `fallback` (the padding collator) takes an empty batch, and its `padding` is what faults plant on."""
 
     def __init__(self, fallback):
         self.fallback = fallback
-        self.tokenizer = getattr(fallback, "tokenizer", None)
 
     @property
     def padding(self):
