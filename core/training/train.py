@@ -338,7 +338,7 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
     tuning.write_estimate(config, run_dir, tokenized["train"], len(splits.label_names), plan, speed,
                           live_metrics_enabled())
     trainer = build_trainer(config, run_dir, device, args, model, tokenizer, tokenized, stop, speed, plan,
-                            rss_before, class_weights=weights)
+                            rss_before, class_weights=weights, say=say)
     faults.install(trainer)
     if lr_find:
         # heavy (imports transformers): the range test's schedule and callback live in the training child only

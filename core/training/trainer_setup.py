@@ -12,7 +12,7 @@ from core.config.schema import RunConfig, training_argument_fields
 from core.plan import presets
 from core.rundir import runs
 from core.rundir.layout import RunDir
-from core.training import profiling
+from core.training import profiling, step_graphs
 from core.training.batches import FastPadding, padding_arguments, PaddingMeter
 from core.training.unpadded import PackedBatches
 
@@ -102,8 +102,10 @@ def argmax_logits(logits, labels):
 
 
 def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, tokenizer, tokenized, stop,
-                  speed: dict, plan, rss_before_mb: float = 0.0, class_weights: list[float] | None = None):
-    """The Trainer of a run; with `class_weights` (one per label id) its loss weighs each class (core/training/loss.py)."""
+                  speed: dict, plan, rss_before_mb: float = 0.0, class_weights: list[float] | None = None,
+                  say=None):
+    """The Trainer of a run; with `class_weights` (one per label id) its loss weighs each class (core/training/loss.py);
+    `say` writes a line to the training log."""
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
     # heavy (imports transformers / scikit-learn): loaded in the training child only, not at the dashboard's start-up
     from core.training.callbacks import MetricsRecorder
@@ -131,12 +133,15 @@ def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, to
     # Multi-label: every label's logit is needed (no argmax), and the metrics threshold them.
     multi_label = getattr(model.config, "problem_type", None) == "multi_label_classification"
     weighted = loss_function(class_weights, model)
-    trainer = Trainer(model=model, args=args, **({"compute_loss_func": weighted} if weighted else {}),
+    trainer_type = step_graphs.trainer_class(Trainer) if speed.get("step_graphs") else Trainer
+    trainer = trainer_type(model=model, args=args, **({"compute_loss_func": weighted} if weighted else {}),
                       train_dataset=tokenized["train"], eval_dataset=tokenized["eval"], data_collator=collator,
                       compute_metrics=metrics_function(config.training.threshold) if multi_label else compute_metrics,
                       preprocess_logits_for_metrics=(argmax_logits if speed["argmax_on_device"] and not multi_label
                                                      else None),
                       callbacks=callbacks, **compat.trainer_tokenizer_kwargs(tokenizer))
+    if speed.get("step_graphs"):
+        trainer.step_graphs = step_graphs.StepGraphs(say)
     if speed.get("ddp_gradient_views") and os.environ.get(DDP_GRADIENT_VIEWS_ENV) != "0":
         compat.ddp_gradient_views(trainer)
     if speed.get("compile") and os.environ.get(MODULE_GUARDS_ENV) == "0":

@@ -1,0 +1,90 @@
+"""Whole-step CUDA graphs (core/training/step_graphs.py): where the plan turns them on, and that the Trainer built
+around them trains exactly as the plain Trainer wherever a step takes the ordinary path. The graphs themselves
+need a CUDA GPU; `bench/step_graphs_check.py` compares them with the ordinary step there (bench/RESULTS.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.config.schema import RunConfig
+from core.plan import presets
+from core.training import step_graphs
+from tests.test_unpadded import Padder, features, tiny
+from tests.test_speed_presets import H100, config
+
+
+def test_short_texts_on_a_gpu_train_in_whole_step_graphs(monkeypatch):
+    plan = presets.speed_plan(config(), H100)
+    assert plan["step_graphs"] and "torch_compile_mode" not in plan["training_arguments"]
+    assert any("CUDA graphs of whole training steps" in line for line in plan["summary"])
+    # Where a step cannot be one graph, compile's own graphs of forward and backward, as before.
+    for other in (config(gradient_accumulation_steps=2), config({"precision": "fp16"})):
+        plan = presets.speed_plan(other, H100)
+        assert not plan["step_graphs"] and plan["training_arguments"]["torch_compile_mode"] == "reduce-overhead"
+        assert any("reduce-overhead" in line for line in plan["summary"])
+    monkeypatch.setenv(presets.STEP_GRAPHS_ENV, "0")  # the benchmark's switch
+    assert presets.speed_plan(config(), H100)["training_arguments"]["torch_compile_mode"] == "reduce-overhead"
+
+
+def test_no_step_graphs_off_a_gpu_nor_for_long_texts():
+    assert not presets.speed_plan(config({"device": "cpu"}), {**H100, "device": "cpu"})["step_graphs"]
+    assert not presets.speed_plan(config(data={"max_length": 512}), H100)["step_graphs"]
+
+
+def test_the_trainer_with_step_graphs_trains_as_the_plain_trainer_where_steps_take_the_ordinary_path(tmp_path):
+    """On a CPU every step takes the ordinary path: the same losses, gradient norms and learning rates at each
+    step, clipping and the LR schedule included, and one log line saying why."""
+    from datasets import Dataset
+    from transformers import Trainer, TrainingArguments
+
+    from core.training.batches import FastPadding
+
+    data = Dataset.from_list(features(lengths=[3 + (i * 7) % 40 for i in range(64)], seed=3))
+    histories, said = [], []
+    for graphed in (False, True):
+        args = TrainingArguments(str(tmp_path / str(graphed)), per_device_train_batch_size=8, max_steps=12,
+                                 learning_rate=1e-2, warmup_steps=3, max_grad_norm=0.5, report_to="none",
+                                 use_cpu=True, seed=0, logging_steps=1, save_strategy="no", disable_tqdm=True)
+        kind = step_graphs.trainer_class(Trainer) if graphed else Trainer
+        trainer = kind(model=tiny(dropout=0.1), args=args, train_dataset=data, data_collator=FastPadding(Padder()))
+        if graphed:
+            trainer.step_graphs = step_graphs.StepGraphs(said.append)
+        trainer.train()
+        histories.append([(h["loss"], h["grad_norm"], h["learning_rate"]) for h in trainer.state.log_history
+                          if "grad_norm" in h])
+    plain, graphed = histories
+    assert len(plain) == len(graphed) == 12
+    for (loss_a, norm_a, lr_a), (loss_b, norm_b, lr_b) in zip(plain, graphed):
+        assert loss_b == pytest.approx(loss_a, rel=1e-6) and norm_b == pytest.approx(norm_a, rel=1e-6)
+        assert lr_b == lr_a
+    assert max(norm for _, norm, _ in plain) > 0.5  # clipping was at work in some of the steps compared
+    assert said == ["Whole-step CUDA graphs off: they need a CUDA GPU; steps take the ordinary path."]
+
+
+def test_an_optimizer_step_after_a_replayed_step_is_skipped_once():
+    """The Trainer calls optimizer.step() after training_step; after a replay the graph already made the update,
+    and LR schedulers re-wrap the optimizer's step, which must keep working."""
+    import torch
+
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+    graphs = step_graphs.StepGraphs()
+    step_graphs._skip_replayed_updates(optimizer, graphs)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    before = model.weight.detach().clone()
+    model(torch.ones(1, 2)).sum().backward()
+    graphs.stepped = True  # as right after a replay
+    optimizer.step()
+    assert torch.equal(model.weight, before) and not graphs.stepped
+    optimizer.step()  # the next, ordinary step updates
+    scheduler.step()
+    assert not torch.equal(model.weight, before)
+
+
+def test_without_a_gpu_the_step_says_why():
+    class Args:
+        device = type("D", (), {"type": "cpu"})()
+
+    trainer = type("T", (), {"args": Args()})()
+    assert step_graphs.blocker(trainer, {}, None) == "they need a CUDA GPU"
+    assert RunConfig.from_dict({}).hardware.speed == "fast"
