@@ -47,6 +47,12 @@ for stage in "$@"; do
     steps) timeout 200 python3 bench/step_graphs_check.py --steps 60 | tee -a "$out/tables.md"
            timeout 380 python3 bench/host_work.py --only "fast" "fast, compile's CUDA graphs (whole-step graphs off)" \
              --out "$out/tables.md" --copy-to "$out/work" ;;
+    steps-final) timeout 30 python3 bench/step_graphs_check.py --recovery-only | tee -a "$out/tables.md"
+           timeout 170 python3 bench/host_work.py --only "fast" --out "$out/tables.md" --copy-to "$out/work"
+           timeout 120 python3 bench/host_work.py --set step-graphs-accuracy \
+             --only "MiniLM-L6 tweets, compiled, whole-step graphs" --out "$out/tables.md" --copy-to "$out/work"
+           timeout 170 python3 bench/host_work.py --only "fast, compile's CUDA graphs (whole-step graphs off)" \
+             --out "$out/tables.md" --copy-to "$out/work" ;;
     steps-accuracy) timeout 260 python3 bench/host_work.py --set step-graphs-accuracy --out "$out/tables.md" \
              --copy-to "$out/work" ;;
     host-spy) python3 -m pip install -q --no-index --no-deps --target /tmp/spy "$carry"/spy/*.whl

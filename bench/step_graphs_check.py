@@ -51,7 +51,8 @@ def train(graphed: bool, dropout: float, steps: int, rows) -> dict:
                              learning_rate=3e-4, warmup_steps=10, lr_scheduler_type="linear", max_grad_norm=1.0,
                              bf16=True, optim="adamw_torch_fused", torch_compile=True, logging_steps=1,
                              save_strategy="no", report_to="none", disable_tqdm=True, seed=42,
-                             logging_nan_inf_filter=False, dataloader_pin_memory=True)
+                             logging_nan_inf_filter=False, dataloader_pin_memory=True,
+                             dataloader_num_workers=2)  # as the app's fast preset on a GPU box
     collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=32)
     trainer_type = step_graphs.trainer_class(Trainer) if graphed else Trainer
     trainer = trainer_type(model=model, args=args, train_dataset=rows, data_collator=collator)
@@ -70,10 +71,44 @@ def train(graphed: bool, dropout: float, steps: int, rows) -> dict:
             "said": lines}
 
 
+def failed_recording_recovers() -> str:
+    """A recording that fails (a host wait inside it) must leave dropout outside graphs working."""
+    import torch
+
+    from core.training import step_graphs
+
+    x = torch.ones(1024, device="cuda")
+    try:
+        with torch.cuda.graph(torch.cuda.CUDAGraph(), capture_error_mode="thread_local"):
+            torch.nn.functional.dropout(x, 0.5)
+            torch.cuda.synchronize()
+    except Exception as error:
+        failed = type(error).__name__
+    else:
+        failed = "nothing"
+    try:
+        torch.nn.functional.dropout(x, 0.5)
+        before = "dropout works"
+    except RuntimeError as error:
+        before = f"dropout fails ({str(error)[:60]})"
+    step_graphs.end_generator_capture()
+    try:
+        torch.nn.functional.dropout(x, 0.5).sum().item()
+        after = "dropout works"
+    except RuntimeError as error:
+        after = f"dropout fails ({str(error)[:60]})"
+    return f"recording failed with {failed}; then {before}; after end_generator_capture {after}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=80)
+    parser.add_argument("--recovery-only", action="store_true")
     args = parser.parse_args()
+    if args.recovery_only:
+        line = failed_recording_recovers()
+        print(line)
+        return 0 if line.endswith("after end_generator_capture dropout works") else 1
     os.environ.setdefault("ACCELERATE_DYNAMO_USE_DYNAMIC", "1")  # as the app's child sets it
     import torch
 

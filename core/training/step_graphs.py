@@ -141,7 +141,8 @@ class StepGraphs:
         graph = torch.cuda.CUDAGraph()
         torch.cuda.synchronize()
         try:
-            with torch.cuda.graph(graph, pool=self.pool):
+            # thread_local: the loader's pin-memory thread keeps making CUDA calls while the step is recorded
+            with torch.cuda.graph(graph, pool=self.pool, capture_error_mode="thread_local"):
                 loss = _forward_backward(trainer, model, static,
                                          static_count if static_count is not None else count)
                 max_norm = trainer.args.max_grad_norm
@@ -154,6 +155,7 @@ class StepGraphs:
         except Exception as error:  # a forward that syncs or allocates on the host cannot be recorded
             for p in params:
                 p.grad = None
+            end_generator_capture()
             self._off(f"this model's step could not be recorded ({type(error).__name__}: {str(error)[:160]})")
             return None
         finally:
@@ -164,6 +166,19 @@ class StepGraphs:
         recorded = _Graph(graph, static, static_count, loss.detach(), grad_norm.detach())
         self.graphs[key] = recorded
         return recorded
+
+
+def end_generator_capture() -> None:
+    """After a recording that failed, the CUDA random generator still believes it is being recorded, and the next
+    dropout outside a graph fails ("Offset increment outside graph capture"). An empty recording, which ends
+    cleanly, ends the generator's too."""
+    import torch
+
+    try:
+        with torch.cuda.graph(torch.cuda.CUDAGraph(), capture_error_mode="thread_local"):
+            pass
+    except Exception:  # nothing more to do; the ordinary step will say what is wrong
+        pass
 
 
 def _forward_backward(trainer, model, inputs, num_items_in_batch):
