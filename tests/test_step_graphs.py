@@ -13,20 +13,18 @@ from tests.test_unpadded import Padder, features, tiny
 from tests.test_speed_presets import H100, config
 
 
-def test_short_texts_on_a_gpu_train_in_whole_step_graphs(monkeypatch):
+def test_whole_step_graphs_are_asked_for_and_only_where_a_step_can_be_one_graph(monkeypatch):
+    default = presets.speed_plan(config(), H100)  # compile's graphs of forward and backward by default
+    assert not default["step_graphs"] and default["training_arguments"]["torch_compile_mode"] == "reduce-overhead"
+    assert any("reduce-overhead" in line for line in default["summary"])
+    monkeypatch.setenv(presets.STEP_GRAPHS_ENV, "1")  # the benchmark's switch
     plan = presets.speed_plan(config(), H100)
     assert plan["step_graphs"] and "torch_compile_mode" not in plan["training_arguments"]
     assert any("CUDA graphs of whole training steps" in line for line in plan["summary"])
-    # Where a step cannot be one graph, compile's own graphs of forward and backward, as before.
+    # Where a step cannot be one graph, compile's own graphs of forward and backward, as without the switch.
     for other in (config(gradient_accumulation_steps=2), config({"precision": "fp16"})):
         plan = presets.speed_plan(other, H100)
         assert not plan["step_graphs"] and plan["training_arguments"]["torch_compile_mode"] == "reduce-overhead"
-        assert any("reduce-overhead" in line for line in plan["summary"])
-    monkeypatch.setenv(presets.STEP_GRAPHS_ENV, "0")  # the benchmark's switch
-    assert presets.speed_plan(config(), H100)["training_arguments"]["torch_compile_mode"] == "reduce-overhead"
-
-
-def test_no_step_graphs_off_a_gpu_nor_for_long_texts():
     assert not presets.speed_plan(config({"device": "cpu"}), {**H100, "device": "cpu"})["step_graphs"]
     assert not presets.speed_plan(config(data={"max_length": 512}), H100)["step_graphs"]
 
