@@ -162,7 +162,8 @@ class StepGraphs:
             for p in params:
                 p.grad = None
             end_generator_capture()
-            self._off(f"this model's step could not be recorded ({type(error).__name__}: {str(error)[:160]})")
+            self._off(f"the step for a batch shaped {_shape(inputs)} could not be recorded after {len(self.graphs)} "
+                      f"that were ({type(error).__name__}: {str(error)[:160]})")
             return None
         finally:
             for (lr, capturable), group in zip(saved, optimizer.param_groups):
@@ -171,7 +172,14 @@ class StepGraphs:
             p.grad = None
         recorded = _Graph(graph, static, static_count, loss.detach(), grad_norm.detach())
         self.graphs[key] = recorded
+        if len(self.graphs) == 1:
+            self.say(f"Whole-step CUDA graphs: recorded the first, for a batch shaped {_shape(inputs)}.")
         return recorded
+
+
+def _shape(inputs) -> str:
+    ids = inputs.get("input_ids")
+    return " x ".join(map(str, ids.shape)) if ids is not None else "?"
 
 
 def end_generator_capture() -> None:
