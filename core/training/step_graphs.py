@@ -75,7 +75,7 @@ class StepGraphs:
         self.off_reason: str | None = None
         self.stepped = False
         self.grad_norm = None
-        self.replays = 0
+        self.replays = self.calls = 0
 
     def _off(self, reason: str) -> None:
         if self.off_reason is None:
@@ -85,6 +85,7 @@ class StepGraphs:
     def step(self, trainer, model, inputs, num_items_in_batch):
         """Run this training step as one graph replay where it can; the loss (detached), or None."""
         self.stepped = False
+        self.calls += 1
         if self.off_reason is not None:
             return None
         reason = blocker(trainer, inputs, num_items_in_batch)
@@ -117,6 +118,12 @@ class StepGraphs:
         self.stepped, self.grad_norm = True, recorded.grad_norm.clone()
         return recorded.loss.clone()
 
+    def report(self) -> None:
+        """One line for the training log at the end: how many steps were replayed."""
+        if self.graphs or self.off_reason is None:
+            self.say(f"Whole-step CUDA graphs: {self.replays} of {self.calls} steps replayed from "
+                     f"{len(self.graphs)} recorded batch shapes.")
+
     def consume_step(self):
         """(True, gradient norm) once after a replayed step, so the Trainer's clipping and update are skipped."""
         stepped, self.stepped = self.stepped, False
@@ -145,10 +152,8 @@ class StepGraphs:
             scalar.fill_(group["lr"])
             group["lr"], group["capturable"] = scalar, True
         graph = torch.cuda.CUDAGraph()
-        torch.cuda.synchronize()
         try:
-            # thread_local: the loader's pin-memory thread keeps making CUDA calls while the step is recorded
-            with torch.cuda.graph(graph, pool=self.pool, capture_error_mode="thread_local"):
+            with _recording(graph, self.pool):
                 loss = _forward_backward(trainer, model, static,
                                          static_count if static_count is not None else count)
                 max_norm = trainer.args.max_grad_norm
@@ -175,6 +180,44 @@ class StepGraphs:
         if len(self.graphs) == 1:
             self.say(f"Whole-step CUDA graphs: recorded the first, for a batch shaped {_shape(inputs)}.")
         return recorded
+
+
+_STREAM = None
+
+
+class _recording:
+    """torch.cuda.graph without what it does first (synchronize, empty the GPU and pinned-memory caches: each
+    recording would then cost every later step its memory again), on one side stream kept for the run.
+    Thread-local mode: the loader's pin-memory thread keeps making CUDA calls while a step is recorded."""
+
+    def __init__(self, graph, pool):
+        import torch
+
+        global _STREAM
+        if _STREAM is None:
+            _STREAM = torch.cuda.Stream()
+        self.graph, self.pool, self.stream = graph, pool, torch.cuda.stream(_STREAM)
+
+    def __enter__(self):
+        import torch
+
+        _STREAM.wait_stream(torch.cuda.current_stream())  # the batch's copy and the last step come first
+        self.stream.__enter__()
+        try:
+            self.graph.capture_begin(self.pool, capture_error_mode="thread_local")
+        except Exception:
+            self.stream.__exit__(None, None, None)
+            raise
+
+    def __exit__(self, *exc):
+        import torch
+
+        try:
+            self.graph.capture_end()
+        finally:
+            self.stream.__exit__(*exc)
+            torch.cuda.current_stream().wait_stream(_STREAM)
+        return False
 
 
 def _shape(inputs) -> str:
@@ -221,6 +264,12 @@ def trainer_class(base):
             if loss is not None:
                 return loss
             return super().training_step(model, inputs, num_items_in_batch)
+
+        def train(self, *args, **kwargs):
+            try:
+                return super().train(*args, **kwargs)
+            finally:
+                self.step_graphs.report()
 
         def _clip_grad_norm(self, model):
             if self.step_graphs.stepped:
