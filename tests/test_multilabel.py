@@ -210,3 +210,41 @@ def test_the_reproduce_script_reads_the_same_labels_for_each_shape(tmp_path, nam
     for theirs, mine in ((train, ours.train), (evaluation, ours.eval)):
         assert list(theirs["text"]) == list(mine["text"])
         assert [tuple(labels) for labels in theirs["label"]] == list(mine["label"])
+
+
+def test_the_reproduce_script_tunes_each_labels_threshold_as_the_run_did(tmp_path):
+    """A run with tune_thresholds stored per-label thresholds with its model; the script's saved model must carry
+    the thresholds the dashboard would pick from the same eval predictions."""
+    from types import SimpleNamespace
+
+    from core.runner import export
+    from tests.test_reproduce import pyflakes_warnings, run_config, script_namespace
+
+    data = {"source": "file", "path": str(FIXTURES / "bbc_tags.csv"), "train_size": 60, "eval_size": 24}
+    plain = export.reproduce_script(run_config(data))
+    script = export.reproduce_script(run_config(data, tune_thresholds=True, threshold=0.4))
+    assert "tune_thresholds" not in plain and pyflakes_warnings(script) == ""
+    namespace = script_namespace(tmp_path, script)
+    names = namespace["LABEL_NAMES"]
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, (24, len(names)))
+    logits = rng.normal(0, 1, (24, len(names))) + 1.5 * labels  # informative, so thresholds differ per label
+    saved = {}
+
+    class Trainer:
+        eval_dataset = "eval rows"
+        model = SimpleNamespace(config=SimpleNamespace())
+
+        def predict(self, dataset):
+            assert dataset == "eval rows"
+            return SimpleNamespace(predictions=logits, label_ids=labels)
+
+        def save_model(self, folder):
+            saved.update(vars(self.model.config), folder=folder)
+
+    namespace["save"](Trainer(), "out")
+    from core.training import multilabel_metrics as mlm
+
+    ours = mlm.tune_thresholds(labels, 1 / (1 + np.exp(-logits)), 0.4)
+    assert saved["label_thresholds"] == dict(zip(names, ours)) and saved["threshold"] == 0.4
+    assert len(set(ours)) > 1

@@ -153,7 +153,9 @@ def _assemble(parsed: RunConfig, values: dict[str, Any], splits: Splits) -> str:
         model.insert(0, "PACKAGE_DIR")
     multi = values["PROBLEM_TYPE"] == models.MULTI_LABEL
     pieces = [reader, "ROWS_MULTI" if multi else "ROWS", *model, *(["LORA"] if parsed.model.lora else []),
-              *(["WEIGHTED_LOSS"] if "CLASS_WEIGHTS" in values else []), "METRICS_MULTI" if multi else "METRICS_SINGLE"]
+              *(["WEIGHTED_LOSS"] if "CLASS_WEIGHTS" in values else []),
+              *(["METRICS_MULTI", "SAVE_MULTI_TUNED" if parsed.training.tune_thresholds else "SAVE_MULTI"] if multi
+                else ["METRICS_SINGLE"])]
     note = (f"# The run used {parsed.hardware.processes} processes; run this with torchrun --nproc_per_node=N.\n"
             if parsed.hardware.processes > 1 else "")
     source = {"builtin": f"the built-in data set {parsed.data.name}", "file": "the data file and its sha256",

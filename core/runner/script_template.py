@@ -225,10 +225,37 @@ def compute_metrics(eval_pred):
     f1_macro = precision_recall_fscore_support(labels, predicted, average="macro", zero_division=0)[2]
     return {"f1_micro": float(f1_micro), "f1_macro": float(f1_macro), "precision_micro": float(precision),
             "recall_micro": float(recall), "subset_accuracy": float((labels == predicted).all(axis=1).mean())}
+'''
 
+SAVE_MULTI = '''
 
 def save(trainer, folder):
     trainer.model.config.threshold = THRESHOLD  # the dashboard's loaders read it from the model's config.json
+    trainer.save_model(folder)
+'''
+
+# The run tuned each label's threshold on the eval rows after training (training.tune_thresholds): the same grid
+# and tie rule as core/training/multilabel_metrics.py, so the saved model answers as the run's did.
+SAVE_MULTI_TUNED = '''
+
+def tune_thresholds(trainer):
+    """Per label, the threshold with the best F1 on the eval rows (ties: the one nearest THRESHOLD)."""
+    output = trainer.predict(trainer.eval_dataset)
+    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    probs, labels = 1.0 / (1.0 + np.exp(-logits)), np.asarray(output.label_ids).astype(int)
+    grid = np.round(np.arange(0.05, 0.96, 0.05), 2)
+    tuned = {}
+    for k, name in enumerate(LABEL_NAMES):
+        def f1_at(t):
+            return f1_score(labels[:, k], (probs[:, k] >= t).astype(int), zero_division=0)
+        tuned[name] = float(max(grid, key=lambda t: (f1_at(t), -abs(t - THRESHOLD))))
+    print("Tuned thresholds on the eval set: " + ", ".join(f"{n} {t:.2f}" for n, t in tuned.items()))
+    return tuned
+
+
+def save(trainer, folder):
+    trainer.model.config.threshold = THRESHOLD  # the dashboard's loaders read these from the model's config.json
+    trainer.model.config.label_thresholds = tune_thresholds(trainer)
     trainer.save_model(folder)
 '''
 
@@ -367,6 +394,7 @@ NEEDS = {
     "READ_HUB": [("datasets", "load_dataset")],
     "ROWS_MULTI": [("ast", None)],
     "METRICS_SINGLE": [("sklearn.metrics", "accuracy_score")],
+    "SAVE_MULTI_TUNED": [("sklearn.metrics", "f1_score")],
     "MODEL_RANDOM": [("transformers", "BertConfig"), ("transformers", "BertForSequenceClassification")],
     "MODEL_PRETRAINED": [("transformers", "AutoConfig"), ("transformers", "AutoModelForSequenceClassification")],
     "LORA": [("peft", "LoraConfig"), ("peft", "TaskType"), ("peft", "get_peft_model")],
