@@ -53,6 +53,7 @@ for stage in "$@"; do
              --only "MiniLM-L6 tweets, compiled, whole-step graphs" --out "$out/tables.md" --copy-to "$out/work"
            timeout 170 python3 bench/host_work.py --only "fast, compile's CUDA graphs (whole-step graphs off)" \
              --out "$out/tables.md" --copy-to "$out/work" ;;
+    steps-why) timeout 240 python3 bench/step_graphs_check.py --conditions --steps 80 | tee -a "$out/tables.md" ;;
     steps-accuracy) timeout 260 python3 bench/host_work.py --set step-graphs-accuracy --out "$out/tables.md" \
              --copy-to "$out/work" ;;
     host-spy) python3 -m pip install -q --no-index --no-deps --target /tmp/spy "$carry"/spy/*.whl

@@ -32,7 +32,18 @@ def data(rows: int, seed: int = 0):
              "labels": int(torch.randint(0, 3, (1,), generator=generator))} for n in lengths]
 
 
-def train(graphed: bool, dropout: float, steps: int, rows) -> dict:
+# The app's child differs from the plain check in these ways; `--conditions` records with each added in turn, to
+# find which one keeps the recording from taking there.
+CONDITIONS = {
+    "plain": {},
+    "loader workers": {"dataloader_num_workers": 2, "dataloader_persistent_workers": True,
+                       "dataloader_prefetch_factor": 4},
+    "non-blocking copies": {"accelerator_config": {"non_blocking": True}},
+    "20 length buckets, grouped by length": {"buckets": True, "train_sampling_strategy": "group_by_length"},
+}
+
+
+def train(graphed: bool, dropout: float, steps: int, rows, condition: dict | None = None) -> dict:
     import torch
     from transformers import (BertConfig, BertForSequenceClassification, DataCollatorWithPadding, PrinterCallback,
                               PreTrainedTokenizerFast, Trainer, TrainingArguments)
@@ -47,13 +58,19 @@ def train(graphed: bool, dropout: float, steps: int, rows) -> dict:
     config = BertConfig(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024,
                         num_labels=3, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     model = BertForSequenceClassification(config)
+    condition = dict(condition or {})
+    buckets = condition.pop("buckets", False)
+    workers = {"dataloader_num_workers": 0} if "dataloader_num_workers" not in condition else {}
     args = TrainingArguments(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=32, max_steps=steps,
                              learning_rate=3e-4, warmup_steps=10, lr_scheduler_type="linear", max_grad_norm=1.0,
                              bf16=True, optim="adamw_torch_fused", torch_compile=True, logging_steps=1,
                              save_strategy="no", report_to="none", disable_tqdm=True, seed=42,
-                             logging_nan_inf_filter=False, dataloader_pin_memory=True,
-                             dataloader_num_workers=2)  # as the app's fast preset on a GPU box
-    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=32)
+                             logging_nan_inf_filter=False, dataloader_pin_memory=True, **workers, **condition)
+    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=None if buckets else 32)
+    if buckets:
+        from core.training.batches import FastPadding
+
+        collator = FastPadding(collator, buckets=True)
     trainer_type = step_graphs.trainer_class(Trainer) if graphed else Trainer
     trainer = trainer_type(model=model, args=args, train_dataset=rows, data_collator=collator)
     trainer.remove_callback(PrinterCallback)  # the table below says what matters
@@ -104,7 +121,19 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=80)
     parser.add_argument("--recovery-only", action="store_true")
+    parser.add_argument("--conditions", action="store_true",
+                        help="graphed runs only, dropout 0.1, with each of the app's differences added in turn")
     args = parser.parse_args()
+    if args.conditions:
+        os.environ.setdefault("ACCELERATE_DYNAMO_USE_DYNAMIC", "1")
+        rows, added = data(args.steps * 32), {}
+        print("| added to the check | steps replayed | graphs | wall (s) | said |\n| --- | --- | --- | --- | --- |")
+        for name, condition in CONDITIONS.items():
+            added.update(condition)
+            result = train(True, 0.1, args.steps, rows, added)
+            print(f"| {name} | {result['replays']} of {len(result['loss'])} | {result['graphs']} | "
+                  f"{result['wall_s']:.1f} | {' / '.join(result['said'])} |", flush=True)
+        return 0
     if args.recovery_only:
         line = failed_recording_recovers()
         print(line)
