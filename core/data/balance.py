@@ -89,3 +89,8 @@ def oversample(train: pd.DataFrame, rows: list[int], seed: int) -> tuple[pd.Data
     note = (f"Oversampled the training subset: {added} ({len(grown)} training rows); the eval subset is "
             "unchanged.")
     return grown.reset_index(drop=True), positions.loc[grown.index].tolist(), note
+
+
+def weights_record(weights: list[float] | None, label_names: list[str]) -> dict:
+    """dataset.json's `class_weights`: the weight each label had in the loss (absent when none were used)."""
+    return {"class_weights": dict(zip(label_names, weights))} if weights else {}

@@ -223,3 +223,10 @@ def file_digests(config: DataConfig) -> dict[str, str]:
 def prepare(config: DataConfig) -> Splits:
     """Load and split in one step (the training child's path)."""
     return split(load(config), config)
+
+
+def describe_source(d) -> str:
+    """The data source in a few words, for the training log (`d`: a config's data section)."""
+    if d.source == "file":
+        return f"file {d.path}" + (f" (eval file {d.eval_path})" if d.eval_path else "")
+    return f"{d.source} data set '{d.name}'" + (f" ({d.config_name})" if d.config_name else "")

@@ -31,7 +31,7 @@ from core.data.columns import label_strings
 from core.data.splits import Splits
 from core.rundir import runs
 from core.rundir.layout import ONNX, RunDir
-from core.runner import onnx_export, script_template
+from core.runner import onnx_export, script_imports, script_template
 from core.training import models
 from core.training.trainer_setup import training_argument_values
 from core.views.model_card import write_model_card
@@ -161,7 +161,7 @@ def _assemble(parsed: RunConfig, values: dict[str, Any], splits: Splits) -> str:
     source = {"builtin": f"the built-in data set {parsed.data.name}", "file": "the data file and its sha256",
               "hub": f"the Hub data set {parsed.data.name} and its splits"}[parsed.data.source]
     header = (t.HEADER.replace("__NAME__", _docstring_safe(parsed.name) or "run").replace("__NOTE__", note)
-              .replace("__SOURCE__", _docstring_safe(source)).replace("__IMPORTS__", t.imports(pieces)))
+              .replace("__SOURCE__", _docstring_safe(source)).replace("__IMPORTS__", script_imports.imports(pieces)))
     constants = "".join(f"{name} = {_literal(value)}\n" for name, value in values.items())
     tokenizer_kwarg = ("processing_class" if "processing_class" in compat.trainer_tokenizer_kwargs(object())
                        else "tokenizer")

@@ -285,7 +285,8 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
     _preflight(config, run_dir)
     device = presets.resolve_device(config.hardware.device)
     speed = tuning.apply_speed_plan(config, device)
-    say(f"Device: {device}. Speed settings: {'; '.join(speed['summary'])}. Loading data: {describe_source(config)}.")
+    say(f"Device: {device}. Speed settings: {'; '.join(speed['summary'])}. "
+        f"Loading data: {prepare.describe_source(config.data)}.")
     inputs = inputs or prepare_inputs(config)
     splits, tokenizer = faults.apply_to_splits(inputs.splits), inputs.tokenizer
     summary = splits.summary()
@@ -294,7 +295,7 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
                                     splits.multi_label)
     # The files' hashes let an export tell the data the run read from a file changed since.
     runs.write_json_atomic(RunDir(run_dir).dataset, {**summary, "file_sha256": prepare.file_digests(config.data),
-                                                     **_weights_record(weights, splits.label_names)})
+                                                     **balance.weights_record(weights, splits.label_names)})
     for note in splits.notes:
         say(f"Data: {note}")
     say(f"{summary['train_size']} training and {summary['eval_size']} eval examples, "
@@ -355,7 +356,10 @@ def train(config: RunConfig, run_dir: Path, cache_dir: Path, stop, resume_from: 
         save_and_report_multilabel(trainer, tokenizer, tokenized["eval"], splits.label_names, run_dir, config,
                                    performance, say)
     else:
-        _save_and_report(trainer, tokenizer, tokenized["eval"], splits.label_names, run_dir, performance)
+        # heavy (imports scikit-learn): the report lives in the training child only
+        from core.training.single_label_report import save_and_report
+
+        save_and_report(trainer, tokenizer, tokenized["eval"], splits.label_names, run_dir, performance, say)
     return state
 
 
@@ -369,18 +373,6 @@ def _with_adapters(model, config: RunConfig, run_dir: Path):
     # The modules it adapted are recorded, so reproduce.py adapts the same ones.
     runs.update_status(run_dir, lora={**share, "rank": config.model.lora_rank, **modules})
     return model
-
-
-def _weights_record(weights: list[float] | None, label_names: list[str]) -> dict:
-    """dataset.json's `class_weights`: the weight each label had in the loss (absent when none were used)."""
-    return {"class_weights": dict(zip(label_names, weights))} if weights else {}
-
-
-def describe_source(config: RunConfig) -> str:
-    d = config.data
-    if d.source == "file":
-        return f"file {d.path}" + (f" (eval file {d.eval_path})" if d.eval_path else "")
-    return f"{d.source} data set '{d.name}'" + (f" ({d.config_name})" if d.config_name else "")
 
 
 def _preflight(config: RunConfig, run_dir: Path) -> None:
@@ -400,32 +392,6 @@ def _quiet_progress_bars() -> None:
 
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
-
-
-def _save_and_report(trainer, tokenizer, eval_dataset, label_names: list[str], run_dir: Path,
-                     performance: dict | None = None) -> None:
-    """Save the (best) model, then evaluate it once more for the per-class report and confusion matrix."""
-    import numpy as np
-
-    # heavy (imports transformers / scikit-learn): loaded once the config is valid, so a bad one is refused at once
-    from core.training.metrics import classification_report, compute_metrics
-
-    model_dir = RunDir(run_dir).model
-    lora.merge_into(trainer)  # a LoRA run saves (and reports on) the merged model, a plain transformers one
-    trainer.save_model(str(model_dir))  # the Trainer saves from rank 0 only
-    if runs.is_writer():
-        tokenizer.save_pretrained(str(model_dir))
-    say("Evaluating the saved model for the final report.")
-    output = trainer.predict(eval_dataset, metric_key_prefix="final")
-    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-    predictions = logits if logits.ndim == 1 else np.argmax(logits, axis=-1)  # already ids after argmax_logits
-    metrics = compute_metrics((logits, output.label_ids))
-    metrics["loss"] = float(output.metrics.get("final_loss", float("nan")))
-    runs.write_json_atomic(RunDir(run_dir).results, {
-        "final_metrics": metrics, **classification_report(output.label_ids, predictions, label_names),
-        "model_dir": str(model_dir.resolve()), "best_checkpoint": trainer.state.best_model_checkpoint,
-        "best_metric": trainer.state.best_metric, "global_step": trainer.state.global_step,
-        "performance": performance or {}})
 
 
 if __name__ == "__main__":
