@@ -10,7 +10,8 @@ from core.common.errors import UserError
 from core.diagnostics.diagnose import merged, preflight_findings, run_findings
 from core.diagnostics.findings import Finding
 from core.diagnostics.data_rules import batches_mostly_padding
-from core.diagnostics.rules import classify_exception, live_findings
+from core.diagnostics.log_errors import classify_exception
+from core.diagnostics.rules import live_findings
 from core.diagnostics.model_checks import (checkpointing_with_memory_to_spare, fp32_on_a_bf16_gpu, head_does_not_match_classes,
                                no_trainable_parameters)
 from core.diagnostics.postmortem import explain_failure

@@ -1,6 +1,7 @@
 """Reading a training log's last error: which known failure it is (the patterns of real PyTorch and
 transformers messages), the exception's own words as one line, and the amounts in an allocator's message.
-Pure text in, text out; core/diagnostics/postmortem.py turns what this finds into a Finding."""
+Pure text in, text out; core/diagnostics/postmortem.py turns what this finds into a Finding. And, in the training
+child, the code and sentence for the exception that ended a run (`classify_exception`)."""
 
 from __future__ import annotations
 
@@ -117,3 +118,19 @@ def memory_amounts(message: str) -> str:
         if match:
             found.append(f"{label} {_readable(next(g for g in match.groups() if g))}")
     return ", ".join(found)
+
+
+def classify_exception(exc: BaseException) -> tuple[str, str]:
+    """A stable error code and a sentence for an exception that ended a run."""
+    text = f"{type(exc).__name__}: {exc}"
+    if out_of_memory.is_out_of_memory(exc) or out_of_memory.text_is_out_of_memory(text):
+        return "OUT_OF_MEMORY", ("The device ran out of memory. Use the low or very_low memory preset, or halve "
+                                 "the batch size and double gradient accumulation.")
+    if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
+        return "DISK_SPACE", ("The disk is full. Lower 'checkpoints kept', free space, or delete old runs.")
+    if isinstance(exc, KeyError) and exc.args and str(exc.args[0]) in ("label", "labels"):
+        return "LABELS_MISSING", (f"The data has no label column {exc.args[0]!r}; point the label column at the "
+                                  "column that holds the classes.")
+    if isinstance(exc, ImportError):
+        return "DEPENDENCY_ERROR", f"A package is missing or too old ({exc}); run 'pip install -r requirements.txt'."
+    return "TRAINING_ERROR", f"Training failed with {text[:300]}. The full traceback is in train.log."

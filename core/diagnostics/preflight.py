@@ -11,7 +11,7 @@ from core.config import compat
 from core.config.schema import RunConfig
 from core.diagnostics import environment
 from core.diagnostics.findings import by_severity, Finding
-from core.diagnostics.rules import learning_rate_far_off, lr_text, model_family, USUAL_LEARNING_RATES
+from core.diagnostics.learning_rates import learning_rate_far_off, lr_text, model_family, USUAL_LEARNING_RATES
 
 # Parameter counts of the built-in models with a 3-class head, read from a run's model_facts
 # (status.json) on 2026-11-25; the head adds a few hundred per extra class.

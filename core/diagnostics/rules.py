@@ -10,11 +10,11 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from core.common.out_of_memory import is_out_of_memory, text_is_out_of_memory
 from core.diagnostics import model_checks
 from core.diagnostics.data_rules import (batches_mostly_padding, batches_slow_to_make, classes_far_apart_in_size,
                                          eval_texts_seen_in_training, IMBALANCE_RATIO)
 from core.diagnostics.findings import Finding
+from core.diagnostics.learning_rates import learning_rate_far_off, lr_text, model_family, USUAL_LEARNING_RATES
 from core.rundir.records import as_float, eval_points, train_points
 
 # An eval loss this far above its best counts as a real rise, not noise (1%, from the rule in issue 4).
@@ -52,17 +52,6 @@ ONE_CLASS_ALL_SHARE = 0.98
 # A run of fewer optimizer steps than this is very short; a longer run is the first fix for one that answered one
 # class. 150 is 3 epochs of 800 texts at batch 16; the default run (bench/RESULTS.md) takes 375 steps.
 SHORT_RUN_STEPS = 150
-# Usual peak learning rates per model family: (lowest, highest, the value a fix suggests).
-# - Pretrained BERT-like encoders (BERT, RoBERTa, MiniLM, a Hub or saved model): BERT was fine-tuned at 2e-5..5e-5
-#   (Devlin et al. 2019, appendix A.3), RoBERTa at 1e-5..3e-5 (Liu et al. 2019, table 10); a small distilled encoder
-#   such as MiniLM takes up to 1e-4 (this project's default, measured in bench/RESULTS.md).
-# - Random weights (the built-in tiny-random and bert-base-random) learn from scratch as in pre-training: BERT was
-#   pre-trained at 1e-4, RoBERTa-base at 6e-4; this project's tests train tiny-random at 1e-3.
-USUAL_LEARNING_RATES = {"pretrained": (1e-5, 1e-4, 5e-5), "random": (1e-4, 1e-3, 5e-4)}
-RANDOM_WEIGHT_MODELS = ("tiny-random", "bert-base-random")  # the built-ins core/training/models.py builds from a config
-# A learning rate this many times above its family's highest (or below its lowest) is far off: the form's help
-# says 1e-3 and above usually diverges when fine-tuning.
-LR_FAR_FACTOR = 10.0
 
 
 def _mean_train_loss_before(trains: list[dict], step: int, window: int = 5) -> float:
@@ -202,33 +191,6 @@ def _stuck_fix(learning_rate: float | None) -> tuple[str, dict[str, Any]]:
                 {"training.learning_rate": 5e-5})
     return ("Check that the label column matches the texts and that the model is not frozen; "
             "if both are right, train longer or try learning rate 5e-5.", {})
-
-
-def lr_text(value: float) -> str:
-    """A learning rate as people write it: 5e-5, 1e-4, 0.01."""
-    if value >= 1e-3:
-        return f"{value:g}"
-    mantissa, _, exponent = f"{value:.2e}".partition("e")
-    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
-
-
-def model_family(model: dict) -> str:
-    """'random' for the built-in models with random weights, else 'pretrained' (keys of USUAL_LEARNING_RATES)."""
-    random = (model.get("source") or "builtin") == "builtin" and model.get("name") in RANDOM_WEIGHT_MODELS
-    return "random" if random else "pretrained"
-
-
-def learning_rate_far_off(learning_rate: float | None, model: dict) -> str | None:
-    """'high' or 'low' when the learning rate is LR_FAR_FACTOR times or more outside its family's usual range."""
-    low, high, _ = USUAL_LEARNING_RATES[model_family(model)]
-    if learning_rate is None or not learning_rate > 0:
-        return None
-    # Compared as ratios with a hair of slack, so that exactly 10x (1e-3 against 1e-4) counts.
-    if learning_rate / high >= LR_FAR_FACTOR * (1 - 1e-9):
-        return "high"
-    if low / learning_rate >= LR_FAR_FACTOR * (1 - 1e-9):
-        return "low"
-    return None
 
 
 def first_non_finite_loss(records: list[dict]) -> Finding | None:
@@ -431,19 +393,3 @@ def setup_findings(records: list[dict], dataset: dict, status: dict, config: dic
     return [model_checks.no_trainable_parameters(facts), model_checks.head_does_not_match_classes(facts, dataset),
             model_checks.fp32_on_a_bf16_gpu(device, training, (status.get("speed") or {}).get("precision")),
             model_checks.checkpointing_with_memory_to_spare(records, device, checkpointing)]
-
-
-def classify_exception(exc: BaseException) -> tuple[str, str]:
-    """A stable error code and a sentence for an exception that ended a run."""
-    text = f"{type(exc).__name__}: {exc}"
-    if is_out_of_memory(exc) or text_is_out_of_memory(text):
-        return "OUT_OF_MEMORY", ("The device ran out of memory. Use the low or very_low memory preset, or halve "
-                                 "the batch size and double gradient accumulation.")
-    if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
-        return "DISK_SPACE", ("The disk is full. Lower 'checkpoints kept', free space, or delete old runs.")
-    if isinstance(exc, KeyError) and exc.args and str(exc.args[0]) in ("label", "labels"):
-        return "LABELS_MISSING", (f"The data has no label column {exc.args[0]!r}; point the label column at the "
-                                  "column that holds the classes.")
-    if isinstance(exc, ImportError):
-        return "DEPENDENCY_ERROR", f"A package is missing or too old ({exc}); run 'pip install -r requirements.txt'."
-    return "TRAINING_ERROR", f"Training failed with {text[:300]}. The full traceback is in train.log."

@@ -25,7 +25,7 @@ from core.config.schema import dry_run_variant, load_config_file, metric_for_dat
 from core.data import balance, prepare, splits as data
 from core.diagnostics import preflight
 from core.diagnostics.lr_range import RANGE_START
-from core.diagnostics.rules import classify_exception
+from core.diagnostics.log_errors import classify_exception
 from core.plan import presets
 from core.rundir import runs
 from core.rundir.layout import RunDir
