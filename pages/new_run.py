@@ -4,7 +4,9 @@ import streamlit as st
 
 from core.common.errors import UserError
 from core.config import compat
-from core.config.schema import dry_run_variant, form_fields, RunConfig
+from core.config.reference import form_fields
+from core.config.schema import RunConfig
+from core.config.variants import dry_run_variant
 from core.diagnostics import preflight
 from core.plan import presets
 from core.runner import launcher

@@ -3,7 +3,8 @@ import json
 import pytest
 
 from core.common.errors import UserError
-from core.config.schema import load_config_file, markdown_table, RunConfig
+from core.config.reference import markdown_table
+from core.config.schema import load_config_file, RunConfig
 
 
 def test_defaults_are_valid_and_train_the_builtin_model_on_tweets():
@@ -132,7 +133,7 @@ def test_apply_change_sets_dotted_keys_without_touching_the_original():
 
 
 def test_dry_run_keeps_the_settings_on_64_rows_and_20_steps():
-    from core.config.schema import dry_run_variant
+    from core.config.variants import dry_run_variant
 
     config = RunConfig.from_dict({"name": "big", "training": {"learning_rate": 3e-5, "early_stopping_patience": 2,
                                                               "lr_scheduler_type": "cosine"}})

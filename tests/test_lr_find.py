@@ -6,7 +6,8 @@ import random
 import subprocess
 import sys
 
-from core.config.schema import range_test_steps, range_test_variant, RunConfig
+from core.config.schema import RunConfig
+from core.config.variants import range_test_steps, range_test_variant
 from core.diagnostics.diagnose import run_findings
 from core.diagnostics.lr_range import format_lr, range_points, suggest_learning_rate
 from core.rundir import runs

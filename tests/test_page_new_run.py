@@ -144,7 +144,7 @@ def test_dry_run_launches_the_same_settings_on_64_rows(app, runs_dir):
 
 
 def test_the_form_draws_every_field_the_config_dataclasses_mark_for_it(app):
-    from core.config.schema import form_fields
+    from core.config.reference import form_fields
     from tests.bad_inputs import FIXTURES
 
     widget(app, "form.model.name").select("tiny-random").run()

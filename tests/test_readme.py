@@ -1,6 +1,6 @@
 """The README's promises that code can check: its commands exist and its config table is current."""
 
-from core.config.schema import markdown_table
+from core.config.reference import markdown_table
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -17,4 +17,4 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_config_table_matches_the_dataclasses():
-    assert markdown_table() in README, "README config table is stale: paste `python -m core.config.schema` into it"
+    assert markdown_table() in README, "README config table is stale: paste `python -m core.config.reference` into it"

@@ -15,7 +15,7 @@ from typing import Any
 
 from core.common.errors import UserError
 from core.config.class_weights import class_weights_text, parse_class_weights
-from core.config.fields import build_section, field_kind, reject_unknown
+from core.config.fields import build_section, reject_unknown
 from core.config.source_fields import check_source_fields
 from core.rundir.records import metric_for_task, MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
 
@@ -364,50 +364,6 @@ def apply_change(raw: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-DRY_RUN_TRAIN_ROWS, DRY_RUN_EVAL_ROWS, DRY_RUN_STEPS = 64, 32, 20
-
-
-def dry_run_variant(config: RunConfig) -> RunConfig:
-    """The same config on 64 rows for 20 steps with one evaluation and one save (the seed's "test on a
-    small dataset first"), so a crash or a bad setting shows in seconds, not after an hour."""
-    raw = config.to_dict()
-    raw["name"] = f"dry run {config.name}".strip()
-    raw["data"].update(train_size=min(DRY_RUN_TRAIN_ROWS, config.data.train_size),
-                       eval_size=min(DRY_RUN_EVAL_ROWS, config.data.eval_size))
-    training = raw["training"]
-    training.update(max_steps=DRY_RUN_STEPS, logging_steps=min(5, config.training.logging_steps),
-                    early_stopping_patience=0)
-    if config.training.eval_strategy != "no":
-        training.update(eval_strategy="steps", eval_steps=DRY_RUN_STEPS)
-    training.pop("save_strategy", None)
-    return RunConfig.from_dict(raw)
-
-
-# The learning-rate range test: at most this many steps, at most this many passes over the training rows, and
-# never fewer than RANGE_TEST_MIN_STEPS points (a curve needs them, even if the rows are seen several times).
-RANGE_TEST_STEPS, RANGE_TEST_PASSES, RANGE_TEST_MIN_STEPS = 100, 3, 20
-
-
-def range_test_steps(config: RunConfig) -> int:
-    """Steps of a range test: 100, or fewer when three passes over the training rows take fewer."""
-    batch = config.effective_batch_size() * max(1, config.hardware.processes)
-    per_pass = -(-config.data.train_size // batch)
-    return max(RANGE_TEST_MIN_STEPS, min(RANGE_TEST_STEPS, RANGE_TEST_PASSES * per_pass))
-
-
-def range_test_variant(config: RunConfig, start_lr: float) -> RunConfig:
-    """The same data, model and batch as a learning-rate range test: a loss line every step from `start_lr`
-    up (the child's schedule raises it), no evaluation, no checkpoints."""
-    raw = config.to_dict()
-    training = raw["training"]
-    for key in ("lr_scheduler_type", "lr_scheduler_kwargs", "warmup_steps", "eval_steps"):
-        training.pop(key, None)
-    training.update(max_steps=range_test_steps(config), learning_rate=start_lr, logging_steps=1, warmup_ratio=0.0,
-                    eval_strategy="no", load_best_model_at_end=False, early_stopping_patience=0,
-                    save_strategy="no")
-    return RunConfig.from_dict(raw)
-
-
 def load_config_file(path: str | Path) -> RunConfig:
     """Read and validate CONFIG.json; every problem becomes one UserError sentence."""
     path = Path(path)
@@ -426,44 +382,6 @@ def load_config_file(path: str | Path) -> RunConfig:
     return RunConfig.from_dict(raw)
 
 
-SECTION_CLASSES = {"data": DataConfig, "model": ModelConfig, "hardware": HardwareConfig, "training": TrainingConfig}
-
-
-def form_fields(section: str, source_fields: bool | None = None) -> list[str]:
-    """The fields of a section that the New run form shows, in declaration order; `source_fields` True or False
-    keeps only (or leaves out) where the data and model come from, which the form draws with inputs of their own."""
-    return [f.name for f in dataclasses.fields(SECTION_CLASSES[section])
-            if f.name != "extra" and f.metadata.get("form", True)
-            and (source_fields is None or bool(f.metadata.get("source_field")) == source_fields)]
-
-
 def training_argument_fields(training: "TrainingConfig") -> dict[str, Any]:
     """The training fields passed to TrainingArguments under their own names (marked `argument` above)."""
     return {f.name: getattr(training, f.name) for f in dataclasses.fields(training) if f.metadata.get("argument")}
-
-
-def field_help(section: str, name: str) -> dict[str, Any]:
-    """Label, help text and rules of one config field, for the form."""
-    for f in dataclasses.fields(SECTION_CLASSES[section]):
-        if f.name == name:
-            return {"default": f.default, "kind": field_kind(f).__name__, **f.metadata}
-    raise KeyError(f"{section}.{name}")
-
-
-def markdown_table() -> str:
-    """The README's config reference, generated from the dataclasses above."""
-    rows = ["| key | default | meaning |", "| --- | --- | --- |"]
-    for section, klass in (("data", DataConfig), ("model", ModelConfig), ("hardware", HardwareConfig),
-                           ("training", TrainingConfig)):
-        for f in dataclasses.fields(klass):
-            if f.name == "extra":
-                continue
-            default = f.default if f.default is not dataclasses.MISSING else "{}"
-            choices = f.metadata.get("choices")
-            text = f.metadata["help"] + (f" One of: {', '.join(choices)}." if choices else "")
-            rows.append(f"| `{section}.{f.name}` | `{json.dumps(default)}` | {text} |")
-    return "\n".join(rows)
-
-
-if __name__ == "__main__":
-    print(markdown_table())

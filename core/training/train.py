@@ -21,7 +21,8 @@ from core.common import faults
 from core.common.errors import UserError
 from core.common.out_of_memory import is_out_of_memory
 from core.common.safety import scrub_config
-from core.config.schema import dry_run_variant, load_config_file, metric_for_data, range_test_variant, RunConfig
+from core.config.schema import load_config_file, metric_for_data, RunConfig
+from core.config.variants import dry_run_variant, range_test_variant
 from core.data import balance, prepare, splits as data
 from core.diagnostics import preflight
 from core.diagnostics.lr_range import RANGE_START

@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 from core.common.errors import UserError
-from core.config.schema import apply_change, field_help
+from core.config.reference import field_help
+from core.config.schema import apply_change
 from core.diagnostics.lr_range import format_lr
 from core.views.progress import format_duration, format_metric, POLL_MAX_S, run_duration_s
 

@@ -13,7 +13,8 @@ from typing import Any
 import streamlit as st
 
 from core.common.errors import UserError
-from core.config.schema import DataConfig, field_help, ModelConfig, RunConfig
+from core.config.reference import field_help
+from core.config.schema import DataConfig, ModelConfig, RunConfig
 from core.config.source_fields import BUILTIN_DATASETS, BUILTIN_MODELS
 from core.data import balance, columns, multilabel, prepare, uploads
 from core.rundir.records import metric_for_task, MULTI_LABEL_EQUIVALENT, MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS

@@ -11,7 +11,8 @@ import pandas as pd
 import streamlit as st
 
 from core.common.errors import UserError
-from core.config.schema import DataConfig, field_help, ModelConfig, RunConfig
+from core.config.reference import field_help
+from core.config.schema import DataConfig, ModelConfig, RunConfig
 from core.data import prepare
 from core.plan import estimate, presets
 from core.training import models

@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.config.schema import field_help, form_fields
+from core.config.reference import field_help, form_fields
 
 FLOAT_FORMATS = {"learning_rate": "%.1e"}
 

@@ -8,7 +8,8 @@ from typing import Any
 import streamlit as st
 
 from core.common.errors import UserError
-from core.config.schema import apply_change, BEST_METRICS, field_help, RunConfig
+from core.config.reference import field_help
+from core.config.schema import apply_change, BEST_METRICS, RunConfig
 from core.rundir import runs
 from core.search import sweeps
 from core.search.study import new_name, PRUNERS, SAMPLERS
