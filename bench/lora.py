@@ -47,11 +47,13 @@ def subsets(args):
     import pandas as pd
 
     from core.config.schema import DataConfig
-    from core.data.splits import load_frame, make_splits
+    from core.data import prepare
+    from core.data.splits import make_splits
 
     config = DataConfig(train_size=args.train_size, eval_size=args.eval_size, max_length=args.max_length)
-    frame = pd.read_csv(args.data_csv)[["text", "label"]].astype(str) if args.data_csv else load_frame(config)
-    return make_splits(frame, config)
+    if args.data_csv:
+        return make_splits(pd.read_csv(args.data_csv)[["text", "label"]].astype(str), config)
+    return prepare.prepare(config)  # the app's own path: rows without a label are left out as the app does
 
 
 def batches(frame, tokenizer, label2id, size: int, max_length: int, seed: int | None):
