@@ -63,8 +63,8 @@ class StepGraphs:
     """Records and replays whole training steps, one CUDA graph per batch shape (see the module's docstring).
 
     `step` returns the step's loss when it ran the whole step (forward to optimizer update), else None (the
-    Trainer takes its ordinary path); `consume_step` then tells the clipping and optimizer calls that follow to
-    do nothing, and hands over the step's gradient norm."""
+    Trainer takes its ordinary path); the clipping call that follows then returns the step's gradient norm, and
+    `consume_step` has the optimizer's update skipped."""
 
     def __init__(self, say=None):
         self.say = say or (lambda line: None)
@@ -124,10 +124,10 @@ class StepGraphs:
             self.say(f"Whole-step CUDA graphs: {self.replays} of {self.calls} steps replayed from "
                      f"{len(self.graphs)} recorded batch shapes.")
 
-    def consume_step(self):
-        """(True, gradient norm) once after a replayed step, so the Trainer's clipping and update are skipped."""
+    def consume_step(self) -> bool:
+        """True once after a replayed step: the Trainer's optimizer update that follows is skipped."""
         stepped, self.stepped = self.stepped, False
-        return stepped, self.grad_norm
+        return stepped
 
     def _record(self, trainer, model, inputs, count, key) -> _Graph | None:
         import torch
@@ -299,8 +299,7 @@ def _skip_replayed_updates(optimizer, graphs: StepGraphs) -> None:
     plain = type(optimizer).step
 
     def step(self, *args, **kwargs):
-        stepped, _ = graphs.consume_step()
-        if stepped:
+        if graphs.consume_step():
             return None
         return plain(self, *args, **kwargs)
 
