@@ -86,3 +86,41 @@ def test_without_a_gpu_the_step_says_why():
     trainer = type("T", (), {"args": Args()})()
     assert step_graphs.blocker(trainer, {}, None) == "they need a CUDA GPU"
     assert RunConfig.from_dict({}).hardware.speed == "fast"
+
+
+def test_a_batch_shape_is_recorded_at_its_second_sighting_then_replayed_with_the_batch_and_learning_rate(monkeypatch):
+    """The bookkeeping around the graphs (the recording itself needs CUDA): the first batch of a shape takes the
+    ordinary path (it compiles), the second is recorded, later ones replay with their own values copied in."""
+    import torch
+
+    graphs = step_graphs.StepGraphs()
+    monkeypatch.setattr(step_graphs, "blocker", lambda trainer, inputs, count: None)
+    replayed = []
+
+    class Graph:
+        def replay(self):
+            replayed.append((recorded_inputs["input_ids"].clone(), graphs.lrs[0].item()))
+
+    recorded_inputs = {}
+
+    def record(trainer, model, inputs, count, key):
+        recorded_inputs.update({k: v.clone() for k, v in inputs.items()})
+        graphs.lrs = [torch.tensor(0.0)]
+        graphs.graphs[key] = step_graphs._Graph(Graph(), recorded_inputs, None, torch.tensor(0.7),
+                                                torch.tensor(2.0))
+        return graphs.graphs[key]
+
+    monkeypatch.setattr(graphs, "_record", record)
+    group = {"lr": 1e-3}
+    trainer = type("T", (), {"optimizer": type("O", (), {"param_groups": [group]})()})()
+    model = torch.nn.Linear(1, 1)
+    batch = lambda value, length=8: {"input_ids": torch.full((4, length), value)}  # noqa: E731
+    assert graphs.step(trainer, model, batch(1), None) is None  # first sighting: the ordinary path
+    assert graphs.step(trainer, model, batch(2), None).item() == pytest.approx(0.7) and graphs.consume_step()
+    group["lr"] = 5e-4  # the scheduler moved on
+    graphs.step(trainer, model, batch(3), None)
+    assert graphs.step(trainer, model, batch(4, length=16), None) is None  # a new shape: ordinary again
+    assert [int(ids[0, 0]) for ids, _ in replayed] == [2, 3]
+    assert [lr for _, lr in replayed] == pytest.approx([1e-3, 5e-4])
+    assert graphs.replays == 2 and graphs.calls == 4
+    assert not graphs.consume_step()  # after an ordinary step the Trainer's update runs
