@@ -24,6 +24,13 @@ python3 -c "import torch, transformers, datasets, platform; print('torch', torch
 transformers.__version__, 'datasets', datasets.__version__, torch.cuda.get_device_name(), platform.python_version())"
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,utilization.gpu --format=csv,noheader
 mkdir -p "$out/work"
+# Every 20 s, the training children's logs so far into $OUT/live.tgz: a call cut by its time limit (or by the
+# session's device time running out) still brings back what each run had said.
+( while sleep 20; do
+    tar czf "$out/live.tgz.part" /tmp/bench-host-*/*.log /tmp/bench-host-*/*/train.log 2>/dev/null
+    [ -s "$out/live.tgz.part" ] && mv "$out/live.tgz.part" "$out/live.tgz"
+  done ) &
+watcher=$!
 for stage in "$@"; do
   echo "=== $stage $(date -u +%H:%M:%S)"
   case $stage in
@@ -67,6 +74,7 @@ for stage in "$@"; do
                   "MiniLM-L6 tweets, max throughput" --out "$out/tables.md" --copy-to "$out/work" ;;
   esac
 done
+kill "$watcher" 2>/dev/null
 echo "=== done $(date -u +%H:%M:%S)"
 tar czf "$out/work.tgz" -C "$out" work && rm -rf "$out/work"
 cat "$out/tables.md"
