@@ -5,7 +5,8 @@ import random
 
 from core.diagnostics import data_rules, rules as diagnostics
 from core.diagnostics.log_errors import classify_exception
-from core.diagnostics.rules import (eval_loss_rising_while_train_falls, live_findings, loss_at_chance_and_accuracy_at_majority)
+from core.diagnostics.rules import (eval_loss_rising_while_train_falls, live_findings,
+                                     loss_at_chance_and_accuracy_at_majority)
 
 
 def curve(train_losses, eval_losses, eval_every, accuracies=None):

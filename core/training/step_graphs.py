@@ -14,8 +14,8 @@ that compiles it), and the step being recorded is then replayed, so no step is t
 Trainer's loop, its callbacks, logging, evaluation and checkpoints are unchanged; the learning rate still comes
 from its scheduler every step.
 
-Where it does not apply (gradient accumulation, fp16's loss scaler, several processes) or a recording fails (a model whose forward waits on the GPU), the step takes the ordinary
-path and the training log says why once.
+Where it does not apply (gradient accumulation, fp16's loss scaler, several processes) or a recording fails (a
+model whose forward waits on the GPU), the step takes the ordinary path and the training log says why once.
 
 Status: asked for with `DASHBOARD_STEP_GRAPHS=1` only. On an H200, bench/step_graphs_check.py gave the ordinary
 step's losses and gradient norms to 0.02% with 59 of 60 steps replayed, and a failed recording left training able
