@@ -19,16 +19,17 @@ def config(hardware=None, data=None, **training):
                                 "training": {"max_steps": 5000, **training}})
 
 
-def test_fast_on_an_h100_takes_bf16_sdpa_fused_adamw_and_compile_with_cuda_graphs_and_length_buckets():
+def test_fast_on_an_h100_takes_bf16_sdpa_fused_adamw_and_compile_with_cuda_graphs_and_length_buckets(monkeypatch):
+    monkeypatch.delenv(presets.STEP_GRAPHS_ENV, raising=False)
     plan = presets.speed_plan(config(), H100)
     assert plan["training_arguments"] == {"bf16": True, "fp16": False, "optim": "adamw_torch_fused",
                                           "torch_compile": True, "per_device_eval_batch_size": 256,
-                                          "torch_compile_mode": "reduce-overhead",
                                           "accelerator_config": {"non_blocking": True},
                                           "logging_nan_inf_filter": False, "dataloader_pin_memory": True,
                                           "dataloader_num_workers": 2, "dataloader_persistent_workers": True,
                                           "dataloader_prefetch_factor": 4}
     assert plan["env"] == {"ACCELERATE_DYNAMO_USE_DYNAMIC": "1"}  # one graph for every padded length
+    assert plan["step_graphs"]  # whole steps as CUDA graphs (core/training/step_graphs.py), not compile's own
     assert not plan["unpad"]  # CUDA graphs at these lengths; packed batches would change shape every step
     # Batches are made in workers only where cores are spare: not on a CPU device, nor a GPU box of 2 cores.
     assert "dataloader_num_workers" not in presets.speed_plan(config(), {**H100, "physical_cores": 2})[

@@ -13,15 +13,17 @@ from tests.test_unpadded import Padder, features, tiny
 from tests.test_speed_presets import H100, config
 
 
-def test_whole_step_graphs_are_asked_for_and_only_where_a_step_can_be_one_graph(monkeypatch):
-    default = presets.speed_plan(config(), H100)  # compile's graphs of forward and backward by default
-    assert not default["step_graphs"] and default["training_arguments"]["torch_compile_mode"] == "reduce-overhead"
-    assert any("reduce-overhead" in line for line in default["summary"])
-    monkeypatch.setenv(presets.STEP_GRAPHS_ENV, "1")  # the benchmark's switch
-    plan = presets.speed_plan(config(), H100)
+def test_whole_step_graphs_are_the_default_only_where_a_step_can_be_one_graph(monkeypatch):
+    monkeypatch.delenv(presets.STEP_GRAPHS_ENV, raising=False)
+    plan = presets.speed_plan(config(), H100)  # the fast preset on a GPU at tweet lengths
     assert plan["step_graphs"] and "torch_compile_mode" not in plan["training_arguments"]
     assert any("CUDA graphs of whole training steps" in line for line in plan["summary"])
-    # Where a step cannot be one graph, compile's own graphs of forward and backward, as without the switch.
+    monkeypatch.setenv(presets.STEP_GRAPHS_ENV, "0")  # the benchmark's switch: compile's graphs of forward, backward
+    off = presets.speed_plan(config(), H100)
+    assert not off["step_graphs"] and off["training_arguments"]["torch_compile_mode"] == "reduce-overhead"
+    assert any("reduce-overhead" in line for line in off["summary"])
+    monkeypatch.delenv(presets.STEP_GRAPHS_ENV)
+    # Where a step cannot be one graph, compile's own graphs of forward and backward.
     for other in (config(gradient_accumulation_steps=2), config({"precision": "fp16"})):
         plan = presets.speed_plan(other, H100)
         assert not plan["step_graphs"] and plan["training_arguments"]["torch_compile_mode"] == "reduce-overhead"
