@@ -265,8 +265,9 @@ def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None 
     unpad, unpad_reason = _unpads(config, facts, precision, graphs, plan.gradient_checkpointing)
     graphs = graphs and not unpad  # a graph is recorded for one shape; packed batches change length every step
     # CUDA graphs: each step's hundreds of kernel launches replayed as one, recorded once per length bucket
-    # (measured on an H100: tweet-length steps 2x faster than none). Compile's graphs of forward and backward, or
-    # whole steps (forward, backward, clipping, AdamW) where asked for and the step allows.
+    # (measured on an H100: tweet-length steps 2x faster than none). Whole steps (forward, backward, clipping,
+    # AdamW) where the step allows (1.46x compile's graphs at tweet lengths on an H100), else compile's graphs of
+    # the forward and backward.
     step_graphs = (graphs and optim == "adamw_torch_fused" and precision != "fp16"
                    and plan.gradient_accumulation_steps == 1 and os.environ.get(STEP_GRAPHS_ENV, "1") != "0")
     if graphs and not step_graphs:
