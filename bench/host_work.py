@@ -61,6 +61,7 @@ def variants(which: str) -> list[tuple[str, str, dict, dict]]:
                 ("IMDB-like fast, unpadded (the default)", "here", imdb, {}),
                 ("IMDB-like fast, unpadded, random batches", "here",
                  {**imdb, "training": {**imdb["training"], "train_sampling_strategy": "random"}}, {}),
+                ("IMDB-like fast, unpadded, whole-step graphs", "here", imdb, {"DASHBOARD_UNPAD_GRAPHS": "1"}),
                 ("IMDB-like fast, unpadded, no loader workers", "here",
                  {**imdb, "training": {**imdb["training"], "dataloader_num_workers": 0,
                                        "dataloader_persistent_workers": False, "dataloader_prefetch_factor": None}},

@@ -8,7 +8,8 @@
 #   whole-step CUDA graphs: steps-pair (the tweet-like default against compile's graphs, then MiniLM-L6's accuracy
 #     row), steps-app, steps, steps-final, steps-accuracy, steps-why (bench/step_graphs_check.py --conditions),
 #     host-spy (a py-spy profile of the child);
-#   unpadded batches: imdb-final (the IMDB-like default beside no loader workers and padded), unpad-check
+#   unpadded batches: imdb-final (the IMDB-like default beside whole-step graphs on unpadded batches, asked for
+#     with DASHBOARD_UNPAD_GRAPHS=1, and no loader workers), imdb-padded, unpad-check
 #     (bench/unpad_check.py), unpad, unpad-more, plain-imdb (bench/plain_tuned_gpu.py), unpad-accuracy, shipped;
 #   sharing and host work: share-bert, share-minilm (bench/share_gpu.py), host, host-more, throughput, accuracy.
 set -uo pipefail
@@ -69,11 +70,14 @@ for stage in "$@"; do
              --out "$out/tables.md" --copy-to "$out/work"
            timeout $((560 - SECONDS + t0)) python3 bench/host_work.py --set step-graphs-accuracy \
              --only "MiniLM-L6 tweets, compiled, whole-step graphs" --out "$out/tables.md" --copy-to "$out/work" ;;
-    imdb-final) timeout 200 python3 bench/host_work.py --set unpad --only "IMDB-like fast, unpadded (the default)" \
+    imdb-final) t0=$SECONDS
+           timeout 200 python3 bench/host_work.py --set unpad --only "IMDB-like fast, unpadded (the default)" \
              --out "$out/tables.md" --copy-to "$out/work"
-           timeout 180 python3 bench/host_work.py --set unpad --only "IMDB-like fast, unpadded, no loader workers" \
+           timeout 220 python3 bench/host_work.py --set unpad --only "IMDB-like fast, unpadded, whole-step graphs" \
              --out "$out/tables.md" --copy-to "$out/work"
-           timeout 180 python3 bench/host_work.py --set unpad --only "IMDB-like fast, padded (unpad off)" \
+           timeout $((560 - SECONDS + t0)) python3 bench/host_work.py --set unpad \
+             --only "IMDB-like fast, unpadded, no loader workers" --out "$out/tables.md" --copy-to "$out/work" ;;
+    imdb-padded) timeout 200 python3 bench/host_work.py --set unpad --only "IMDB-like fast, padded (unpad off)" \
              --out "$out/tables.md" --copy-to "$out/work" ;;
     steps-final) timeout 30 python3 bench/step_graphs_check.py --recovery-only | tee -a "$out/tables.md"
            timeout 170 python3 bench/host_work.py --only "fast" --out "$out/tables.md" --copy-to "$out/work"

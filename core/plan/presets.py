@@ -34,6 +34,9 @@ COMPILE_DYNAMIC_ENV = "ACCELERATE_DYNAMO_USE_DYNAMIC"
 # backward (mode reduce-overhead), where the step allows; `DASHBOARD_STEP_GRAPHS=0` keeps compile's (for the
 # benchmark that measures the difference, bench/RESULTS.md).
 STEP_GRAPHS_ENV = "DASHBOARD_STEP_GRAPHS"
+# `DASHBOARD_UNPAD_GRAPHS=1`: unpadded batches filled to a multiple of GRAPH_TOKEN_BUCKET tokens, their whole steps
+# as CUDA graphs too. Asked for only: not yet measured on a GPU (bench/issue18_round.sh, stage imdb-final).
+UNPAD_GRAPHS_ENV, GRAPH_TOKEN_BUCKET = "DASHBOARD_UNPAD_GRAPHS", 1024
 NEXT_MEMORY_PRESET = {"standard": "low", "auto": "low", "throughput": "low", "low": "very_low"}
 # The max-throughput preset grows the batch at most this much over the effective batch as set (so the learning
 # rate at most by sqrt(8) = 2.8x), and keeps at least this many optimizer steps in the run.
@@ -272,6 +275,11 @@ def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None 
                    and plan.gradient_accumulation_steps == 1 and os.environ.get(STEP_GRAPHS_ENV, "1") != "0")
     if graphs and not step_graphs:
         arguments["torch_compile_mode"] = "reduce-overhead"
+    # Unpadded batches change length every step; filled up to a bucket they come in few shapes, each a graph.
+    unpad_graphs = (unpad and compiles and config.hardware.processes == 1 and optim == "adamw_torch_fused"
+                    and precision != "fp16" and plan.gradient_accumulation_steps == 1
+                    and os.environ.get(UNPAD_GRAPHS_ENV) == "1")
+    step_graphs = step_graphs or unpad_graphs
     loader_workers = LOADER_WORKERS if fast and device == "cuda" and facts.get("physical_cores", 1) >= 4 else 0
     if fast and device == "cuda":
         # Batches go to the GPU without waiting for it: the Trainer's blocking copy makes the CPU wait for
@@ -306,7 +314,8 @@ def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None 
     if loader_workers:
         summary.append(f"batches made ahead in {loader_workers} worker processes")
     if unpad:  # in place of the padding line
-        summary[4] = "unpadded batches (no computation on pad tokens, FlashAttention on variable lengths)"
+        summary[4] = ("unpadded batches (no computation on pad tokens, FlashAttention on variable lengths)"
+                      + (f", filled to a multiple of {GRAPH_TOKEN_BUCKET} tokens" if unpad_graphs else ""))
     elif unpad_reason:
         summary.append(f"padded batches: {unpad_reason}")
     if tuned_ddp:
@@ -314,6 +323,7 @@ def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None 
                        + (f" of {DDP_COMPILED_BUCKET_MB} MB" if compiles else ""))
     return {"device": device, "precision": precision, "attention": attention, "optim": optim, "compile": compiles,
             "length_buckets": buckets, "ddp_gradient_views": tuned_ddp, "unpad": unpad, "step_graphs": step_graphs,
+            "packed_bucket": GRAPH_TOKEN_BUCKET if unpad_graphs else None,
             "pad_to_multiple_of": multiple, "argmax_on_device": fast, "threads": threads, "env": env,
             "eval_batch_size": eval_batch, "training_arguments": arguments, "summary": summary}
 

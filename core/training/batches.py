@@ -92,8 +92,9 @@ class PaddingMeter:
         if _in_training_process():
             self.seconds += time.perf_counter() - started
         mask = batch.get("attention_mask")
-        if "cu_seqlens" in batch:  # packed texts (core/training/unpadded.py): every token is real
-            real = total = batch["input_ids"].numel()
+        if "cu_seqlens" in batch:  # packed texts (core/training/unpadded.py): real but for a filler text
+            total = batch["input_ids"].numel()
+            real = int(batch["cu_seqlens"][-2]) if "first_tokens" in batch else total
         elif mask is not None:
             real, total = int(mask.sum()), mask.numel()
         else:

@@ -46,8 +46,8 @@ def blocker(trainer, inputs, num_items_in_batch) -> str | None:
     if count is not None and not isinstance(count, (int, float)) and not (
             isinstance(count, torch.Tensor) and count.is_cuda and count.dim() == 0):
         return "the loss is scaled by an item count kept outside the GPU"
-    if not all(isinstance(v, torch.Tensor) and v.is_cuda for v in inputs.values()):
-        return "the batch holds values other than GPU tensors"
+    if not all((isinstance(v, torch.Tensor) and v.is_cuda) or _is_number(v) for v in inputs.values()):
+        return "the batch holds values other than GPU tensors and numbers"
     return None
 
 
@@ -94,7 +94,9 @@ class StepGraphs:
         # The loss's item count (the Trainer's num_items_in_batch, for a loss summed then divided) is an input
         # of the graph when it is a GPU scalar, and part of the shape's key when it is a number.
         count = num_items_in_batch
-        key = (tuple((name, tuple(value.shape), value.dtype) for name, value in sorted(inputs.items())),
+        # A number in the batch (packed batches' max_seqlen) is recorded into the graph: part of the key too.
+        key = (tuple((name, value) if _is_number(value) else (name, tuple(value.shape), value.dtype)
+                     for name, value in sorted(inputs.items())),
                count if count is None or isinstance(count, (int, float)) else ("tensor", count.dtype))
         recorded = self.graphs.get(key)
         if recorded is None:
@@ -107,7 +109,8 @@ class StepGraphs:
         if not getattr(model, "training", True):  # after an evaluation; the ordinary step sets it every time
             model.train()
         for name, value in inputs.items():
-            recorded.inputs[name].copy_(value, non_blocking=True)
+            if not _is_number(value):
+                recorded.inputs[name].copy_(value, non_blocking=True)
         if recorded.count is not None:
             recorded.count.copy_(count, non_blocking=True)
         for scalar, group in zip(self.lrs, trainer.optimizer.param_groups):
@@ -143,7 +146,7 @@ class StepGraphs:
                         for g in optimizer.param_groups]
         if self.pool is None:
             self.pool = torch.cuda.graph_pool_handle()
-        static = {name: value.clone() for name, value in inputs.items()}
+        static = {name: value if _is_number(value) else value.clone() for name, value in inputs.items()}
         static_count = count.clone() if isinstance(count, torch.Tensor) else None
         params = [p for p in model.parameters() if p.requires_grad]
         saved = [(g["lr"], g.get("capturable", False)) for g in optimizer.param_groups]
@@ -217,6 +220,10 @@ class _recording:
             self.stream.__exit__(*exc)
             torch.cuda.current_stream().wait_stream(_STREAM)
         return False
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, bool))
 
 
 def _shape(inputs) -> str:

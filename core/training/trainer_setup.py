@@ -119,7 +119,7 @@ def build_trainer(config: RunConfig, run_dir: Path, device: str, args, model, to
                                                  **padding_arguments(config.data)),
                          buckets=bool(speed.get("length_buckets")))
     if speed.get("unpad"):  # the model's forward was given the unpadded path (core/training/unpadded.py)
-        padder = PackedBatches(padder)
+        padder = PackedBatches(padder, bucket=speed.get("packed_bucket"), max_length=config.data.max_length)
     collator = faults.wrap_collator(PaddingMeter(padder))
     effective_batch = plan.effective_batch_size * args.world_size
     callbacks = [stop, PerformanceMeter(device, effective_batch, collator, rss_before_mb), *faults.callbacks(),

@@ -40,7 +40,9 @@ def unpad_or_say_why(config: RunConfig, model, device: str, speed: dict, plan, s
     reason = unpadded.unsupported_reason(model, config, device, speed["precision"], plan.gradient_checkpointing)
     if reason:
         say(f"Padded batches after all: {reason}.")
-        return {**speed, "unpad": False}
+        # Whole-step graphs asked for on unpadded batches (filled to a bucket) leave with them.
+        graphs = speed.get("step_graphs") and not speed.get("packed_bucket")
+        return {**speed, "unpad": False, "packed_bucket": None, "step_graphs": graphs}
     unpadded.enable(model)
     return speed
 

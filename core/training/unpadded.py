@@ -50,18 +50,21 @@ def enable(model) -> None:
     padded_forward = model.forward
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                inputs_embeds=None, labels=None, cu_seqlens=None, max_seqlen=None, **kwargs):
+                inputs_embeds=None, labels=None, cu_seqlens=None, max_seqlen=None, first_tokens=None, **kwargs):
         if cu_seqlens is None:
             return padded_forward(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                                   position_ids=position_ids, inputs_embeds=inputs_embeds, labels=labels, **kwargs)
-        return unpadded_forward(self, input_ids, token_type_ids, position_ids, cu_seqlens, max_seqlen, labels)
+        return unpadded_forward(self, input_ids, token_type_ids, position_ids, cu_seqlens, max_seqlen, labels,
+                                first_tokens)
 
     model.forward = types.MethodType(forward, model)
 
 
-def unpadded_forward(model, input_ids, token_type_ids, position_ids, cu_seqlens, max_seqlen: int, labels):
+def unpadded_forward(model, input_ids, token_type_ids, position_ids, cu_seqlens, max_seqlen: int, labels,
+                     first_tokens=None):
     """The classifier's output for packed texts: input_ids, token_type_ids and position_ids of shape (T,),
-    `cu_seqlens` (texts + 1,) int32 offsets, `max_seqlen` at least the longest text."""
+    `cu_seqlens` (texts + 1,) int32 offsets, `max_seqlen` at least the longest text; `first_tokens` (texts,),
+    where the row ends in a filler text (PackedBatches' `bucket`), says where each real text starts."""
     from transformers.modeling_outputs import SequenceClassifierOutput
 
     family = FAMILIES[model.config.model_type]
@@ -72,7 +75,8 @@ def unpadded_forward(model, input_ids, token_type_ids, position_ids, cu_seqlens,
                                 position_ids=position_ids[None])[0]
     for layer in encoder.encoder.layer:
         hidden = _layer(layer, hidden, cu_seqlens, max_seqlen, model.training)
-    first = hidden[cu_seqlens[:-1].long()]  # each text's first token ([CLS] or <s>)
+    starts = first_tokens if first_tokens is not None else cu_seqlens[:-1].long()
+    first = hidden[starts]  # each text's first token ([CLS] or <s>)
     if family == "roberta":
         logits = model.classifier(first[:, None])
     else:
@@ -139,10 +143,17 @@ class PackedBatches:
     """A collator that packs a batch's texts end to end: `labels` first (the Trainer reads the batch size from
     the first tensor), then input_ids, token_type_ids and position_ids of shape (T,), `cu_seqlens` and
     `max_seqlen`. Built for the tokenized columns the child makes (input_ids, attention_mask, token_type_ids,
-    label); `fallback` (the padding collator) takes an empty batch, and its `padding` is what faults plant on."""
+    label); `fallback` (the padding collator) takes an empty batch, and its `padding` is what faults plant on.
 
-    def __init__(self, fallback):
+    With `bucket` (tokens) the row is filled up to the next multiple of it by one more text of pad tokens, which
+    attends only to itself and which nothing reads (`first_tokens` names the real texts' starts), and `max_seqlen`
+    is one number for the run: batches then come in few shapes, each recorded once as a whole-step CUDA graph.
+    `max_length` is the run's longest text."""
+
+    def __init__(self, fallback, bucket: int | None = None, max_length: int = 512):
         self.fallback = fallback
+        self.bucket = bucket
+        self.fixed_max_seqlen = (max(_round_up(max_length, MAX_LENGTH_STEP), bucket) if bucket else None)
 
     @property
     def padding(self):
@@ -172,7 +183,31 @@ class PackedBatches:
         batch["token_type_ids"] = torch.from_numpy(types_)
         offsets = np.zeros(len(features) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        batch["position_ids"] = torch.from_numpy(np.arange(int(offsets[-1])) - np.repeat(offsets[:-1], lengths))
+        positions = np.arange(int(offsets[-1])) - np.repeat(offsets[:-1], lengths)
+        if self.bucket:
+            return self._bucketed(batch, positions, offsets, features[0]["input_ids"][-1])
+        batch["position_ids"] = torch.from_numpy(positions)
         batch["cu_seqlens"] = torch.from_numpy(offsets.astype(np.int32))
-        batch["max_seqlen"] = int(-(-int(lengths.max()) // MAX_LENGTH_STEP) * MAX_LENGTH_STEP)
+        batch["max_seqlen"] = _round_up(int(lengths.max()), MAX_LENGTH_STEP)
         return batch
+
+    def _bucketed(self, batch, positions, offsets, filler_id: int) -> dict[str, Any]:
+        """The packed row filled up to the bucket with one more text (tokens `filler_id`, a token every text
+        has, at position 0), its offsets in `cu_seqlens`, the real texts' starts in `first_tokens`."""
+        import numpy as np
+        import torch
+
+        real = int(offsets[-1])
+        filled = _round_up(real + 1, self.bucket)
+        extra = filled - real
+        batch["input_ids"] = torch.cat([batch["input_ids"], torch.full((extra,), int(filler_id), dtype=torch.int64)])
+        batch["token_type_ids"] = torch.cat([batch["token_type_ids"], torch.zeros(extra, dtype=torch.int64)])
+        batch["position_ids"] = torch.from_numpy(np.concatenate([positions, np.zeros(extra, dtype=np.int64)]))
+        batch["cu_seqlens"] = torch.from_numpy(np.append(offsets, filled).astype(np.int32))
+        batch["max_seqlen"] = self.fixed_max_seqlen
+        batch["first_tokens"] = torch.from_numpy(offsets[:-1].copy())
+        return batch
+
+
+def _round_up(value: int, step: int) -> int:
+    return int(-(-value // step) * step)
