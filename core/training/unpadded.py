@@ -145,7 +145,7 @@ class PackedBatches:
     `max_seqlen`. Built for the tokenized columns the child makes (input_ids, attention_mask, token_type_ids,
     label); `fallback` (the padding collator) takes an empty batch, and its `padding` is what faults plant on.
 
-    With `bucket` (tokens) the row is filled up to the next multiple of it by one more text of pad tokens, which
+    With `bucket` (tokens) the row is filled up to the next multiple of it by one more text of filler tokens, which
     attends only to itself and which nothing reads (`first_tokens` names the real texts' starts), and `max_seqlen`
     is one number for the run: batches then come in few shapes, each recorded once as a whole-step CUDA graph.
     `max_length` is the run's longest text."""
