@@ -97,6 +97,7 @@ def test_a_batch_shape_is_recorded_at_its_second_sighting_then_replayed_with_the
 
     graphs = step_graphs.StepGraphs()
     monkeypatch.setattr(step_graphs, "blocker", lambda trainer, inputs, count: None)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *a: (50 * 2**30, 80 * 2**30))  # memory to spare
     replayed = []
 
     class Graph:
@@ -126,3 +127,21 @@ def test_a_batch_shape_is_recorded_at_its_second_sighting_then_replayed_with_the
     assert [lr for _, lr in replayed] == pytest.approx([1e-3, 5e-4])
     assert graphs.replays == 2 and graphs.calls == 4
     assert not graphs.consume_step()  # after an ordinary step the Trainer's update runs
+
+
+def test_no_new_shape_is_recorded_once_gpu_memory_runs_short(monkeypatch):
+    """Each recording keeps memory in the graphs' pool: under 15% free, recorded shapes replay and new ones take
+    the ordinary path, said once in the training log."""
+    import torch
+
+    said = []
+    graphs = step_graphs.StepGraphs(said.append)
+    free = {"bytes": 50 * 2**30}
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *a: (free["bytes"], 80 * 2**30))
+    assert not graphs._memory_is_short() and said == []
+    free["bytes"] = 10 * 2**30
+    assert graphs._memory_is_short() and graphs._memory_is_short()
+    free["bytes"] = 50 * 2**30  # memory freed later: the decision stands for the run (no recording mid-replay)
+    assert graphs._memory_is_short()
+    assert said == ["Whole-step CUDA graphs: 0 batch shapes recorded and the GPU has 10.0 of 80 GB free; new shapes "
+                    "take the ordinary path."]

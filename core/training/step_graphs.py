@@ -27,6 +27,9 @@ from __future__ import annotations
 
 MAX_GRAPHS = 32  # batch shapes recorded per run; later new shapes take the ordinary path
 RECORD_ON_SIGHTING = 2  # a shape is recorded when seen this many times (the first compiles it)
+# No new shape is recorded while the GPU has less than this share of its memory free: each recording keeps memory
+# in the graphs' pool (long unpadded batches: gigabytes), and a later step must not run out.
+MIN_FREE_SHARE = 0.15
 
 
 def blocker(trainer, inputs, num_items_in_batch) -> str | None:
@@ -75,6 +78,7 @@ class StepGraphs:
         self.stepped = False
         self.grad_norm = None
         self.replays = self.calls = 0
+        self.memory_full = False
 
     def _off(self, reason: str) -> None:
         if self.off_reason is None:
@@ -101,7 +105,7 @@ class StepGraphs:
         recorded = self.graphs.get(key)
         if recorded is None:
             self.seen[key] = self.seen.get(key, 0) + 1
-            if self.seen[key] < RECORD_ON_SIGHTING or len(self.graphs) >= MAX_GRAPHS:
+            if self.seen[key] < RECORD_ON_SIGHTING or len(self.graphs) >= MAX_GRAPHS or self._memory_is_short():
                 return None
             recorded = self._record(trainer, model, inputs, count, key)
             if recorded is None:
@@ -119,6 +123,19 @@ class StepGraphs:
         self.replays += 1
         self.stepped, self.grad_norm = True, recorded.grad_norm.clone()
         return recorded.loss.clone()
+
+    def _memory_is_short(self) -> bool:
+        """True (and one log line, the first time) once the GPU's free memory falls under MIN_FREE_SHARE: the
+        shapes recorded so far keep replaying, new ones take the ordinary path."""
+        import torch
+
+        if not self.memory_full:
+            free, total = torch.cuda.mem_get_info()
+            if free < MIN_FREE_SHARE * total:
+                self.memory_full = True
+                self.say(f"Whole-step CUDA graphs: {len(self.graphs)} batch shapes recorded and the GPU has "
+                         f"{free / 2**30:.1f} of {total / 2**30:.0f} GB free; new shapes take the ordinary path.")
+        return self.memory_full
 
     def report(self) -> None:
         """One line for the training log at the end: how many steps were replayed."""
