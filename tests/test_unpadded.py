@@ -99,10 +99,21 @@ def test_multi_label_loss_matches():
     torch.testing.assert_close(out.loss, reference.loss, rtol=1e-5, atol=1e-6)
 
 
+def ten_steps(folder, model, collator, data) -> tuple[float, float]:
+    """Ten Trainer steps of batch 8 on CPU: (the last logged training loss, the eval loss after)."""
+    from transformers import Trainer, TrainingArguments
+
+    args = TrainingArguments(str(folder), per_device_train_batch_size=8, max_steps=10, learning_rate=1e-3,
+                             report_to="none", use_cpu=True, seed=0, logging_steps=5, save_strategy="no",
+                             disable_tqdm=True, per_device_eval_batch_size=16)
+    trainer = Trainer(model=model, args=args, train_dataset=data, eval_dataset=data, data_collator=collator)
+    trainer.train()
+    return trainer.state.log_history[-2]["loss"], trainer.evaluate()["eval_loss"]
+
+
 def test_training_with_the_trainer_is_the_same_on_packed_batches(tmp_path):
     """Ten steps through the Trainer (column removal, batch size, evaluation) end on the same loss."""
     from datasets import Dataset
-    from transformers import Trainer, TrainingArguments
 
     rows = features(lengths=[3 + (i * 7) % 40 for i in range(64)], seed=3)
     data = Dataset.from_list(rows)
@@ -113,12 +124,7 @@ def test_training_with_the_trainer_is_the_same_on_packed_batches(tmp_path):
         if packed:
             unpadded.enable(model)
             collator = PaddingMeter(unpadded.PackedBatches(FastPadding(Padder())))
-        args = TrainingArguments(str(tmp_path / str(packed)), per_device_train_batch_size=8, max_steps=10,
-                                 learning_rate=1e-3, report_to="none", use_cpu=True, seed=0, logging_steps=5,
-                                 save_strategy="no", disable_tqdm=True, per_device_eval_batch_size=16)
-        trainer = Trainer(model=model, args=args, train_dataset=data, eval_dataset=data, data_collator=collator)
-        trainer.train()
-        results.append((trainer.state.log_history[-2]["loss"], trainer.evaluate()["eval_loss"]))
+        results.append(ten_steps(tmp_path / str(packed), model, collator, data))
     (loss_a, eval_a), (loss_b, eval_b) = results
     assert loss_b == pytest.approx(loss_a, rel=1e-4)
     assert eval_b == pytest.approx(eval_a, rel=1e-4)

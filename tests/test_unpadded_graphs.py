@@ -11,7 +11,7 @@ import torch
 from core.plan import presets
 from core.training import tuning, unpadded
 from core.training.batches import FastPadding, PaddingMeter
-from tests.test_unpadded import LENGTHS, Padder, features, plan_for, tiny
+from tests.test_unpadded import LENGTHS, Padder, features, plan_for, ten_steps, tiny
 
 
 def test_a_bucketed_batch_fills_its_row_with_one_text_nobody_reads():
@@ -50,7 +50,6 @@ def test_the_filler_text_changes_no_logit_loss_or_gradient(kind):
 
 def test_training_on_bucketed_batches_ends_on_the_same_loss(tmp_path):
     from datasets import Dataset
-    from transformers import Trainer, TrainingArguments
 
     data = Dataset.from_list(features(lengths=[3 + (i * 7) % 40 for i in range(64)], seed=3))
     results = []
@@ -58,12 +57,7 @@ def test_training_on_bucketed_batches_ends_on_the_same_loss(tmp_path):
         model = tiny()
         unpadded.enable(model)
         collator = PaddingMeter(unpadded.PackedBatches(FastPadding(Padder()), bucket=bucket, max_length=48))
-        args = TrainingArguments(str(tmp_path / str(bucket)), per_device_train_batch_size=8, max_steps=10,
-                                 learning_rate=1e-3, report_to="none", use_cpu=True, seed=0, logging_steps=5,
-                                 save_strategy="no", disable_tqdm=True, per_device_eval_batch_size=16)
-        trainer = Trainer(model=model, args=args, train_dataset=data, eval_dataset=data, data_collator=collator)
-        trainer.train()
-        results.append((trainer.state.log_history[-2]["loss"], trainer.evaluate()["eval_loss"]))
+        results.append(ten_steps(tmp_path / str(bucket), model, collator, data))
     (loss_a, eval_a), (loss_b, eval_b) = results
     assert loss_b == pytest.approx(loss_a, rel=1e-4) and eval_b == pytest.approx(eval_a, rel=1e-4)
 
