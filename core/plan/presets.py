@@ -271,13 +271,12 @@ def speed_plan(config: RunConfig, facts: dict[str, Any], plan: BatchPlan | None 
     # (measured on an H100: tweet-length steps 2x faster than none). Whole steps (forward, backward, clipping,
     # AdamW) where the step allows (1.46x compile's graphs at tweet lengths on an H100), else compile's graphs of
     # the forward and backward.
-    step_graphs = (graphs and optim == "adamw_torch_fused" and precision != "fp16"
-                   and plan.gradient_accumulation_steps == 1 and os.environ.get(STEP_GRAPHS_ENV, "1") != "0")
+    one_graph = optim == "adamw_torch_fused" and precision != "fp16" and plan.gradient_accumulation_steps == 1
+    step_graphs = graphs and one_graph and os.environ.get(STEP_GRAPHS_ENV, "1") != "0"
     if graphs and not step_graphs:
         arguments["torch_compile_mode"] = "reduce-overhead"
     # Unpadded batches change length every step; filled up to a bucket they come in few shapes, each a graph.
-    unpad_graphs = (unpad and compiles and config.hardware.processes == 1 and optim == "adamw_torch_fused"
-                    and precision != "fp16" and plan.gradient_accumulation_steps == 1
+    unpad_graphs = (unpad and compiles and config.hardware.processes == 1 and one_graph
                     and os.environ.get(UNPAD_GRAPHS_ENV) == "1")
     step_graphs = step_graphs or unpad_graphs
     loader_workers = LOADER_WORKERS if fast and device == "cuda" and facts.get("physical_cores", 1) >= 4 else 0
