@@ -110,3 +110,30 @@ def test_a_time_budget_stops_new_trials_and_the_hyperband_pruner_runs_a_sweep(tm
     assert [t["state"] for t in show("budget", runs_dir)] == ["complete"]
     text = sweep("show", "budget", "--runs-dir", runs_dir, timeout=120).stdout
     assert text.startswith("Sweep 'budget' (out of time): 1 of 3 trials")
+
+
+@pytest.mark.slow
+def test_a_killed_trial_is_shown_failed_in_words_and_its_slot_takes_the_next_trial(tmp_path, runs_dir):
+    import os
+    import signal
+
+    slower = sweep_config()  # 120 steps: the first trial still trains when it is killed
+    slower["training"]["num_train_epochs"] = 6
+    config = write_config(tmp_path / "config.json", slower)
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"training.learning_rate": {"low": 3e-5, "high": 1e-4, "log": True}}))
+    driver = sweeps.start_sweep(sweeps.prepare(config, space, 2, pruner="none"), "killing", runs_dir)
+
+    def training_trials():
+        return [p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+                and runs.read_status(p).get("phase") == "training"]
+
+    assert wait_for(lambda: training_trials(), 240)
+    [victim] = training_trials()
+    slot = runs.read_status(victim)["slots"]
+    os.killpg(os.getpgid(int(runs.read_status(victim)["pid"])), signal.SIGKILL)
+    assert driver.wait(timeout=300) == 0, (runs_dir / ".sweeps" / "killing.log").read_text()
+    killed, other = sorted(show("killing", runs_dir), key=lambda t: t["run_id"] != victim.name)
+    assert killed["run_id"] == victim.name and killed["state"] == "failed" and other["state"] == "complete"
+    assert killed["reason"].startswith("the run failed: The training process ended without reporting")
+    assert runs.read_status(runs_dir / other["run_id"])["slots"] == slot  # the freed CPU took the next trial

@@ -88,9 +88,9 @@ class TrialRun:
 
 
 def failure_reason(status: dict) -> str:
-    """Why a trial's run ended without completing, in the run's own words."""
+    """Why a trial's run ended without completing, in the run's own words (its message, not its error code)."""
     error = status.get("error") or {}
     state = status.get("state", "unknown")
     if error.get("message"):
-        return f"the run {state}: {error.get('code', '')} {error['message']}".replace("  ", " ")
+        return f"the run {state}: {error['message']}"
     return f"the run {state}"
