@@ -11,7 +11,9 @@
 #   unpadded batches: imdb-final (the IMDB-like default beside whole-step graphs on unpadded batches, asked for
 #     with DASHBOARD_UNPAD_GRAPHS=1, and no loader workers), imdb-padded, unpad-check
 #     (bench/unpad_check.py), unpad, unpad-more, plain-imdb (bench/plain_tuned_gpu.py), unpad-accuracy, shipped;
-#   sharing and host work: share-bert, share-minilm (bench/share_gpu.py), host, host-more, throughput, accuracy.
+#   sharing and host work: share-bert, share-minilm (bench/share_gpu.py), host, host-more, throughput, accuracy;
+#   issue 19 on a machine of several GPUs: sweep-gpus (bench/sweep_gpus.py: the sweep on every GPU, on one, and a
+#     killed trial).
 set -uo pipefail
 carry=$1; base=$2; out=$3; shift 3
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
@@ -95,6 +97,8 @@ for stage in "$@"; do
     plain-imdb) timeout 200 python3 bench/plain_tuned_gpu.py | tee -a "$out/tables.md" ;;
     unpad-accuracy) timeout 200 python3 bench/host_work.py --set unpad-accuracy --out "$out/tables.md" \
              --copy-to "$out/work" ;;
+    sweep-gpus) timeout 580 python3 bench/sweep_gpus.py --gpus "$(nvidia-smi -L | wc -l)" --train-size 4000 --timeout 240 \
+                  --out "$out/tables.md" ;;
     accuracy) timeout 150 python3 bench/host_work.py --set accuracy --only "MiniLM-L6 tweets" \
                   "MiniLM-L6 tweets, max throughput" --out "$out/tables.md" --copy-to "$out/work" ;;
   esac
