@@ -209,13 +209,13 @@ def relaunched_runs(runs_dir: Path) -> list[str]:
 
 
 def click_fix_until_relaunched(page, runs_dir: Path, button: str) -> None:
-    """Click once the page is idle; a click that made no run in 20 s is repeated once, as a user would press
+    """Click once the page is idle; a click that made no run in 30 s is repeated once, as a user would press
     again (CI once waited in vain for the relaunch; a local try of 30 clicks during timed fragment reruns lost
     none, so the cause is not known). Two clicks that make no run fail the test with the page's errors."""
     for _ in range(2):
         page.locator("[data-testid=stApp][data-test-script-state=notRunning]").wait_for(timeout=60000)
         page.locator(button).first.click()
-        deadline = time.time() + 20
+        deadline = time.time() + 30
         while time.time() < deadline and not relaunched_runs(runs_dir):
             time.sleep(0.5)
         if relaunched_runs(runs_dir):
