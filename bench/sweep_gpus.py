@@ -27,13 +27,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.rundir import runs  # noqa: E402
+from core.views.progress import epoch_seconds  # noqa: E402
 
 SPACE = {"training.learning_rate": {"low": 1e-6, "high": 1e-2, "log": True},
          "training.per_device_train_batch_size": {"choices": [32, 64]}}
@@ -66,10 +66,6 @@ def summary(runs_dir: Path, name: str) -> dict:
     return sweeps.sweep_summary(name, runs_dir)
 
 
-def _epoch(iso: str | None) -> float | None:
-    return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S%z").timestamp() if iso else None
-
-
 def intervals(runs_dir: Path) -> list[dict]:
     """Each trial run's GPU and the time it held it: from the queue's launch to the run's end."""
     rows = []
@@ -79,7 +75,7 @@ def intervals(runs_dir: Path) -> list[dict]:
             continue
         slot = (status.get("slots") or [status.get("slot") or "?"])[0]
         rows.append({"run": run.run_id, "slot": slot, "start": float(status["launched_at"]),
-                     "end": _epoch(status.get("ended_at")) or time.time(), "state": status.get("state")})
+                     "end": epoch_seconds(status.get("ended_at")) or time.time(), "state": status.get("state")})
     return sorted(rows, key=lambda r: r["start"])
 
 

@@ -134,7 +134,7 @@ ACTIVE = ("queued", "running")
 RATE_METRICS = tuple(dict.fromkeys((*SINGLE_LABEL_METRICS, *MULTI_LABEL_METRICS, "no_label_share")))
 
 
-def _epoch_seconds(value: Any) -> float | None:
+def epoch_seconds(value: Any) -> float | None:
     """status.json keeps started_at / ended_at as ISO text and created_at as epoch seconds."""
     if isinstance(value, (int, float)):
         return float(value)
@@ -152,19 +152,19 @@ def run_duration_s(status: dict[str, Any], now: float | None = None) -> float | 
     """A run's duration, the one shown everywhere (Runs, Live run, Compare, `core.runs list`): from the moment
     its process started (status.json started_at) to its end (ended_at), or to now while it is active."""
     p = status.get("progress") or {}
-    started = _epoch_seconds(status.get("started_at")) or _epoch_seconds(p.get("train_started_at"))
+    started = epoch_seconds(status.get("started_at")) or epoch_seconds(p.get("train_started_at"))
     if started is None:
         return None
-    ended = _epoch_seconds(status.get("ended_at"))
+    ended = epoch_seconds(status.get("ended_at"))
     if ended is None:
         active = status.get("state") in ACTIVE
-        ended = (time.time() if now is None else now) if active else _epoch_seconds(p.get("at"))
+        ended = (time.time() if now is None else now) if active else epoch_seconds(p.get("at"))
     return None if ended is None else max(0.0, ended - started)
 
 
 def format_started(value: Any) -> str:
     """A start time as a person reads it in a table: '2026-12-03 07:40' (local time, no seconds or zone)."""
-    seconds = _epoch_seconds(value)
+    seconds = epoch_seconds(value)
     return "–" if seconds is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds))
 
 
